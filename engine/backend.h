@@ -1,0 +1,69 @@
+// The seam between the engine and the kernels: a Backend turns a specialized graph (engine/specialize.h)
+// into a CompiledModel, a list of steps that the executor runs in order.
+//
+// Plan once, run many: everything that can be decided before data arrives (kernel choice, primitive
+// creation, weight packing, buffer assignment, fusion) happens in compile(); run_step() only executes.
+// Faults never enter kernels: the executor calls its StepObserver between steps, and the observer reads and
+// writes values through read_value()/write_value() in logical (model) order, whatever layout the backend
+// keeps internally.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/status.h"
+#include "engine/tensor.h"
+
+namespace faultline {
+
+struct PlanOptions {
+  int threads = 0;   // worker threads for kernels; 0 = the backend's default (all cores)
+  bool fuse = true;  // allow fused kernels (conv+BN+ReLU, conv+sum, ...)
+  // Values that must stay observable and exact: fault sites. Such a value is never fused away, never
+  // computed in place, and its producer is a fusion barrier.
+  std::vector<ValueId> observable;
+};
+
+// One executable step: the graph nodes it computes (several when fused, in execution order) and the
+// values it produces that the rest of the graph or the caller can see.
+struct StepInfo {
+  std::vector<NodeId> nodes;
+  std::vector<ValueId> outputs;
+};
+
+class CompiledModel {
+ public:
+  virtual ~CompiledModel() = default;
+
+  // The specialized graph this model was compiled from (static shapes, folded constants).
+  virtual const Graph& graph() const = 0;
+  virtual size_t num_steps() const = 0;
+  virtual const StepInfo& step(size_t index) const = 0;
+  // Executes one step. Steps must run in order 0..num_steps()-1 after every graph input was written.
+  virtual void run_step(size_t index) = 0;
+
+  // Copies a dense logical tensor into a graph input (or any value about to be read by the next step).
+  virtual Status write_value(ValueId id, const Tensor& src) = 0;
+  // Copies a value into `dst` (allocated by the callee when empty) as a dense logical tensor. Valid for
+  // graph outputs after the last step, and for any value right after the step that produces it.
+  virtual Status read_value(ValueId id, Tensor& dst) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Ok if this backend can run node `id` of a specialized graph; otherwise an error naming the node and why.
+  virtual Status check_support(const Graph& graph, NodeId id) const = 0;
+  // Compiles a specialized graph. Fails (naming the node) if any node is unsupported.
+  virtual Result<std::unique_ptr<CompiledModel>> compile(const Graph& graph, const PlanOptions& options) const = 0;
+};
+
+// "reference", "onednn", "cuda" (when built). Defined in kernels/backends.cpp.
+Result<std::unique_ptr<Backend>> create_backend(std::string_view name);
+std::vector<std::string> available_backends();
+
+}  // namespace faultline

@@ -1,0 +1,104 @@
+// Normalized operator parameters. Frontends translate their format's attributes into these structs
+// (defaults applied, opset differences removed); kernels and shape inference read only these.
+//
+// Operand convention after specialize() (engine/specialize.h): a node's inputs are data tensors only.
+//   Conv [X, W, B?]   BatchNormalization [X, scale, bias, mean, var]   Gemm [A, B, C?]   MatMul [A, B]
+//   Add/Sub/Mul/Div [A, B]   Concat [X...]   every other op [X]
+// Parameters that ONNX passes as extra inputs (Clip min/max, Pad pads/value, Slice starts/ends/axes/steps,
+// Reshape shape, Squeeze/Unsqueeze axes) are constant-folded and moved into these structs by
+// specialize(); before that, a frontend may leave them as inputs and mark the struct `*_from_inputs`.
+// Spatial vectors (kernel_shape, strides, dilations) have one entry per spatial axis; `pads` follows
+// ONNX: [begin_0, begin_1, ..., end_0, end_1, ...].
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <variant>
+#include <vector>
+
+#include "engine/dtype.h"
+#include "engine/tensor.h"
+
+namespace faultline {
+
+enum class AutoPad : unsigned char { kNotSet, kSameUpper, kSameLower, kValid };
+
+struct ConvAttrs {
+  std::vector<int64_t> kernel_shape;  // may be empty on import: taken from W
+  std::vector<int64_t> strides;       // empty = all 1
+  std::vector<int64_t> dilations;     // empty = all 1
+  std::vector<int64_t> pads;          // empty = all 0; resolved from auto_pad by specialize()
+  int64_t group = 1;
+  AutoPad auto_pad = AutoPad::kNotSet;  // kNotSet after specialize()
+};
+
+struct PoolAttrs {  // MaxPool, AveragePool
+  std::vector<int64_t> kernel_shape;
+  std::vector<int64_t> strides;    // empty = all 1
+  std::vector<int64_t> dilations;  // empty = all 1 (MaxPool only)
+  std::vector<int64_t> pads;       // empty = all 0
+  AutoPad auto_pad = AutoPad::kNotSet;
+  bool ceil_mode = false;
+  bool count_include_pad = false;  // AveragePool only
+};
+
+struct BatchNormAttrs { float epsilon = 1e-5f; };
+struct LeakyReluAttrs { float alpha = 0.01f; };
+
+struct ClipAttrs {
+  float min = -std::numeric_limits<float>::infinity();
+  float max = std::numeric_limits<float>::infinity();
+  bool bounds_from_inputs = false;  // opset >= 11: inputs [X, min?, max?] until specialize()
+};
+
+struct SoftmaxAttrs {
+  int64_t axis = -1;
+  bool coerce_to_2d = false;  // opset < 13: softmax over the flattened dims [axis, rank)
+};
+
+struct ConcatAttrs { int64_t axis = 0; };
+struct FlattenAttrs { int64_t axis = 1; };
+
+struct ReshapeAttrs {
+  std::vector<int64_t> shape;  // ONNX semantics: 0 copies the input dim (unless allowzero), -1 is inferred
+  bool allowzero = false;
+  bool shape_from_input = true;  // inputs [X, shape] until specialize()
+};
+
+struct TransposeAttrs { std::vector<int64_t> perm; };  // empty = reverse the axes
+
+struct GemmAttrs {
+  float alpha = 1.0f;
+  float beta = 1.0f;
+  bool trans_a = false;
+  bool trans_b = false;
+};
+
+enum class PadMode : unsigned char { kConstant, kReflect, kEdge };
+struct PadAttrs {
+  std::vector<int64_t> pads;  // [begin per axis..., end per axis...], over all axes; may be negative
+  PadMode mode = PadMode::kConstant;
+  float value = 0.0f;
+  bool pads_from_inputs = false;  // opset >= 11: inputs [X, pads, value?] until specialize()
+};
+
+struct SliceAttrs {
+  std::vector<int64_t> starts, ends, axes, steps;  // axes empty = 0..n-1, steps empty = all 1
+  bool from_inputs = false;                        // opset >= 10: inputs [X, starts, ends, axes?, steps?]
+};
+
+struct GatherAttrs { int64_t axis = 0; };
+
+struct AxesAttrs {  // Squeeze, Unsqueeze
+  std::vector<int64_t> axes;     // Squeeze: empty = every axis of size 1
+  bool axes_from_input = false;  // opset >= 13: inputs [X, axes?] until specialize()
+};
+
+struct CastAttrs { DType to = DType::kFloat32; };
+struct ConstantOfShapeAttrs { Tensor value; };  // one element; empty = float32 0
+
+using OpAttrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs, LeakyReluAttrs, ClipAttrs,
+                             SoftmaxAttrs, ConcatAttrs, FlattenAttrs, ReshapeAttrs, TransposeAttrs, GemmAttrs,
+                             PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs>;
+
+}  // namespace faultline

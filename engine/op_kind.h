@@ -1,0 +1,40 @@
+// The operators faultline runs. Adding an op: add it to FAULTLINE_OPS below, give it an attribute struct
+// in engine/op_attrs.h if it has parameters, shape inference in engine/shape_inference.cpp, a reference
+// kernel in kernels/reference/, and (optionally) a fast kernel per backend. Each of those places switches
+// over OpKind without a default, so the compiler names every place a new op is missing from.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace faultline {
+
+// X(Name): ONNX spelling of the op type. The last group is shape arithmetic that specialize() folds
+// into constants before planning; no backend executes it.
+#define FAULTLINE_OPS(X)                                                                                   \
+  X(Conv) X(BatchNormalization) X(Relu) X(LeakyRelu) X(Clip) X(Sigmoid) X(Tanh) X(Softmax) X(MaxPool)      \
+  X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool) X(Add) X(Sub) X(Mul) X(Div) X(Concat) X(Flatten)    \
+  X(Reshape) X(Transpose) X(Gemm) X(MatMul) X(Pad) X(Slice) X(Identity)                                    \
+  X(Shape) X(Gather) X(Unsqueeze) X(Squeeze) X(Cast) X(ConstantOfShape) X(Range)
+
+enum class OpKind : unsigned char {
+#define FAULTLINE_OP_ENUM(name) k##name,
+  FAULTLINE_OPS(FAULTLINE_OP_ENUM)
+#undef FAULTLINE_OP_ENUM
+};
+
+#define FAULTLINE_OP_COUNT(name) +1
+inline constexpr int kOpKindCount = 0 FAULTLINE_OPS(FAULTLINE_OP_COUNT);
+#undef FAULTLINE_OP_COUNT
+
+// "Conv", "BatchNormalization", ...
+std::string_view op_name(OpKind op);
+std::optional<OpKind> op_from_name(std::string_view name);
+// Shape arithmetic (Shape, Gather, Unsqueeze, Squeeze, Cast, ConstantOfShape, Range): folded, never run.
+bool is_shape_op(OpKind op);
+// Element-wise binary ops with NumPy broadcasting (Add, Sub, Mul, Div).
+bool is_binary_elementwise(OpKind op);
+// Element-wise unary activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh).
+bool is_unary_activation(OpKind op);
+
+}  // namespace faultline

@@ -1,0 +1,57 @@
+// Session: the high-level way to run a model. It specializes the imported graph for a batch size,
+// compiles it on a backend once, and runs any number of images through it in batches.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/executor.h"
+#include "engine/graph.h"
+#include "engine/status.h"
+#include "engine/tensor.h"
+
+namespace faultline {
+
+struct SessionOptions {
+  std::string backend = "onednn";  // "reference", "onednn", "cuda"
+  int64_t batch = 1;               // images per executed batch (the plan's batch size)
+  int threads = 0;                 // 0 = backend default
+  bool fuse = true;
+  std::vector<std::string> observable;  // value names that must stay observable (fault sites)
+};
+
+class Session {
+ public:
+  // Specializes `model` for options.batch and compiles it. Errors name the node that cannot be planned.
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Graph> model, SessionOptions options);
+
+  // Runs every image of `inputs` (one tensor per graph input, first dimension = images; all inputs must
+  // agree on it), in batches of options.batch (a smaller last batch is planned on demand). Returns one
+  // tensor per graph output, images concatenated along the first dimension.
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, StepObserver* observer = nullptr);
+
+  // Runs exactly one batch of options.batch images on the main plan (no splitting, no copy of outputs
+  // beyond read_value). For benchmarks and campaigns that drive batches themselves.
+  Status run_batch(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, StepObserver* observer = nullptr);
+
+  const Graph& model() const { return *model_; }
+  CompiledModel& compiled() { return *plans_.front().compiled; }
+  const SessionOptions& options() const { return options_; }
+
+ private:
+  struct Plan {
+    int64_t batch;
+    std::unique_ptr<CompiledModel> compiled;
+  };
+  Session() = default;
+  Result<Plan*> plan_for(int64_t batch);
+
+  std::shared_ptr<const Graph> model_;
+  SessionOptions options_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<Plan> plans_;
+};
+
+}  // namespace faultline

@@ -1,0 +1,28 @@
+// specialize(): from an imported graph (symbolic batch, shape subgraphs, ONNX operand conventions) to the
+// graph a backend compiles: every shape static, every constant subgraph folded, every node in the operand
+// convention of engine/op_attrs.h, auto_pad resolved, Identity removed. Run once per batch size.
+#pragma once
+
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/status.h"
+
+namespace faultline {
+
+struct SpecializeOptions {
+  // Concrete shape of each graph input, in graph().inputs() order. An empty vector means: the declared
+  // shape with every dynamic dimension set to `batch`.
+  std::vector<Shape> input_shapes;
+  int64_t batch = 1;
+};
+
+// Returns the specialized copy. Errors name the node (shape mismatch, unresolvable reshape, an op that
+// needs a runtime value, ...).
+Result<Graph> specialize(const Graph& graph, const SpecializeOptions& options);
+
+// Folding only (no input shapes): evaluates every node whose inputs are all constants, so the imported
+// graph keeps no Constant/shape arithmetic it can compute already. Used by frontends at import.
+Status fold_constants(Graph& graph);
+
+}  // namespace faultline

@@ -1,0 +1,22 @@
+// Reference kernels: plain loops over dense logical (row-major, NCHW/OIHW) tensors. They are the oracle
+// every other backend is tested against and the evaluator constant folding uses, so they favour being
+// obviously right over being fast (sums accumulate in double).
+#pragma once
+
+#include <span>
+
+#include "engine/graph.h"
+#include "engine/status.h"
+#include "engine/tensor.h"
+
+namespace faultline {
+
+// Computes `node` (specialized form, see engine/op_attrs.h). `inputs[i]` is null for an omitted optional
+// input; `outputs` are allocated by the caller with the shapes and dtypes infer_output_shapes() gave.
+// Compute ops run on float32; data-movement and shape ops (Reshape, Flatten, Transpose, Concat, Slice, Pad,
+// Identity, Gather, Squeeze, Unsqueeze, Shape, Cast, ConstantOfShape) accept any dtype; Add/Sub/Mul/Div and
+// Range also run on int64 and int32 (shape arithmetic). An unsupported dtype or attribute is an error naming
+// the node.
+Status run_reference_node(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor* const> outputs);
+
+}  // namespace faultline
