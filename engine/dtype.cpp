@@ -1,5 +1,6 @@
 #include "engine/dtype.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace faultline {
@@ -59,15 +60,10 @@ uint16_t float_to_half_bits(float value) {
   uint32_t abs = f & 0x7fffffffu;
   if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf (incl. inf)
-  if (abs < 0x38800000u) {                                               // subnormal half or zero
-    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);           // below half of the smallest subnormal
-    uint32_t mantissa = (abs & 0x007fffffu) | 0x00800000u;
-    int shift = 126 - static_cast<int>(abs >> 23) + 14 - 1;  // align to 2^-24 units
-    uint32_t half = mantissa >> (shift + 1);
-    uint32_t rest = mantissa & ((1u << (shift + 1)) - 1u);
-    uint32_t halfway = 1u << shift;
-    if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
-    return static_cast<uint16_t>(sign | half);
+  if (abs < 0x38800000u) {  // below the smallest normal half: a subnormal (or zero) in units of 2^-24
+    // Scaling by 2^24 is exact; nearbyint rounds to nearest, ties to even. 1024 encodes the smallest normal.
+    float units = std::nearbyint(bits_float(abs) * 16777216.0f);
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(units));
   }
   uint32_t rounded = abs + 0x0fffu + ((abs >> 13) & 1u);
   return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));

@@ -101,4 +101,13 @@ using OpAttrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttr
                              SoftmaxAttrs, ConcatAttrs, FlattenAttrs, ReshapeAttrs, TransposeAttrs, GemmAttrs,
                              PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs>;
 
+// A node's attributes as `A`; A's defaults when the node carries none (std::monostate); null when it carries
+// another op's attributes (a frontend bug the caller reports).
+template <typename A>
+const A* attrs_or_default(const OpAttrs& attrs) {
+  static const A kDefaults{};
+  if (std::holds_alternative<std::monostate>(attrs)) return &kDefaults;
+  return std::get_if<A>(&attrs);
+}
+
 }  // namespace faultline

@@ -9,7 +9,8 @@ namespace faultline {
 // Sets shape, dtype and shape_known of every output of node `id`. Requires every input to have a static
 // shape and the node to be in specialized form (operands absorbed into attrs, auto_pad resolved; see
 // engine/op_attrs.h). Errors name the node and what does not fit ("Conv: input has 4 channels, weight
-// expects 3 (group 1)").
+// expects 3 (group 1)"). ConstantOfShape and Range size their output from their inputs' values: while those
+// are not constants, the output gets its rank with every dimension kDynamicDim.
 Status infer_output_shapes(Graph& graph, NodeId id);
 
 // Output spatial size of a convolution/pool window along one axis (floor or ceil division).
@@ -24,5 +25,17 @@ void resolve_window(const std::vector<int64_t>& spatial_input, const std::vector
 
 // NumPy broadcast of two shapes, or an error naming both.
 Result<Shape> broadcast_shapes(const Shape& a, const Shape& b);
+
+// One axis of a Slice after ONNX normalization (negative indices, clamping, negative steps): the output
+// reads `count` elements starting at index `start`, `step` apart.
+struct SliceAxisRange {
+  int64_t start = 0;
+  int64_t step = 1;
+  int64_t count = 0;
+};
+// The range of every axis of `input` (an axis the slice does not name reads all of it), or an error naming
+// what does not fit (a zero step, an axis out of range or named twice, unequal list lengths). Shared by
+// shape inference and the kernels so both agree on the semantics.
+Result<std::vector<SliceAxisRange>> resolve_slice(const Shape& input, const SliceAttrs& attrs);
 
 }  // namespace faultline

@@ -63,7 +63,7 @@ class [[nodiscard]] Result {
   }
   T& value() & { assert(is_ok()); return std::get<T>(state_); }
   const T& value() const& { assert(is_ok()); return std::get<T>(state_); }
-  T&& value() && { assert(is_ok()); return std::get<T>(std::move(state_)); }
+  T value() && { assert(is_ok()); return std::get<T>(std::move(state_)); }  // by value: no dangling
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

@@ -1,6 +1,9 @@
 #include "engine/tensor.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <type_traits>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -113,10 +116,24 @@ void read_as_doubles(const void* data, int64_t count, std::vector<double>& out) 
   const T* values = static_cast<const T*>(data);
   for (int64_t i = 0; i < count; ++i) out[static_cast<size_t>(i)] = static_cast<double>(values[i]);
 }
+// Floating types convert as C does; integer types truncate toward zero, saturate at their range, and take
+// NaN as 0 (a plain static_cast of NaN or an out-of-range value to an integer is undefined behaviour).
 template <typename T>
 void write_from_doubles(const std::vector<double>& values, void* data) {
   T* out = static_cast<T*>(data);
-  for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<T>(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) {
+    double v = values[i];
+    if constexpr (std::is_integral_v<T>) {
+      if (std::isnan(v)) v = 0;
+      v = std::clamp(v, static_cast<double>(std::numeric_limits<T>::lowest()),
+                     static_cast<double>(std::numeric_limits<T>::max()));
+      if (v >= static_cast<double>(std::numeric_limits<T>::max())) {
+        out[i] = std::numeric_limits<T>::max();
+        continue;
+      }
+    }
+    out[i] = static_cast<T>(v);
+  }
 }
 }  // namespace
 

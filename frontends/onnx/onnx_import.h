@@ -1,4 +1,5 @@
-// ONNX frontend: reads a .onnx file (opset 7-17) into a faultline Graph.
+// ONNX frontend: reads a .onnx file (opset 1-17; semantics of opsets before 7 only where they agree with
+// today's) into a faultline Graph.
 //
 // - Initializers become constant values with is_parameter = true, named as in the file (PyTorch names such
 //   as "layer1.0.conv1.weight" when exported without constant folding). Constant nodes become constants.

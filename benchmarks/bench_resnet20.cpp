@@ -1,0 +1,115 @@
+// Clean-inference throughput of the CIFAR-10 ResNet20 (tests/data/models/resnet20.onnx, BN folded) on the oneDNN
+// backend: batch 100, 2 threads, the configuration of the peer baseline (benchmarks/peer_compare.sh).
+//
+//   build/benchmarks/bench_resnet20 [MODEL.onnx] [--benchmark_* flags]
+//
+// MODEL defaults to $FAULTLINE_RESNET20, else the first of tests/data/models/resnet20.onnx and
+// ../tests/data/models/resnet20.onnx that exists (run from the repository root or the build folder).
+// Counters: images/s (a rate over wall time: oneDNN's worker threads are not in the main thread's CPU time)
+// and GFLOP/s (2 x multiply-adds of Conv/Gemm per image, from the specialized graph).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/graph_stats.h"
+#include "engine/session.h"
+#include "frontends/onnx/onnx_import.h"
+
+namespace {
+
+constexpr int64_t kBatch = 100;
+constexpr int kThreads = 2;
+constexpr const char* kBackend = "onednn";
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("FAULTLINE_RESNET20")) return env;
+  for (const char* candidate : {"tests/data/models/resnet20.onnx", "../tests/data/models/resnet20.onnx"})
+    if (std::filesystem::exists(candidate)) return candidate;
+  return "tests/data/models/resnet20.onnx";
+}
+
+// A batch of N(0, 1) images with a fixed seed (the values do not change the work done).
+faultline::Tensor random_images(const faultline::Value& input, int64_t batch) {
+  faultline::Shape shape = input.shape;
+  for (int64_t& d : shape)
+    if (d == faultline::kDynamicDim) d = batch;
+  faultline::Tensor t = faultline::Tensor::allocate(faultline::DType::kFloat32, shape).value();
+  std::mt19937 generator(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(generator);
+  return t;
+}
+
+struct Fixture {
+  std::unique_ptr<faultline::Session> session;
+  std::vector<faultline::Tensor> inputs;
+  std::vector<faultline::Tensor> outputs;
+  double flops_per_image = 0;
+};
+
+void run_batches(benchmark::State& state, Fixture* fixture) {
+  for (auto _ : state) {
+    faultline::Status status = fixture->session->run_batch(fixture->inputs, fixture->outputs);
+    if (!status.is_ok()) {
+      state.SkipWithError(status.message().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(fixture->outputs.front().raw());
+  }
+  const double images = static_cast<double>(state.iterations() * kBatch);
+  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(images * fixture->flops_per_image / 1e9, benchmark::Counter::kIsRate);
+  state.counters["batch"] = static_cast<double>(kBatch);
+  state.counters["threads"] = kThreads;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (argc > 2) {
+    std::fprintf(stderr, "usage: %s [MODEL.onnx] [--benchmark_* flags]\n", argv[0]);
+    return 2;
+  }
+  const std::string path = argc == 2 ? argv[1] : default_model_path();
+
+  auto graph = faultline::import_onnx_file(path);
+  if (!graph.is_ok()) {
+    std::fprintf(stderr, "bench_resnet20: %s\n", graph.status().message().c_str());
+    return 1;
+  }
+  auto model = std::make_shared<const faultline::Graph>(std::move(graph).value());
+  faultline::SessionOptions options;
+  options.backend = kBackend;
+  options.batch = kBatch;
+  options.threads = kThreads;
+  auto session = faultline::Session::create(model, options);
+  if (!session.is_ok()) {
+    std::fprintf(stderr, "bench_resnet20: %s\n", session.status().message().c_str());
+    return 1;
+  }
+  Fixture fixture;
+  fixture.session = std::move(session).value();
+  for (faultline::ValueId id : model->inputs()) fixture.inputs.push_back(random_images(model->value(id), kBatch));
+  fixture.flops_per_image =
+      2.0 * static_cast<double>(faultline::count_macs(fixture.session->compiled().graph())) / kBatch;
+  faultline::Status warm_up = fixture.session->run_batch(fixture.inputs, fixture.outputs);
+  if (!warm_up.is_ok()) {
+    std::fprintf(stderr, "bench_resnet20: %s\n", warm_up.message().c_str());
+    return 1;
+  }
+
+  benchmark::AddCustomContext("model", path);
+  benchmark::RegisterBenchmark("ResNet20/onednn/batch:100/threads:2", run_batches, &fixture)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

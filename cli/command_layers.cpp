@@ -1,0 +1,60 @@
+#include <cstdio>
+
+#include "cli/arguments.h"
+#include "cli/commands.h"
+#include "faults/fault_targets.h"
+#include "frontends/load_model.h"
+
+namespace faultline::cli {
+
+namespace {
+constexpr const char* kHelp =
+    "usage: faultline layers MODEL [--kind weight|activation|all] [--csv]\n"
+    "\n"
+    "Lists every weight and every activation a fault can target: the canonical layer name (use it in fault\n"
+    "lists and YAML), the model's own value name, the op, the shape (activations: per image), the dtype and\n"
+    "the element count.\n"
+    "  --kind K   only weights or only activations (default: all)\n"
+    "  --csv      machine-readable CSV instead of a table\n";
+}  // namespace
+
+Status command_layers(int argc, char** argv) {
+  FL_ASSIGN_OR_RETURN(Arguments args, Arguments::parse(argc, argv, 2, {{"kind"}, {"csv"}}));
+  if (args.flag("help")) {
+    std::fputs(kHelp, stdout);
+    return Status::ok();
+  }
+  if (args.positional().size() != 1) return invalid_argument("expects one MODEL argument (see --help)");
+  const std::string kind = args.get_or("kind", "all");
+  if (kind != "all" && kind != "weight" && kind != "activation")
+    return invalid_argument("option --kind: '" + kind + "' is not weight, activation or all");
+
+  FL_ASSIGN_OR_RETURN(auto model, load_model(args.positional()[0]));
+  FL_ASSIGN_OR_RETURN(std::vector<FaultTarget> targets, list_fault_targets(*model));
+
+  const bool csv = args.flag("csv");
+  if (csv) std::printf("kind,layer,name,op,shape,dtype,elements\n");
+  else std::printf("%-10s %-28s %-40s %-18s %-18s %-8s %10s\n", "kind", "layer", "name", "op", "shape", "dtype", "elements");
+  int64_t weight_total = 0, activation_total = 0;
+  for (const FaultTarget& t : targets) {
+    const bool is_weight = t.kind == TargetKind::kWeight;
+    if ((kind == "weight" && !is_weight) || (kind == "activation" && is_weight)) continue;
+    (is_weight ? weight_total : activation_total) += t.elements;
+    const char* kind_name = is_weight ? "weight" : "activation";
+    const std::string shape = shape_to_string(t.shape);
+    const std::string dtype(dtype_name(t.dtype));
+    if (csv)
+      std::printf("%s,%s,%s,%s,\"%s\",%s,%lld\n", kind_name, t.layer.c_str(), t.name.c_str(), t.op.c_str(),
+                  shape.c_str(), dtype.c_str(), static_cast<long long>(t.elements));
+    else
+      std::printf("%-10s %-28s %-40s %-18s %-18s %-8s %10lld\n", kind_name, t.layer.c_str(), t.name.c_str(),
+                  t.op.c_str(), shape.c_str(), dtype.c_str(), static_cast<long long>(t.elements));
+  }
+  if (!csv && kind != "activation") std::printf("\n%lld weight elements\n", static_cast<long long>(weight_total));
+  if (!csv && kind != "weight")
+    std::printf("%s%lld activation elements per image\n", kind == "all" ? "" : "\n",
+                static_cast<long long>(activation_total));
+  return Status::ok();
+}
+
+}  // namespace faultline::cli

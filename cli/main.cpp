@@ -1,0 +1,51 @@
+// faultline: the command-line entry point. One line per error, non-zero exit on failure.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "faultline - an inference engine with built-in fault injection\n"
+    "\n"
+    "usage: faultline <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  layers MODEL                       list every weight and activation a fault can target\n"
+    "  infer MODEL --input X.npy --output Y.npy   run a model on a NumPy array\n"
+    "  bench MODEL                        measure clean inference throughput (images/s)\n"
+    "  compare EXPECTED.npy ACTUAL.npy    compare two output arrays (max difference, top-1 agreement)\n"
+    "\n"
+    "Run 'faultline <command> --help' for a command's options.\n";
+
+struct Command {
+  const char* name;
+  faultline::Status (*run)(int, char**);
+};
+constexpr Command kCommands[] = {
+    {"layers", faultline::cli::command_layers},
+    {"infer", faultline::cli::command_infer},
+    {"bench", faultline::cli::command_bench},
+    {"compare", faultline::cli::command_compare},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& command : kCommands) {
+    if (std::strcmp(argv[1], command.name) != 0) continue;
+    faultline::Status status = command.run(argc, argv);
+    if (status.is_ok()) return 0;
+    std::fprintf(stderr, "faultline %s: %s\n", command.name, status.message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "faultline: unknown command '%s' (run 'faultline --help')\n", argv[1]);
+  return 2;
+}

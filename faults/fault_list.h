@@ -1,0 +1,92 @@
+// Fault lists: the CSV files of SFIadvancedmodels / tf_injector / dnn-benchmarks, and their resolution
+// against a model's fault targets.
+//
+// Format (one fault per row, header first):
+//   Injection,Layer,TensorIndex,Bit
+//   0,conv1,"(3, 0, 2, 1)",15
+// Layer is a canonical layer name without ".weight" (a parameter name or an ONNX value name also works);
+// TensorIndex a Python tuple ("(3, 0, 2, 1)", "(5,)") or a bare integer (a flat row-major offset); Bit 0 is
+// the least significant bit. A quoted comma list of bits ("3,5", as SFIadvancedmodels' multiple-fault fork
+// writes) is a multibit fault. Optional faultline columns, in any order, matched by header name
+// (case-insensitive):
+//   Target       weight | activation | input | state               (default weight)
+//   Model        bitflip | multibit | stuck-at-0 | stuck-at-1 | zero | value | random | ber (default bitflip)
+//   Mask         multibit mask, "0x..." or decimal
+//   Value        the value of `value`; the probability p of `ber`
+//   Step         a timestep or inclusive range "3-5" (spiking models)
+//   Batch        the one image of the batch an activation/input/state fault hits (default: every image)
+//   Persistence  permanent | inference | batch | steps             (default permanent; steps when Step is set)
+// Every other column (the result columns n_injections, masked, non_critical, critical of a finished
+// campaign, or anything unknown) is kept as text and written back after the fault columns, in its order.
+// A list that uses only the four base columns is written back byte for byte.
+//
+// Errors name the file and the CSV line: "faults.csv:17: bit 40 is out of range for float32 (0-31)".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/status.h"
+#include "faults/fault.h"
+#include "faults/fault_targets.h"
+
+namespace faultline {
+
+struct FaultListEntry {
+  int64_t injection = 0;  // the Injection column (the row ordinal when the column is absent)
+  Fault fault;
+  std::vector<std::string> extra;  // one per FaultList::extra_columns
+  int64_t line = 0;                // CSV line of the row; 0 for an entry built in memory
+};
+
+struct FaultList {
+  std::string source;                      // the file, for messages
+  std::vector<std::string> input_header;   // the header as read (empty for a list built in memory)
+  std::vector<std::string> extra_columns;  // passthrough columns, in file order
+  std::vector<FaultListEntry> entries;
+};
+
+// Parses CSV text. Checks what can be checked without a model: the header, field counts, names of targets,
+// models and persistences, tuple syntax, bit 0..63, a model's required fields. `source` prefixes messages.
+Result<FaultList> parse_fault_list(std::string_view text, const std::string& source);
+// Reads and parses a file; messages start with `path`.
+Result<FaultList> read_fault_list(const std::string& path);
+
+// The CSV text: Injection,Layer,TensorIndex,Bit, then each optional column that the input header had or that
+// some entry needs (in the order Target, Model, Mask, Value, Step, Batch, Persistence), then the extra
+// columns. Numbers are written in their shortest exact form.
+std::string format_fault_list(const FaultList& list);
+// Writes format_fault_list atomically (engine/file_io.h).
+Status write_fault_list(const std::string& path, const FaultList& list);
+
+// "<source>:<line>" for an entry, "<source>: fault #<i>" for one built in memory.
+std::string fault_list_location(const FaultList& list, size_t entry);
+
+// The target a site's layer names, among `targets` (list_fault_targets order):
+//   weight: the parameter with exactly that name ("layer1.0.bn1.running_var"); else the parameter named
+//     layer + ".weight" ("layer1.0.conv1" -> "layer1.0.conv1.weight"); else the first parameter of the layer
+//     with that canonical name (the weight of a Conv/Gemm whose initializers have generated names).
+//   activation: the output whose canonical layer name ("layer1.0.relu", "split:1") or ONNX value name is
+//     `layer`.
+//   input, state: not resolvable yet (kUnsupported).
+// Returns the index into `targets`; kNotFound names the layer.
+Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTarget kind, std::string_view layer);
+
+struct ResolvedFault {
+  size_t entry = 0;      // index into FaultList::entries
+  size_t target = 0;     // index into the targets
+  int64_t element = -1;  // row-major element offset in the target (per image for activations); -1 for ber
+};
+
+// Checks one fault against its target (index rank and bounds, bit / mask against the dtype width, value
+// convertible) and returns the element offset (-1 for ber). Messages have no location prefix.
+Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget& target);
+
+// Resolves every entry. On failure the message is the first bad row's "<source>:<line>: what is wrong",
+// followed by " (and N more rows with errors)" when there are more.
+Result<std::vector<ResolvedFault>> resolve_fault_list(const FaultList& list, const std::vector<FaultTarget>& targets);
+
+}  // namespace faultline

@@ -1,0 +1,45 @@
+#include "tests/support/graph_builder.h"
+
+namespace faultline::testing {
+
+ValueId GraphBuilder::input(const std::string& name, Shape shape, DType dtype) {
+  Value v;
+  v.name = name;
+  v.dtype = dtype;
+  v.shape = std::move(shape);
+  v.shape_known = true;
+  ValueId id = graph_.add_value(std::move(v));
+  graph_.inputs().push_back(id);
+  return id;
+}
+
+ValueId GraphBuilder::constant(const std::string& name, Tensor value, bool is_parameter) {
+  Value v;
+  v.name = name;
+  v.dtype = value.dtype();
+  v.shape = value.shape();
+  v.shape_known = true;
+  v.constant = std::move(value);
+  v.is_parameter = is_parameter;
+  return graph_.add_value(std::move(v));
+}
+
+ValueId GraphBuilder::node(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs, const std::string& name,
+                           const std::string& output_name) {
+  Node n;
+  n.op = op;
+  n.name = name.empty() ? std::string(op_name(op)) + "_" + std::to_string(graph_.nodes().size()) : name;
+  n.layer = n.name;
+  n.inputs = std::move(inputs);
+  n.attrs = std::move(attrs);
+  Value out;
+  out.name = output_name.empty() ? n.name + ":0" : output_name;
+  ValueId out_id = graph_.add_value(std::move(out));
+  n.outputs = {out_id};
+  graph_.add_node(std::move(n));
+  return out_id;
+}
+
+void GraphBuilder::output(ValueId id) { graph_.outputs().push_back(id); }
+
+}  // namespace faultline::testing

@@ -1,0 +1,26 @@
+// Builds small graphs by hand for tests: inputs, constants, nodes with attributes, outputs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+
+namespace faultline::testing {
+
+class GraphBuilder {
+ public:
+  ValueId input(const std::string& name, Shape shape, DType dtype = DType::kFloat32);
+  ValueId constant(const std::string& name, Tensor value, bool is_parameter = true);
+  // Adds a node with one output named `name` + ":0" (or `output_name`), returns the output.
+  ValueId node(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs = {}, const std::string& name = "",
+               const std::string& output_name = "");
+  void output(ValueId id);
+  Graph& graph() { return graph_; }
+  Graph build() { return graph_; }
+
+ private:
+  Graph graph_;
+};
+
+}  // namespace faultline::testing

@@ -1,0 +1,23 @@
+// Helpers shared by the tests: fixture paths, tensor comparison with a tolerance, a scratch folder.
+#pragma once
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "engine/tensor.h"
+
+namespace faultline::testing {
+
+// FAULTLINE_TEST_DATA_DIR + "/" + relative (tests/data in the source tree).
+std::string test_data(const std::string& relative);
+
+// Success when both tensors have the same dtype and shape and every element satisfies
+// |expected - actual| <= atol + rtol * |expected| (NaN matches NaN, an infinity matches the same infinity).
+// The failure message gives the shapes or the worst element, its index and how many elements differ.
+::testing::AssertionResult tensors_near(const Tensor& expected, const Tensor& actual, double rtol, double atol);
+
+// A fresh empty folder under the system temp dir, unique to this process and call; removed at exit.
+std::string temp_dir();
+
+}  // namespace faultline::testing
