@@ -92,6 +92,11 @@ void resolve_windows(Graph& g, Node& node) {
   }
 }
 
+bool is_rearrangement(OpKind op) {
+  return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kTranspose || op == OpKind::kSqueeze ||
+         op == OpKind::kUnsqueeze || op == OpKind::kIdentity;
+}
+
 Status evaluate_constant_node(Graph& g, NodeId id) {
   Node& node = g.node(id);
   std::vector<const Tensor*> inputs;
@@ -106,7 +111,14 @@ Status evaluate_constant_node(Graph& g, NodeId id) {
   }
   for (Tensor& t : outputs) output_ptrs.push_back(&t);
   FL_RETURN_IF_ERROR(run_reference_node(node, inputs, output_ptrs));  // kernel errors name the node
-  for (size_t i = 0; i < node.outputs.size(); ++i) g.value(node.outputs[i]).constant = std::move(outputs[i]);
+  // A parameter that an exporter only rearranged (Reshape/Transpose/... of a weight) is still a parameter:
+  // a fault target with the same elements in another order.
+  const bool rearranged_parameter = is_rearrangement(node.op) && !node.inputs.empty() &&
+                                    node.inputs[0] != kNoValue && g.value(node.inputs[0]).is_parameter;
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    g.value(node.outputs[i]).constant = std::move(outputs[i]);
+    g.value(node.outputs[i]).is_parameter = rearranged_parameter;
+  }
   return Status::ok();
 }
 

@@ -5,16 +5,17 @@
 // constant operands (weights, Clip bounds, Pad pads, Slice ranges, Reshape shapes, axes), while the cases feed
 // everything as graph inputs; so the harness turns every input but the first into an initializer holding the
 // case's data before importing ("run" cases), or every input ("fold" cases: shape arithmetic, which faultline
-// folds at import and never runs, and dtypes only the folding evaluator handles). A graph whose outputs are
-// all constants after import is compared directly; otherwise it runs through Session on "reference", and on
-// "onednn" as well for float32 data. Each case x backend is its own test, named after the case.
+// folds at import and never runs, and dtypes only the folding evaluator handles). "run" cases go through
+// Session on "reference" and "onednn"; "fold" cases, and "import" cases (Shape of a static shape, Constant)
+// whose outputs are constants after import, are compared directly. Each case x backend is its own test,
+// named after the case.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <onnx/onnx_pb.h>
 
 #include "engine/file_io.h"
 #include "engine/session.h"
@@ -36,10 +37,10 @@ struct Tolerances {
   Tolerance reference;
   Tolerance onednn;
 };
-constexpr Tolerances kExact{{0, 0}, {0, 0}};                        // data movement, shape arithmetic
-constexpr Tolerances kPointwise{{1e-5, 1e-6}, {1e-5, 1e-6}};        // activations, Add/Sub/Mul/Div
-constexpr Tolerances kReduction{{1e-5, 1e-6}, {1e-5, 1e-5}};        // pools, softmax, batch norm
-constexpr Tolerances kAccumulating{{1e-5, 1e-6}, {1e-4, 1e-5}};     // conv, gemm, matmul
+constexpr Tolerances kExact{{0, 0}, {0, 0}};                     // data movement, shape arithmetic
+constexpr Tolerances kPointwise{{1e-5, 1e-6}, {1e-5, 1e-6}};     // activations, Add/Sub/Mul/Div
+constexpr Tolerances kReduction{{1e-5, 1e-6}, {1e-5, 1e-5}};     // pools, softmax, batch norm
+constexpr Tolerances kAccumulating{{1e-5, 1e-6}, {1e-4, 1e-5}};  // conv, gemm, matmul
 // Cast to float16 / bfloat16: the expected outputs round once from the source type (double) or truncate
 // (ONNX's bfloat16 reference drops the low 16 bits); faultline rounds to nearest even. Both are within one
 // unit in the last place of the target type.
@@ -47,8 +48,9 @@ constexpr Tolerances kHalfCast{{1.0 / 1024, 0}, {1.0 / 1024, 0}};
 constexpr Tolerances kBFloat16Cast{{1.0 / 128, 0}, {1.0 / 128, 0}};
 
 enum class Mode {
-  kRun,   // the first input at run time, on reference and onednn
-  kFold,  // every input constant: the graph folds at import
+  kRun,     // the first input at run time, on reference and onednn
+  kImport,  // the first input at run time, yet every output is a constant after import (Shape of a static shape)
+  kFold,    // every input constant: the graph folds at import
 };
 
 struct ConformanceCase {
@@ -135,6 +137,9 @@ const ConformanceCase kCases[] = {
     {"test_globalmaxpool_precomputed", kReduction},
     // Add, Sub, Mul, Div
     {"test_add", kPointwise},
+    {"test_sum_example", kPointwise},  // Sum imports as a chain of Adds
+    {"test_sum_one_input", kPointwise},
+    {"test_sum_two_inputs", kPointwise},
     {"test_add_bcast", kPointwise},
     {"test_sub", kPointwise},
     {"test_sub_bcast", kPointwise},
@@ -221,18 +226,18 @@ const ConformanceCase kCases[] = {
     {"test_dropout_default_ratio", kExact},
     {"test_dropout_default_old", kExact},
     {"test_dropout_random_old", kExact},
-    {"test_constant", kExact},
+    {"test_constant", kExact, Mode::kImport},
     // Shape (the input's shape is static, so Shape folds at import)
-    {"test_shape", kExact},
-    {"test_shape_clip_end", kExact},
-    {"test_shape_clip_start", kExact},
-    {"test_shape_end_1", kExact},
-    {"test_shape_end_negative_1", kExact},
-    {"test_shape_example", kExact},
-    {"test_shape_start_1", kExact},
-    {"test_shape_start_1_end_2", kExact},
-    {"test_shape_start_1_end_negative_1", kExact},
-    {"test_shape_start_negative_1", kExact},
+    {"test_shape", kExact, Mode::kImport},
+    {"test_shape_clip_end", kExact, Mode::kImport},
+    {"test_shape_clip_start", kExact, Mode::kImport},
+    {"test_shape_end_1", kExact, Mode::kImport},
+    {"test_shape_end_negative_1", kExact, Mode::kImport},
+    {"test_shape_example", kExact, Mode::kImport},
+    {"test_shape_start_1", kExact, Mode::kImport},
+    {"test_shape_start_1_end_2", kExact, Mode::kImport},
+    {"test_shape_start_1_end_negative_1", kExact, Mode::kImport},
+    {"test_shape_start_negative_1", kExact, Mode::kImport},
     // Shape arithmetic: folded at import, never run
     {"test_gather_0", kExact, Mode::kFold},
     {"test_gather_1", kExact, Mode::kFold},
@@ -265,7 +270,7 @@ const ConformanceCase kCases[] = {
 
 struct ConformanceParam {
   const ConformanceCase* test_case;
-  const char* backend;  // "reference", "onednn", or "folded" (no backend runs)
+  const char* backend;  // "reference", "onednn"; "import" or "folded" where no backend runs
 };
 
 std::vector<ConformanceParam> all_params() {
@@ -276,7 +281,12 @@ std::vector<ConformanceParam> all_params() {
         params.push_back({&test_case, "reference"});
         params.push_back({&test_case, "onednn"});
         break;
-      case Mode::kFold: params.push_back({&test_case, "folded"}); break;
+      case Mode::kImport:
+        params.push_back({&test_case, "import"});
+        break;
+      case Mode::kFold:
+        params.push_back({&test_case, "folded"});
+        break;
     }
   }
   return params;
@@ -284,7 +294,9 @@ std::vector<ConformanceParam> all_params() {
 
 const std::string kTestDataDir = FAULTLINE_ONNX_TESTDATA_DIR;
 
-std::string case_dir(const ConformanceCase& test_case) { return kTestDataDir + "/node/" + test_case.name; }
+std::string case_dir(const ConformanceCase& test_case) {
+  return kTestDataDir + "/node/" + test_case.name;
+}
 
 // test_data_set_0/input_<i>.pb or output_<i>.pb.
 std::string data_file(const std::string& dir, const char* prefix, int index) {
@@ -331,8 +343,7 @@ TEST_P(OnnxConformance, MatchesExpectedOutputs) {
   const ConformanceCase& test_case = *GetParam().test_case;
   const std::string backend = GetParam().backend;
   const std::string dir = case_dir(test_case);
-  if (!std::filesystem::is_directory(dir))
-    GTEST_SKIP() << dir << " is not in this version of libonnx-testdata";
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " is not in this version of libonnx-testdata";
 
   Result<std::string> model_bytes = read_file(dir + "/model.onnx");
   ASSERT_TRUE(model_bytes.is_ok()) << model_bytes.status().message();
@@ -366,10 +377,11 @@ TEST_P(OnnxConformance, MatchesExpectedOutputs) {
   bool all_constant = true;
   for (ValueId id : graph->outputs()) all_constant = all_constant && graph->value(id).is_constant();
   std::vector<Tensor> actual;
-  if (all_constant) {
+  if (test_case.mode != Mode::kRun) {
+    ASSERT_TRUE(all_constant) << "the graph did not fold at import: " << graph->nodes().size() << " nodes left";
     for (ValueId id : graph->outputs()) actual.push_back(graph->value(id).constant);
   } else {
-    ASSERT_NE(test_case.mode, Mode::kFold) << "the graph did not fold at import: " << graph->nodes().size() << " nodes left";
+    ASSERT_FALSE(all_constant) << "the graph folded at import: no backend would run";
     inputs.resize(static_cast<size_t>(runtime_inputs));
     SessionOptions options;
     options.backend = backend;

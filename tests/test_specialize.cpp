@@ -113,3 +113,35 @@ TEST(Specialize, ChecksGivenInputShapes) {
 
 }  // namespace
 }  // namespace faultline
+
+namespace faultline {
+namespace {
+
+TEST(Specialize, ARearrangedParameterStaysAParameter) {
+  // mnist-8 stores its MatMul weight as Reshape(Parameter193, [256, 10]); folding must keep it a fault target.
+  testing::GraphBuilder b;
+  ValueId x = b.input("x", {kDynamicDim, 256});
+  ValueId w = b.constant("Parameter193", Tensor::allocate(DType::kFloat32, {16, 4, 4, 10}).value());
+  ValueId shape = b.constant("shape", Tensor::from_int64s({2}, {256, 10}), false);
+  ValueId w2 = b.node(OpKind::kReshape, {w, shape}, ReshapeAttrs{{}, false, true}, "reshape_w");
+  ValueId two = b.constant("two", Tensor::from_floats({1}, {2.0f}));
+  ValueId scaled = b.node(OpKind::kMul, {w2, two}, {}, "scale_w");
+  b.output(b.node(OpKind::kMatMul, {x, scaled}, {}, "matmul"));
+  Graph g = b.build();
+  ASSERT_TRUE(fold_constants(g).is_ok());
+  ASSERT_EQ(g.nodes().size(), 1u);
+  const Value& weight = g.value(g.nodes()[0].inputs[1]);
+  EXPECT_TRUE(weight.is_constant());
+  EXPECT_FALSE(weight.is_parameter) << "arithmetic on a weight makes a new constant, not the trained parameter";
+  Graph g2 = b.build();
+  g2.nodes().pop_back();
+  g2.nodes().pop_back();
+  g2.outputs() = {w2};
+  g2.relink();
+  ASSERT_TRUE(fold_constants(g2).is_ok());
+  EXPECT_TRUE(g2.value(g2.outputs()[0]).is_parameter);
+  EXPECT_EQ(g2.value(g2.outputs()[0]).shape, (Shape{256, 10}));
+}
+
+}  // namespace
+}  // namespace faultline

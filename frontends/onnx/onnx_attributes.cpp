@@ -116,8 +116,9 @@ Status check_window(const std::vector<int64_t>& kernel_shape, const std::vector<
   if (axes == 0) axes = !strides.empty() ? strides.size() : !dilations.empty() ? dilations.size() : pads.size() / 2;
   if ((!strides.empty() && strides.size() != axes) || (!dilations.empty() && dilations.size() != axes) ||
       (!pads.empty() && pads.size() != 2 * axes))
-    return invalid_argument("attributes kernel_shape, strides, dilations and pads disagree on the number of "
-                            "spatial axes");
+    return invalid_argument(
+        "attributes kernel_shape, strides, dilations and pads disagree on the number of "
+        "spatial axes");
   return Status::ok();
 }
 
@@ -164,7 +165,8 @@ Result<OpAttrs> convert_batch_norm(const AttributeReader& reader, int64_t opset)
   FL_ASSIGN_OR_RETURN(attrs.epsilon, reader.get_float("epsilon", 1e-5f));
   if (opset < 7) {
     FL_ASSIGN_OR_RETURN(bool is_test, reader.get_flag("is_test", false));
-    if (!is_test) return unsupported("attribute 'is_test' = 0 (training mode, the default before opset 7) is not supported");
+    if (!is_test)
+      return unsupported("attribute 'is_test' = 0 (training mode, the default before opset 7) is not supported");
   }
   if (opset < 9) {
     FL_ASSIGN_OR_RETURN(bool spatial, reader.get_flag("spatial", true));
@@ -267,7 +269,8 @@ Result<OpAttrs> convert_cast(const AttributeReader& reader, int64_t opset) {
   if (opset < 6) {  // `to` was the type's name
     FL_ASSIGN_OR_RETURN(std::string name, reader.get_string("to", ""));
     onnx::TensorProto::DataType parsed;
-    if (!onnx::TensorProto::DataType_Parse(name, &parsed)) return invalid_argument("attribute 'to' = '" + name + "' is not a data type");
+    if (!onnx::TensorProto::DataType_Parse(name, &parsed))
+      return invalid_argument("attribute 'to' = '" + name + "' is not a data type");
     to = parsed;
   } else {
     FL_ASSIGN_OR_RETURN(to, reader.require_int("to"));
@@ -292,7 +295,8 @@ Result<OpAttrs> convert_constant_of_shape(const AttributeReader& reader) {
 // Before opset 7, `broadcast` = 1 aligned B with A's trailing axes (NumPy's rule) unless `axis` moved it.
 Result<OpAttrs> convert_binary(const AttributeReader& reader, int64_t opset) {
   if (opset < 7 && reader.has("axis"))
-    return unsupported("legacy broadcasting with attribute 'axis' (opset " + std::to_string(opset) + ") is not supported");
+    return unsupported("legacy broadcasting with attribute 'axis' (opset " + std::to_string(opset) +
+                       ") is not supported");
   return OpAttrs();
 }
 
@@ -301,43 +305,67 @@ Result<OpAttrs> convert_binary(const AttributeReader& reader, int64_t opset) {
 Result<OpAttrs> convert_onnx_attributes(OpKind op, const onnx::NodeProto& node, int64_t opset) {
   AttributeReader reader(node);
   switch (op) {
-    case OpKind::kConv: return convert_conv(reader);
-    case OpKind::kMaxPool: case OpKind::kAveragePool: return convert_pool(op, reader, opset);
-    case OpKind::kBatchNormalization: return convert_batch_norm(reader, opset);
+    case OpKind::kConv:
+      return convert_conv(reader);
+    case OpKind::kMaxPool:
+    case OpKind::kAveragePool:
+      return convert_pool(op, reader, opset);
+    case OpKind::kBatchNormalization:
+      return convert_batch_norm(reader, opset);
     case OpKind::kLeakyRelu: {
       FL_ASSIGN_OR_RETURN(float alpha, reader.get_float("alpha", 0.01f));
       return OpAttrs(LeakyReluAttrs{alpha});
     }
-    case OpKind::kClip: return convert_clip(reader, opset);
-    case OpKind::kSoftmax: return convert_softmax(reader, opset);
+    case OpKind::kClip:
+      return convert_clip(reader, opset);
+    case OpKind::kSoftmax:
+      return convert_softmax(reader, opset);
     case OpKind::kConcat: {
       constexpr int64_t kLegacyConcatAxis = 1;  // before opset 4 `axis` was optional
-      FL_ASSIGN_OR_RETURN(int64_t axis, opset < 4 ? reader.get_int("axis", kLegacyConcatAxis) : reader.require_int("axis"));
+      FL_ASSIGN_OR_RETURN(int64_t axis,
+                          opset < 4 ? reader.get_int("axis", kLegacyConcatAxis) : reader.require_int("axis"));
       return OpAttrs(ConcatAttrs{axis});
     }
     case OpKind::kFlatten: {
       FL_ASSIGN_OR_RETURN(int64_t axis, reader.get_int("axis", 1));
       return OpAttrs(FlattenAttrs{axis});
     }
-    case OpKind::kReshape: return convert_reshape(reader, opset);
+    case OpKind::kReshape:
+      return convert_reshape(reader, opset);
     case OpKind::kTranspose: {
       FL_ASSIGN_OR_RETURN(std::vector<int64_t> perm, reader.get_ints("perm"));
       return OpAttrs(TransposeAttrs{std::move(perm)});
     }
-    case OpKind::kGemm: return convert_gemm(reader);
-    case OpKind::kPad: return convert_pad(reader, opset);
-    case OpKind::kSlice: return convert_slice(reader, opset);
+    case OpKind::kGemm:
+      return convert_gemm(reader);
+    case OpKind::kPad:
+      return convert_pad(reader, opset);
+    case OpKind::kSlice:
+      return convert_slice(reader, opset);
     case OpKind::kGather: {
       FL_ASSIGN_OR_RETURN(int64_t axis, reader.get_int("axis", 0));
       return OpAttrs(GatherAttrs{axis});
     }
-    case OpKind::kUnsqueeze: case OpKind::kSqueeze: return convert_axes(op, reader, opset);
-    case OpKind::kCast: return convert_cast(reader, opset);
-    case OpKind::kConstantOfShape: return convert_constant_of_shape(reader);
-    case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv:
+    case OpKind::kUnsqueeze:
+    case OpKind::kSqueeze:
+      return convert_axes(op, reader, opset);
+    case OpKind::kCast:
+      return convert_cast(reader, opset);
+    case OpKind::kConstantOfShape:
+      return convert_constant_of_shape(reader);
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
       return convert_binary(reader, opset);
-    case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kTanh: case OpKind::kGlobalAveragePool:
-    case OpKind::kGlobalMaxPool: case OpKind::kMatMul: case OpKind::kIdentity: case OpKind::kShape:
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh:
+    case OpKind::kGlobalAveragePool:
+    case OpKind::kGlobalMaxPool:
+    case OpKind::kMatMul:
+    case OpKind::kIdentity:
+    case OpKind::kShape:
     case OpKind::kRange:
       return OpAttrs();
   }

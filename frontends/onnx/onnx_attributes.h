@@ -7,10 +7,10 @@
 // default, broadcasting along an explicit `axis`).
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <cstdint>
 #include <optional>
-
-#include <onnx/onnx_pb.h>
 
 #include "engine/op_attrs.h"
 #include "engine/op_kind.h"

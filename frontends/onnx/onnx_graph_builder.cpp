@@ -14,7 +14,9 @@ namespace faultline {
 
 namespace {
 
-bool is_default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+bool is_default_domain(const std::string& domain) {
+  return domain.empty() || domain == "ai.onnx";
+}
 
 Value constant_value(const std::string& name, Tensor tensor, bool is_parameter) {
   Value value;
@@ -48,8 +50,7 @@ class GraphBuilder {
 
  private:
   Result<ValueId> define_value(Value value) {
-    if (graph_.find_value(value.name))
-      return invalid_argument("value '" + value.name + "' is defined more than once");
+    if (graph_.find_value(value.name)) return invalid_argument("value '" + value.name + "' is defined more than once");
     return graph_.add_value(std::move(value));
   }
 
@@ -57,7 +58,8 @@ class GraphBuilder {
     for (const onnx::TensorProto& initializer : proto_.initializer()) {
       if (initializer.name().empty()) return invalid_argument("an initializer has no name");
       FL_ASSIGN_OR_RETURN(Tensor tensor, tensor_from_onnx(initializer));
-      FL_RETURN_IF_ERROR(define_value(constant_value(initializer.name(), std::move(tensor), /*is_parameter=*/true)).status());
+      FL_RETURN_IF_ERROR(
+          define_value(constant_value(initializer.name(), std::move(tensor), /*is_parameter=*/true)).status());
     }
     return Status::ok();
   }
@@ -103,7 +105,8 @@ class GraphBuilder {
         continue;
       }
       std::optional<ValueId> id = graph_.find_value(name);
-      if (!id) return invalid_argument("reads '" + name + "', which no earlier node, graph input or initializer defines");
+      if (!id)
+        return invalid_argument("reads '" + name + "', which no earlier node, graph input or initializer defines");
       inputs.push_back(*id);
     }
     while (!inputs.empty() && inputs.back() == kNoValue) inputs.pop_back();
@@ -169,12 +172,47 @@ class GraphBuilder {
     return Status::ok();
   }
 
+  // Sum(x0, x1, ..., xk) -> ((x0 + x1) + ...) + xk: Add with broadcasting, left to right as ONNX defines it.
+  // One input is Identity. The last Add carries the node's name and output.
+  Status add_sum(Node node, const std::string& output) {
+    if (node.inputs.empty()) return invalid_argument("Sum needs at least one input");
+    if (node.inputs.size() == 1) {
+      node.op = OpKind::kIdentity;
+      FL_ASSIGN_OR_RETURN(ValueId output_id, define_output(output));
+      node.outputs = {output_id};
+      graph_.add_node(std::move(node));
+      return Status::ok();
+    }
+    ValueId partial = node.inputs[0];
+    for (size_t i = 1; i < node.inputs.size(); ++i) {
+      Node add;
+      add.op = OpKind::kAdd;
+      const bool last = i + 1 == node.inputs.size();
+      add.name = last ? node.name : node.name + "/partial_" + std::to_string(i);
+      add.inputs = {partial, node.inputs[i]};
+      ValueId out_id;
+      if (last) {
+        FL_ASSIGN_OR_RETURN(out_id, define_output(output));
+      } else {
+        Value v;
+        v.name = output + "/partial_" + std::to_string(i);
+        FL_ASSIGN_OR_RETURN(out_id, define_value(std::move(v)));
+      }
+      add.outputs = {out_id};
+      graph_.add_node(std::move(add));
+      partial = out_id;
+    }
+    return Status::ok();
+  }
+
   Status add_node(const onnx::NodeProto& proto, int index) {
     std::string name = proto.name().empty() ? proto.op_type() + "_" + std::to_string(index) : proto.name();
-    std::string qualified_type = is_default_domain(proto.domain()) ? proto.op_type() : proto.domain() + "::" + proto.op_type();
+    std::string qualified_type =
+        is_default_domain(proto.domain()) ? proto.op_type() : proto.domain() + "::" + proto.op_type();
     bool is_dropout = proto.op_type() == "Dropout";
+    bool is_sum = proto.op_type() == "Sum";
     std::optional<OpKind> op = op_from_name(proto.op_type());
-    if (!is_default_domain(proto.domain()) || (!op && !is_dropout && proto.op_type() != "Constant"))
+    if (!is_default_domain(proto.domain()) || (!op && !is_dropout && !is_sum && proto.op_type() != "Constant"))
       return unsupported("unsupported op '" + qualified_type + "' at node '" + name + "'");
 
     std::string context = "node '" + name + "' (" + proto.op_type() + ")";
@@ -187,6 +225,7 @@ class GraphBuilder {
     if (!inputs.is_ok()) return inputs.status().with_context(context);
     node.inputs = std::move(inputs).value();
     FL_RETURN_IF_ERROR(check_extra_outputs(proto).with_context(context));
+    if (is_sum) return add_sum(std::move(node), proto.output(0)).with_context(context);
     if (is_dropout) {
       FL_RETURN_IF_ERROR(rewrite_dropout(proto, node).with_context(context));
     } else {

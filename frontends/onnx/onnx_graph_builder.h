@@ -3,9 +3,9 @@
 // values, Dropout becomes Identity, Shape with start/end becomes Shape + Slice. No folding, no file context.
 #pragma once
 
-#include <cstdint>
-
 #include <onnx/onnx_pb.h>
+
+#include <cstdint>
 
 #include "engine/graph.h"
 #include "engine/status.h"

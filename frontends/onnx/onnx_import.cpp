@@ -1,8 +1,8 @@
 #include "frontends/onnx/onnx_import.h"
 
-#include <climits>
-
 #include <onnx/onnx_pb.h>
+
+#include <climits>
 
 #include "engine/file_io.h"
 #include "engine/specialize.h"

@@ -46,8 +46,7 @@ std::string torch_module_path(std::string_view node_name) {
   for (std::string_view scope : scopes) {
     if (scope.empty()) return {};
     std::string_view segment = scope;
-    if (!parent.empty() && scope.size() > parent.size() + 1 && scope.starts_with(parent) &&
-        scope[parent.size()] == '.')
+    if (!parent.empty() && scope.size() > parent.size() + 1 && scope.starts_with(parent) && scope[parent.size()] == '.')
       segment = scope.substr(parent.size() + 1);
     if (!path.empty()) path += '.';
     path += segment;

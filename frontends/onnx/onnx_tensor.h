@@ -1,9 +1,9 @@
 // ONNX tensors and types to faultline tensors and dtypes (internal to the ONNX frontend).
 #pragma once
 
-#include <cstdint>
-
 #include <onnx/onnx_pb.h>
+
+#include <cstdint>
 
 #include "engine/dtype.h"
 #include "engine/graph.h"

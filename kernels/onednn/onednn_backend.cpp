@@ -43,6 +43,11 @@ constexpr size_t kArenaAlignment = 64;
 struct OmpEntryPoints {
   void (*set_num_threads)(int) = nullptr;
   int (*get_num_procs)() = nullptr;
+  int (*get_thread_num)() = nullptr;
+  int (*get_num_threads)() = nullptr;
+  // libgomp's entry point behind `#pragma omp parallel` (also exported by LLVM's and Intel's runtimes): runs
+  // fn(data) on a team of `threads`, the same pool oneDNN's primitives use.
+  void (*gomp_parallel)(void (*fn)(void*), void* data, unsigned threads, unsigned flags) = nullptr;
 };
 
 const OmpEntryPoints& omp_entry_points() {
@@ -50,6 +55,11 @@ const OmpEntryPoints& omp_entry_points() {
     OmpEntryPoints e;
     e.set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
     e.get_num_procs = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_num_procs"));
+    e.get_thread_num = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
+    e.get_num_threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
+    e.gomp_parallel = reinterpret_cast<void (*)(void (*)(void*), void*, unsigned, unsigned)>(
+        dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+    if (!e.get_thread_num || !e.get_num_threads) e.gomp_parallel = nullptr;
     return e;
   }();
   return entry_points;
@@ -73,6 +83,29 @@ void apply_threads(int threads) {
   if (omp_entry_points().set_num_threads) omp_entry_points().set_num_threads(threads);
 }
 
+// Runs a GatherKernel split over the outermost loop on `threads` OpenMP threads (serially without OpenMP).
+struct ParallelGather {
+  const GatherKernel* kernel;
+  const float* src;
+  float* dst;
+
+  static void run_thread(void* data) {
+    const auto* job = static_cast<const ParallelGather*>(data);
+    const OmpEntryPoints& omp = omp_entry_points();
+    const int64_t extent = job->kernel->outer_extent();
+    const int64_t team = omp.get_num_threads(), thread = omp.get_thread_num();
+    job->kernel->run_part(job->src, job->dst, extent * thread / team, extent * (thread + 1) / team);
+  }
+  void run(int threads) const {
+    const OmpEntryPoints& omp = omp_entry_points();
+    if (threads > 1 && omp.gomp_parallel && kernel->outer_extent() > 1) {
+      omp.gomp_parallel(&ParallelGather::run_thread, const_cast<ParallelGather*>(this), static_cast<unsigned>(threads), 0);
+    } else {
+      kernel->run(src, dst);
+    }
+  }
+};
+
 // --- memory descriptors --------------------------------------------------------------------------------
 memory::dims to_dims(const Shape& shape) {
   if (shape.empty()) return {1};  // a scalar as one element
@@ -93,7 +126,10 @@ bool is_plain(const Md& md) { return md == plain_md(md.dims()); }
 std::string describe_md(const Md& md) {
   std::string text = "[";
   const memory::dims dims = md.dims();
-  for (size_t i = 0; i < dims.size(); ++i) text += (i ? "," : "") + std::to_string(dims[i]);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) text += ',';
+    text += std::to_string(dims[i]);
+  }
   text += "] ";
   if (is_plain(md)) return text + "plain";
   const std::optional<onednn::BlockedLayout> layout = onednn::describe_layout(md);
@@ -634,7 +670,10 @@ void OnednnModel::dump_plan() const {
   for (size_t s = 0; s < steps_.size(); ++s) {
     const Step& step = steps_[s];
     std::string nodes;
-    for (NodeId n : step.info.nodes) nodes += (nodes.empty() ? "" : " + ") + graph_.node(n).name;
+    for (NodeId n : step.info.nodes) {
+      if (!nodes.empty()) nodes += " + ";
+      nodes += graph_.node(n).name;
+    }
     std::string outputs;
     for (ValueId v : step.info.outputs) {
       const ValueState& state = values_[static_cast<size_t>(v)];
@@ -1324,8 +1363,9 @@ bool OnednnModel::compile_gather(int s, const std::vector<NodeId>& nodes, Step& 
   memory dst = define_output(s, y, dst_md);
   step.kernel = "layout-native gather";
   Action action;
-  action.fn = [kernel = std::move(*kernel), src, dst]() {
-    kernel.run(static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle()));
+  action.fn = [kernel = std::move(*kernel), src, dst, threads = threads_]() {
+    ParallelGather{&kernel, static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle())}
+        .run(threads);
   };
   step.actions.push_back(std::move(action));
   return true;
@@ -1377,8 +1417,10 @@ Status OnednnModel::value_error(ValueId id) const {
   const ValueState& state = values_[static_cast<size_t>(id)];
   if (state.kind == ValueKind::kFusedAway) {
     std::string nodes;
-    for (NodeId n : steps_[static_cast<size_t>(state.step)].info.nodes)
-      nodes += (nodes.empty() ? "" : " + ") + graph_.describe(n);
+    for (NodeId n : steps_[static_cast<size_t>(state.step)].info.nodes) {
+      if (!nodes.empty()) nodes += " + ";
+      nodes += graph_.describe(n);
+    }
     return invalid_argument("onednn backend: value " + value_name(id) + " does not exist: it was fused away inside step " +
                             std::to_string(state.step) + " (" + nodes +
                             "); list it in PlanOptions.observable (or plan with fuse = false) to read or write it");

@@ -1,6 +1,36 @@
 // The "onednn" backend: oneDNN primitives created at compile time, blocked layouts chosen by the
 // primitives (format_tag::any) and kept between layers, reorders only at the edges, fused post-ops
-// (conv + folded BatchNorm + activation, conv + residual sum) wherever no observable value forbids it.
+// (conv + folded BatchNorm + activation, conv + residual sum, activation) wherever no observable value forbids it.
+//
+// What compile() does with a specialized graph:
+//   * Steps. Conv [-> BatchNormalization] [-> activation] [-> Add(x, same-shape other) [-> activation]] is one
+//     oneDNN convolution (BN folded into weights and bias in double, eltwise and sum post-ops; the sum
+//     accumulates into the other operand's buffer when nobody reads it later, else into a copy of it).
+//     Add/Sub/Mul/Div [-> activation] is one binary primitive. Chains of Slice/Pad/Transpose are one gather
+//     that runs on the input's own layout (kernels/onednn/onednn_gather.h), so ResNet's option-A shortcut stays
+//     blocked. Reshape/Flatten/Identity (and all-zero Pads) alias their input when possible. A value is fused
+//     away only if it has one reader, is no graph output and is not in PlanOptions.observable; the producer of
+//     an observable value, and a node reading an observable constant (a weight fault site), run unfused.
+//   * Layouts. Convolutions use the channel-blocked layout of the CPU's vector width (nChw16c on AVX-512)
+//     where channels fill whole blocks, else the primitive's choice; BN, eltwise, binary, pooling and concat
+//     keep their input's layout. Softmax, Gemm and MatMul run on plain order.
+//   * Fallback. A node or attribute combination oneDNN cannot run exactly as the reference does (a non-constant
+//     conv weight, AveragePool with count_include_pad where ceil_mode adds a window overhang, Sub/Div whose
+//     first operand is the broadcast one, ...) runs the reference kernel on plain copies of its inputs.
+//   * Memory. Activations live in one arena planned with engine/buffer_plan.h lifetimes; one user scratchpad is
+//     shared by all primitives; weights are reordered once into each primitive's layout. run_step() only
+//     executes. Writing a constant with write_value() (a weight fault) re-derives every prepared copy of it.
+//   * Threads. Debian's oneDNN uses OpenMP: PlanOptions.threads (0 = OMP_NUM_THREADS, else every available
+//     core) is applied with omp_set_num_threads() on the calling thread at compile, run, read and write.
+//
+// read_value()/write_value() convert between dense logical tensors and the internal layout for any value
+// that exists (graph inputs and outputs, every step output); a fused-away value is an error naming its step.
+//
+// Known gap: oneDNN's max-based kernels (Relu, Clip, MaxPool, GlobalMaxPool) turn a NaN input into a number,
+// where the reference (like eager PyTorch) propagates it.
+//
+// Environment: FAULTLINE_ONEDNN_VERBOSE=1 prints the plan (steps, kernels, layouts, arena) at compile;
+// FAULTLINE_ONEDNN_CONV_LAYOUT=any lets every convolution choose its layout (for comparisons).
 #pragma once
 
 #include <memory>

@@ -155,7 +155,17 @@ void GatherKernel::build_segments() {
   use_segments_ = !segments_.empty() && elements >= 4 * static_cast<int64_t>(segments_.size());
 }
 
-void GatherKernel::run(const float* src, float* dst) const { run_level(0, dst_offset0_, src_offset0_, 0, src, dst); }
+void GatherKernel::run_part(const float* src, float* dst, int64_t begin, int64_t end) const {
+  if (levels_.empty()) {
+    if (begin == 0 && end > 0) run_level(0, dst_offset0_, src_offset0_, 0, src, dst);
+    return;
+  }
+  const Level& l = levels_.front();
+  const bool blocked = inner_is_block_ && l.axis == inner_axis_;
+  const int64_t* axis_terms = src_terms_[static_cast<size_t>(l.axis)].data();
+  for (int64_t i = begin; i < end; ++i)
+    run_level(1, dst_offset0_ + i * l.dst_stride, src_offset0_ + (blocked ? 0 : axis_terms[i]), blocked ? i : 0, src, dst);
+}
 
 void GatherKernel::run_level(size_t level, int64_t dst_offset, int64_t src_offset, int64_t block_index,
                              const float* src, float* dst) const {

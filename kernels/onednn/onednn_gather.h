@@ -45,7 +45,11 @@ class GatherKernel {
   static std::optional<GatherKernel> create(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                             const std::vector<AxisGather>& axes, float pad_value);
   // Writes every element of dst (its zero padding included).
-  void run(const float* src, float* dst) const;
+  void run(const float* src, float* dst) const { run_part(src, dst, 0, outer_extent()); }
+  // The outermost loop's extent, and the part of dst whose outermost index lies in [begin, end): disjoint
+  // parts may run on different threads.
+  int64_t outer_extent() const { return levels_.empty() ? 1 : levels_.front().count; }
+  void run_part(const float* src, float* dst, int64_t begin, int64_t end) const;
 
  private:
   struct Level {

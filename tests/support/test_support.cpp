@@ -45,7 +45,9 @@ bool element_near(double expected, double actual, double rtol, double atol) {
 
 }  // namespace
 
-std::string test_data(const std::string& relative) { return std::string(FAULTLINE_TEST_DATA_DIR) + "/" + relative; }
+std::string test_data(const std::string& relative) {
+  return std::string(FAULTLINE_TEST_DATA_DIR) + "/" + relative;
+}
 
 ::testing::AssertionResult tensors_near(const Tensor& expected, const Tensor& actual, double rtol, double atol) {
   if (expected.dtype() != actual.dtype())

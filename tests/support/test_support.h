@@ -1,9 +1,9 @@
 // Helpers shared by the tests: fixture paths, tensor comparison with a tolerance, a scratch folder.
 #pragma once
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "engine/tensor.h"
 
