@@ -10,12 +10,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 echo "== fault targets of ResNet20 (BatchNorm kept, PyTorch names) =="
-"$faultline" layers "$models/resnet20_bn.onnx" --kind weight | head -8
+"$faultline" layers "$models/resnet20_bn.onnx" >"$out/layers.txt"
+head -8 "$out/layers.txt"
 echo "   ..."
-"$faultline" layers "$models/resnet20_bn.onnx" | tail -1
+tail -2 "$out/layers.txt"
 echo
 echo "== inference: 16 images, top-2 classes (onednn backend) =="
-"$faultline" infer "$models/resnet20.onnx" --input "$models/resnet20_input.npy" --output "$out/onednn.npy" --top 2 | head -6
+"$faultline" infer "$models/resnet20.onnx" --input "$models/resnet20_input.npy" --output "$out/onednn.npy" --top 2 \
+  >"$out/top.txt"
+head -6 "$out/top.txt"
 echo "   ..."
 "$faultline" infer "$models/resnet20.onnx" --input "$models/resnet20_input.npy" --output "$out/reference.npy" \
   --backend reference >/dev/null
