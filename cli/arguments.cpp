@@ -12,6 +12,7 @@ Result<Arguments> Arguments::parse(int argc, char** argv, int first, const Optio
       args.flags_.insert("help");
       continue;
     }
+    if (auto alias = spec.short_names.find(token); alias != spec.short_names.end()) token = "--" + alias->second;
     if (token.rfind("--", 0) != 0 || token == "--") {
       args.positional_.push_back(token);
       continue;
@@ -27,10 +28,10 @@ Result<Arguments> Arguments::parse(int argc, char** argv, int first, const Optio
       args.flags_.insert(name);
     } else if (spec.valued.count(name)) {
       if (inline_value) {
-        args.values_[name] = *inline_value;
+        args.values_[name].push_back(*inline_value);
       } else {
         if (i + 1 >= argc) return invalid_argument("option --" + name + " needs a value");
-        args.values_[name] = argv[++i];
+        args.values_[name].push_back(argv[++i]);
       }
     } else {
       return invalid_argument("unknown option --" + name + " (see --help)");
@@ -42,7 +43,12 @@ Result<Arguments> Arguments::parse(int argc, char** argv, int first, const Optio
 std::optional<std::string> Arguments::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
-  return it->second;
+  return it->second.back();
+}
+
+std::vector<std::string> Arguments::get_all(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string Arguments::get_or(const std::string& name, const std::string& fallback) const {

@@ -17,6 +17,8 @@ constexpr const char* kUsage =
     "  infer MODEL --input X.npy --output Y.npy   run a model on a NumPy array\n"
     "  bench MODEL                        measure clean inference throughput (images/s)\n"
     "  compare EXPECTED.npy ACTUAL.npy    compare two output arrays (max difference, top-1 agreement)\n"
+    "  inject MODEL --faults LIST.csv --input X.npy --output Y.npy   replay a fault list\n"
+    "  faults generate MODEL ... -o LIST.csv   write a fault list (random, exhaustive, statistical, ber)\n"
     "\n"
     "Run 'faultline <command> --help' for a command's options.\n";
 
@@ -29,6 +31,8 @@ constexpr Command kCommands[] = {
     {"infer", faultline::cli::command_infer},
     {"bench", faultline::cli::command_bench},
     {"compare", faultline::cli::command_compare},
+    {"inject", faultline::cli::command_inject},
+    {"faults", faultline::cli::command_faults},
 };
 
 }  // namespace

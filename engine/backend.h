@@ -22,6 +22,11 @@ namespace faultline {
 struct PlanOptions {
   int threads = 0;   // worker threads for kernels; 0 = the backend's default (all cores)
   bool fuse = true;  // allow fused kernels (conv+BN+ReLU, conv+sum, ...)
+  // NaN in, NaN out through every op, as PyTorch/aten computes (relu(NaN) = NaN, max_pool over a window
+  // holding a NaN = NaN, clamp(NaN) = NaN): fault-injection runs set it, since a NaN output is an outcome of
+  // its own (a DUE). Plain inference keeps the faster fused kernels (oneDNN's max-based ones map NaN to a
+  // number).
+  bool propagate_nan = false;
   // Values that must stay observable and exact: fault sites. Such a value is never fused away, never
   // computed in place, and its producer is a fusion barrier.
   std::vector<ValueId> observable;

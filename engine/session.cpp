@@ -63,6 +63,7 @@ Result<Session::Plan*> Session::plan_for(int64_t batch) {
   PlanOptions plan_options;
   plan_options.threads = options_.threads;
   plan_options.fuse = options_.fuse;
+  plan_options.propagate_nan = options_.propagate_nan;
   for (const std::string& name : options_.observable) {
     auto id = graph.find_value(name);
     if (!id) return not_found(model_->source + ": no value named '" + name + "' to observe");

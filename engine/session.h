@@ -19,6 +19,9 @@ struct SessionOptions {
   int64_t batch = 1;               // images per executed batch (the plan's batch size)
   int threads = 0;                 // 0 = backend default
   bool fuse = true;
+  // NaN in, NaN out through every op, as PyTorch/aten computes: fault-injection runs set it; plain inference
+  // keeps the faster fused kernels. See PlanOptions::propagate_nan.
+  bool propagate_nan = false;
   std::vector<std::string> observable;  // value names that must stay observable (fault sites)
 };
 

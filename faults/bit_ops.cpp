@@ -107,6 +107,16 @@ Result<uint64_t> value_to_word_bits(DType dtype, double value) {
   return internal_error("value_to_word_bits: unknown dtype");
 }
 
+WordFault word_fault_of(const Fault& fault, uint64_t random_bits) {
+  WordFault word;
+  word.model = fault.model;
+  word.bit = fault.site.bit;
+  word.mask = fault.mask;
+  word.value = fault.value;
+  word.random_bits = random_bits;
+  return word;
+}
+
 Status validate_word_fault(DType dtype, const WordFault& fault) {
   const int width = dtype_bits(dtype);
   const std::string range = std::string(dtype_name(dtype)) + " (0-" + std::to_string(width - 1) + ")";

@@ -30,6 +30,9 @@ struct WordFault {
   uint64_t random_bits = 0;
 };
 
+// The word part of a fault (its model, site bit, mask and value); `random_bits` for kRandomValue.
+WordFault word_fault_of(const Fault& fault, uint64_t random_bits = 0);
+
 // All bits of a word of `width` bits set (width 1..64).
 inline uint64_t width_mask(int width) {
   return width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1;

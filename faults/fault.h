@@ -94,7 +94,7 @@ struct FaultSite {
   std::vector<int64_t> index;
   bool flat_index = false;
   int bit = kNoBit;
-  std::optional<int64_t> batch;    // activations/inputs/state: only this image of the batch
+  std::optional<int64_t> batch;    // activations/inputs/state: only this image (index in the input)
   std::optional<StepRange> steps;  // spiking models: only these timesteps
 
   bool operator==(const FaultSite&) const = default;

@@ -396,12 +396,7 @@ Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget
         element = element * target.shape[d] + site.index[d];
       }
     }
-    WordFault word;
-    word.model = fault.model;
-    word.bit = site.bit;
-    word.mask = fault.mask;
-    word.value = fault.value;
-    FL_RETURN_IF_ERROR(validate_word_fault(target.dtype, word));
+    FL_RETURN_IF_ERROR(validate_word_fault(target.dtype, word_fault_of(fault)));
   }
   return element;
 }

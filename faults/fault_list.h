@@ -14,7 +14,8 @@
 //   Mask         multibit mask, "0x..." or decimal
 //   Value        the value of `value`; the probability p of `ber`
 //   Step         a timestep or inclusive range "3-5" (spiking models)
-//   Batch        the one image of the batch an activation/input/state fault hits (default: every image)
+//   Batch        the one image an activation/input/state fault hits, by its index in the run's input (default:
+//                every image; see faults/fault_injector.h)
 //   Persistence  permanent | inference | batch | steps             (default permanent; steps when Step is set)
 // Every other column (the result columns n_injections, masked, non_critical, critical of a finished
 // campaign, or anything unknown) is kept as text and written back after the fault columns, in its order.

@@ -537,9 +537,10 @@ TEST(OnednnOps, ZeroPadIsAnAlias) {
 }
 
 TEST(OnednnOps, NaNPropagatesLikeTheReference) {
-  // A bit flip can make a NaN; it must not vanish. Known gap: oneDNN's max-based kernels (Relu and Clip,
-  // fused or not, MaxPool, GlobalMaxPool) turn a NaN into a number, where the reference (like eager PyTorch)
-  // keeps it; those ops are not listed here.
+  // A bit flip can make a NaN; it must not vanish. In plain plans oneDNN's max-based kernels (Relu and Clip,
+  // fused or not, MaxPool, GlobalMaxPool, Softmax) turn a NaN into a number, where the reference (like eager
+  // PyTorch) keeps it; those ops are not listed here: PlanOptions.propagate_nan covers them
+  // (tests/test_onednn_nan.cpp).
   GraphBuilder b;
   const ValueId x = b.input("x", {1, 16, 4, 4});
   const ValueId h = identity_conv(b, x, 16);

@@ -106,6 +106,98 @@ struct ParallelGather {
   }
 };
 
+// NaN-preserving activations (PlanOptions::propagate_nan), as aten computes them: every comparison fails
+// for a NaN, which then passes through unchanged. relu(-0.0) = -0.0, relu(-inf) = 0, clip(NaN) = NaN,
+// leaky_relu(NaN) = NaN, exactly as torch.relu / torch.clamp / F.leaky_relu (and the reference kernels).
+// Element-wise, so they run on any layout (same layout in and out; f(0) = +0 keeps a blocked layout's zero
+// padding zero) and in place when the input dies here.
+struct NanEltwise {
+  enum class Kind : uint8_t { kRelu, kLeakyRelu, kClip };
+  Kind kind = Kind::kRelu;
+  float alpha = 0.0f;  // LeakyRelu: slope; Clip: lower bound
+  float beta = 0.0f;   // Clip: upper bound
+
+  static std::optional<NanEltwise> of(const Node& node) {
+    switch (node.op) {
+      case OpKind::kRelu: return NanEltwise{Kind::kRelu};
+      case OpKind::kLeakyRelu: {
+        const LeakyReluAttrs* attrs = attrs_or_default<LeakyReluAttrs>(node.attrs);
+        if (!attrs) return std::nullopt;
+        return NanEltwise{Kind::kLeakyRelu, attrs->alpha};
+      }
+      case OpKind::kClip: {
+        const ClipAttrs* attrs = attrs_or_default<ClipAttrs>(node.attrs);
+        if (!attrs || attrs->bounds_from_inputs) return std::nullopt;
+        return NanEltwise{Kind::kClip, attrs->min, attrs->max};
+      }
+      default: return std::nullopt;
+    }
+  }
+  float apply(float x) const {
+    float y = 0.0f;
+    run_part(&x, &y, 0, 1);
+    return y;
+  }
+  // dst[i] = f(src[i]) for i in [begin, end); src == dst is allowed.
+  void run_part(const float* src, float* dst, int64_t begin, int64_t end) const {
+    switch (kind) {
+      case Kind::kRelu:
+        for (int64_t i = begin; i < end; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
+        break;
+      case Kind::kLeakyRelu: {
+        const float slope = alpha;
+        for (int64_t i = begin; i < end; ++i) dst[i] = src[i] < 0.0f ? slope * src[i] : src[i];
+        break;
+      }
+      case Kind::kClip: {
+        const float low = alpha, high = beta;  // min(max(x, low), high) as numpy.clip and the reference
+        for (int64_t i = begin; i < end; ++i) {
+          const float raised = src[i] < low ? low : src[i];
+          dst[i] = raised > high ? high : raised;
+        }
+        break;
+      }
+    }
+  }
+  std::string name() const {
+    switch (kind) {
+      case Kind::kRelu: return "Relu";
+      case Kind::kLeakyRelu: return "LeakyRelu";
+      case Kind::kClip: return "Clip";
+    }
+    return "?";
+  }
+};
+
+// Runs a NanEltwise over `count` floats split in cache-line chunks over `threads` OpenMP threads (serially
+// for small buffers or without OpenMP).
+struct ParallelEltwise {
+  NanEltwise op;
+  const float* src;
+  float* dst;
+  int64_t count;
+  static constexpr int64_t kChunk = 16;           // floats per cache line: threads never share one
+  static constexpr int64_t kSerialBelow = 16384;  // a team costs more than a pass over 64 KiB
+
+  static void run_thread(void* data) {
+    const auto* job = static_cast<const ParallelEltwise*>(data);
+    const OmpEntryPoints& omp = omp_entry_points();
+    const int64_t chunks = (job->count + kChunk - 1) / kChunk;
+    const int64_t team = omp.get_num_threads(), thread = omp.get_thread_num();
+    const int64_t begin = std::min(job->count, chunks * thread / team * kChunk);
+    const int64_t end = std::min(job->count, chunks * (thread + 1) / team * kChunk);
+    job->op.run_part(job->src, job->dst, begin, end);
+  }
+  void run(int threads) const {
+    const OmpEntryPoints& omp = omp_entry_points();
+    if (threads > 1 && omp.gomp_parallel && count >= kSerialBelow) {
+      omp.gomp_parallel(&ParallelEltwise::run_thread, const_cast<ParallelEltwise*>(this), static_cast<unsigned>(threads), 0);
+    } else {
+      op.run_part(src, dst, 0, count);
+    }
+  }
+};
+
 // --- memory descriptors --------------------------------------------------------------------------------
 memory::dims to_dims(const Shape& shape) {
   if (shape.empty()) return {1};  // a scalar as one element
@@ -341,7 +433,10 @@ struct ReferenceCall {
 class OnednnModel final : public CompiledModel {
  public:
   OnednnModel(Graph graph, const PlanOptions& options)
-      : graph_(std::move(graph)), threads_(resolve_threads(options.threads)), fuse_(options.fuse) {
+      : graph_(std::move(graph)),
+        threads_(resolve_threads(options.threads)),
+        fuse_(options.fuse),
+        propagate_nan_(options.propagate_nan) {
     observable_.assign(graph_.values().size(), false);
     for (ValueId v : options.observable)
       if (v >= 0 && static_cast<size_t>(v) < observable_.size()) observable_[static_cast<size_t>(v)] = true;
@@ -371,6 +466,11 @@ class OnednnModel final : public CompiledModel {
   std::vector<std::vector<NodeId>> form_groups(const std::vector<NodeId>& order) const;
   NodeId fusable_consumer(ValueId v) const;
   bool is_barrier(NodeId id) const;
+  // An activation that may run as a oneDNN eltwise (standalone or as a post-op): all of them, except the
+  // max-based ones (Relu, LeakyRelu, Clip) under propagate_nan, which run as NanEltwise loops instead.
+  bool onednn_activation(const Node& node) const {
+    return eltwise_of(node) && !(propagate_nan_ && NanEltwise::of(node));
+  }
   bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
   const Shape& shape_of(ValueId v) const { return graph_.value(v).shape; }
   std::string value_name(ValueId v) const { return "'" + graph_.value(v).name + "'"; }
@@ -381,6 +481,7 @@ class OnednnModel final : public CompiledModel {
   bool compile_conv(int s, const std::vector<NodeId>& nodes, Step& step);
   bool compile_batch_norm(int s, const Node& node, Step& step);
   bool compile_eltwise(int s, const Node& node, Step& step);
+  bool compile_nan_eltwise(int s, const Node& node, Step& step);
   bool compile_binary(int s, const std::vector<NodeId>& nodes, Step& step);
   bool compile_pool(int s, const Node& node, Step& step);
   bool compile_softmax(int s, const Node& node, Step& step);
@@ -470,6 +571,7 @@ class OnednnModel final : public CompiledModel {
   Graph graph_;
   int threads_ = 1;
   bool fuse_ = true;
+  bool propagate_nan_ = false;
   std::vector<bool> observable_, is_graph_input_, is_graph_output_;
   std::vector<int> step_of_node_;
 
@@ -530,7 +632,7 @@ std::vector<std::vector<NodeId>> OnednnModel::form_groups(const std::vector<Node
       ValueId v = node.outputs[0];
       auto try_activation = [&]() {
         NodeId next = fusable_consumer(v);
-        if (can_take(next) && single_output(next) && eltwise_of(graph_.node(next))) {
+        if (can_take(next) && single_output(next) && onednn_activation(graph_.node(next))) {
           chain.push_back(next);
           v = graph_.node(next).outputs[0];
         }
@@ -701,7 +803,9 @@ Status OnednnModel::compile_group(int s, const std::vector<NodeId>& nodes, Step&
       case OpKind::kLeakyRelu:
       case OpKind::kClip:
       case OpKind::kSigmoid:
-      case OpKind::kTanh: compiled = compile_eltwise(s, node, step); break;
+      case OpKind::kTanh:
+        compiled = onednn_activation(node) ? compile_eltwise(s, node, step) : compile_nan_eltwise(s, node, step);
+        break;
       case OpKind::kAdd:
       case OpKind::kSub:
       case OpKind::kMul:
@@ -972,6 +1076,40 @@ bool OnednnModel::compile_eltwise(int s, const Node& node, Step& step) {
   return true;
 }
 
+// Relu / LeakyRelu / Clip under propagate_nan: a NanEltwise loop on the input's own layout, in place when the
+// input dies here (one reader, no graph input or output, no fault site on either side).
+bool OnednnModel::compile_nan_eltwise(int s, const Node& node, Step& step) {
+  const ValueId x = node.inputs[0], y = node.outputs[0];
+  const std::optional<NanEltwise> op = NanEltwise::of(node);
+  if (is_const(x) || !op || node.outputs.size() != 1) return false;
+  const ValueState& x_state = values_[static_cast<size_t>(x)];
+  const Md md = x_state.md;
+  // Dense over its padded dims (no gaps), so the loop may run over every float of the buffer; zero padding
+  // (channels beyond a partial block) must stay zero, which f(0) = +0 guarantees.
+  int64_t padded = 1, logical = 1;
+  for (int d = 0; d < md.data.ndims; ++d) {
+    padded *= md.data.padded_dims[d];
+    logical *= md.data.dims[d];
+  }
+  if (md.get_size() != static_cast<size_t>(padded) * sizeof(float)) return false;
+  const float at_zero = op->apply(0.0f);
+  if (padded != logical && (at_zero != 0.0f || std::signbit(at_zero))) return false;
+  const size_t xi = static_cast<size_t>(x);
+  const bool in_place = !is_graph_input_[xi] && !is_graph_output_[xi] && !observable_[xi] &&
+                        !observable_[static_cast<size_t>(y)] && graph_.value(x).consumers.size() == 1;
+  use_buffer(x_state.buffer, s);
+  const memory src = x_state.mem;
+  const memory dst = in_place ? alias_output(s, y, md, x_state.buffer) : define_output(s, y, md);
+  step.kernel = "NaN-preserving " + op->name() + (in_place ? " (in place)" : "");
+  Action action;
+  action.fn = [op = *op, src, dst, count = padded, threads = threads_]() {
+    ParallelEltwise{op, static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle()), count}
+        .run(threads);
+  };
+  step.actions.push_back(std::move(action));
+  return true;
+}
+
 bool OnednnModel::compile_binary(int s, const std::vector<NodeId>& nodes, Step& step) {
   const Node& node = graph_.node(nodes[0]);
   const ValueId y = graph_.node(nodes.back()).outputs[0];
@@ -1035,6 +1173,9 @@ bool OnednnModel::compile_pool(int s, const Node& node, Step& step) {
   const Shape& y_shape = shape_of(y);
   if (x_shape.size() < 3 || x_shape.size() > 5 || y_shape.size() != x_shape.size()) return false;
   const size_t spatial = x_shape.size() - 2;
+  // oneDNN's max pooling returns a number for a window holding a NaN; aten returns NaN. Under propagate_nan
+  // max pools run the reference kernel (NaN-propagating max) on plain copies.
+  if (propagate_nan_ && (node.op == OpKind::kMaxPool || node.op == OpKind::kGlobalMaxPool)) return false;
   memory::dims kernel(spatial), strides(spatial, 1), dilations(spatial, 0), pads_begin(spatial, 0), pads_end(spatial, 0);
   dnnl::algorithm algorithm;
   if (node.op == OpKind::kGlobalAveragePool || node.op == OpKind::kGlobalMaxPool) {
@@ -1086,6 +1227,9 @@ bool OnednnModel::compile_softmax(int s, const Node& node, Step& step) {
   const ValueId x = node.inputs[0], y = node.outputs[0];
   const SoftmaxAttrs* attrs = attrs_or_default<SoftmaxAttrs>(node.attrs);
   if (is_const(x) || !attrs) return false;
+  // oneDNN's softmax gives 0 for the other elements of a row holding a NaN or +inf (and for a row with both
+  // infinities); aten gives NaN for the whole row. Under propagate_nan it runs the reference kernel.
+  if (propagate_nan_) return false;
   const Shape& shape = shape_of(x);
   const int64_t rank = static_cast<int64_t>(std::max<size_t>(shape.size(), 1));
   const std::optional<int64_t> axis = normalize_axis(attrs->axis, rank);

@@ -26,8 +26,13 @@
 // read_value()/write_value() convert between dense logical tensors and the internal layout for any value
 // that exists (graph inputs and outputs, every step output); a fused-away value is an error naming its step.
 //
-// Known gap: oneDNN's max-based kernels (Relu, Clip, MaxPool, GlobalMaxPool) turn a NaN input into a number,
-// where the reference (like eager PyTorch) propagates it.
+// NaN: oneDNN's max-based kernels (eltwise relu and clip, standalone or as post-ops, max pooling) turn a NaN
+// input into a number, where aten and the reference propagate it. With PlanOptions.propagate_nan (fault
+// campaigns) Relu, LeakyRelu and Clip are never oneDNN eltwise primitives or post-ops: they run as our own
+// NaN-preserving loops on the input's layout (in place when the input dies there), after the conv / conv+sum /
+// binary step they would have fused into; MaxPool and GlobalMaxPool run the reference kernel on plain copies.
+// BN folding, the sum post-op, Sigmoid, Tanh, Softmax, average pools and everything else keep NaN as they are
+// (tests/test_onednn_nan.cpp). Without it (plain inference) the plan is the fused one.
 //
 // Environment: FAULTLINE_ONEDNN_VERBOSE=1 prints the plan (steps, kernels, layouts, arena) at compile;
 // FAULTLINE_ONEDNN_CONV_LAYOUT=any lets every convolution choose its layout (for comparisons).

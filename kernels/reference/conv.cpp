@@ -39,14 +39,16 @@ Status run_conv(const Node& node, Inputs inputs, Outputs outputs) {
     for (int64_t n = 0; n < batch; ++n) {
       for (int64_t m = 0; m < out_channels; ++m) {
         const int64_t first_in_channel = (m / group_out_channels) * group_in_channels;
-        double sum = bias ? bias->data<float>()[m] : 0.0;
+        // float32 arithmetic in natural order, bias last, as PyTorch's float32 kernels: a fault that drives a
+        // partial sum past FLT_MAX must give inf here too (double accumulation would hide it).
+        float sum = 0.0f;
         for (int64_t c = 0; c < group_in_channels; ++c) {
           const float* src_plane = src + (n * in_channels + first_in_channel + c) * window.input_size;
           const float* kernel = weights + (m * group_in_channels + c) * window.kernel_size;
           for (const WindowTap& tap : taps)
-            sum += static_cast<double>(src_plane[tap.input_offset]) * kernel[tap.kernel_offset];
+            sum += src_plane[tap.input_offset] * kernel[tap.kernel_offset];
         }
-        dst[(n * out_channels + m) * window.output_size + o] = static_cast<float>(sum);
+        dst[(n * out_channels + m) * window.output_size + o] = bias ? sum + bias->data<float>()[m] : sum;
       }
     }
   }

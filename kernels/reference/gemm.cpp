@@ -5,16 +5,17 @@ namespace faultline::reference {
 
 namespace {
 
-// dst[m, n] = sum_k a[m * a_row + k * a_col] * b[k * b_row + n * b_col], in double. The strides let one loop
-// serve plain and transposed operands.
+// dst[m, n] = sum_k a[m * a_row + k * a_col] * b[k * b_row + n * b_col], in float32 in natural order as
+// PyTorch's float32 kernels compute it (an intermediate overflow to inf is part of a fault's effect). The
+// strides let one loop serve plain and transposed operands.
 struct MatrixView {
   const float* data;
   int64_t row_stride, col_stride;
-  double at(int64_t row, int64_t col) const { return data[row * row_stride + col * col_stride]; }
+  float at(int64_t row, int64_t col) const { return data[row * row_stride + col * col_stride]; }
 };
 
-double dot_row_col(const MatrixView& a, const MatrixView& b, int64_t row, int64_t col, int64_t depth) {
-  double sum = 0.0;
+float dot_row_col(const MatrixView& a, const MatrixView& b, int64_t row, int64_t col, int64_t depth) {
+  float sum = 0.0f;
   for (int64_t k = 0; k < depth; ++k) sum += a.at(row, k) * b.at(k, col);
   return sum;
 }
@@ -53,14 +54,14 @@ Status run_gemm(const Node& node, Inputs inputs, Outputs outputs) {
   const MatrixView b_view =
       attrs->trans_b ? MatrixView{b.data<float>(), 1, b.dim(1)} : MatrixView{b.data<float>(), b.dim(1), 1};
   float* dst = y.data<float>();
-  const double alpha = attrs->alpha;
-  const double beta = c != nullptr ? attrs->beta : 0.0;
+  const float alpha = attrs->alpha;
+  const float beta = c != nullptr ? attrs->beta : 0.0f;
   const float kNoBias = 0.0f;
   const float* bias = c != nullptr ? c->data<float>() : &kNoBias;
   const Shape bias_shape = c != nullptr ? c->shape() : Shape{};
   for_each_broadcast(y.shape(), y.shape(), bias_shape, [&](int64_t i, int64_t, int64_t bias_offset) {
-    const double product = dot_row_col(a_view, b_view, i / cols, i % cols, depth);
-    dst[i] = static_cast<float>(alpha * product + beta * bias[bias_offset]);
+    const float product = dot_row_col(a_view, b_view, i / cols, i % cols, depth);
+    dst[i] = alpha == 1.0f && beta == 1.0f ? product + bias[bias_offset] : alpha * product + beta * bias[bias_offset];
   });
   return Status::ok();
 }

@@ -26,13 +26,16 @@ Status run_batch_norm(const Node& node, Inputs inputs, Outputs outputs) {
   const int64_t plane_size = channels == 0 ? 0 : x.numel() / (x.dim(0) * channels);
   const float* src = x.data<float>();
   float* dst = y.data<float>();
+  // PyTorch's CPU inference form, in float32: alpha = scale / sqrt(var + eps), beta = bias - mean * alpha,
+  // y = x * alpha + beta. The form matters under faults: a huge scale overflows alpha to inf, and the channel
+  // becomes inf/NaN exactly where PyTorch's does.
   for (int64_t n = 0; n < x.dim(0); ++n) {
     for (int64_t c = 0; c < channels; ++c) {
-      const double inv_std = 1.0 / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(attrs->epsilon));
+      const float inv_std = 1.0f / std::sqrt(var[c] + attrs->epsilon);
+      const float alpha = scale[c] * inv_std;
+      const float beta = bias[c] - mean[c] * alpha;
       const int64_t base = (n * channels + c) * plane_size;
-      for (int64_t i = 0; i < plane_size; ++i)
-        dst[base + i] =
-            static_cast<float>((src[base + i] - static_cast<double>(mean[c])) * inv_std * scale[c] + bias[c]);
+      for (int64_t i = 0; i < plane_size; ++i) dst[base + i] = src[base + i] * alpha + beta;
     }
   }
   return Status::ok();

@@ -49,9 +49,10 @@ Status run_pool(const Node& node, Inputs inputs, Outputs outputs) {
         result = -std::numeric_limits<float>::infinity();
         for (const WindowTap& tap : taps) result = nan_propagating_max(result, plane[tap.input_offset]);
       } else {
-        double sum = 0.0;
+        // float32 sum, then divide, as PyTorch's avg_pool2d: 64 activations of 1e38 overflow to inf.
+        float sum = 0.0f;
         for (const WindowTap& tap : taps) sum += plane[tap.input_offset];
-        result = static_cast<float>(sum / static_cast<double>(divisor));
+        result = sum / static_cast<float>(divisor);
       }
       y.data<float>()[p * window.output_size + o] = result;
     });
@@ -75,9 +76,9 @@ Status run_global_pool(const Node& node, Inputs inputs, Outputs outputs) {
       for (int64_t i = 0; i < plane_size; ++i) best = nan_propagating_max(best, plane[i]);
       y.data<float>()[p] = best;
     } else {
-      double sum = 0.0;
+      float sum = 0.0f;  // float32, as PyTorch's adaptive_avg_pool2d (overflow is part of a fault's effect)
       for (int64_t i = 0; i < plane_size; ++i) sum += plane[i];
-      y.data<float>()[p] = static_cast<float>(sum / static_cast<double>(plane_size));
+      y.data<float>()[p] = sum / static_cast<float>(plane_size);
     }
   });
   return Status::ok();

@@ -1,6 +1,8 @@
 // Reference kernels: plain loops over dense logical (row-major, NCHW/OIHW) tensors. They are the oracle
 // every other backend is tested against and the evaluator constant folding uses, so they favour being
-// obviously right over being fast (sums accumulate in double).
+// obviously right over being fast. Arithmetic is float32 in natural order with PyTorch's formulas (Conv/Gemm/
+// MatMul sums, average pools summing then dividing, BatchNorm as x * alpha + beta), so that a fault driving a
+// value past FLT_MAX overflows to inf and NaN here exactly as it does in PyTorch. Softmax uses double.
 #pragma once
 
 #include <span>

@@ -1,0 +1,250 @@
+#include "faults/fault_injector.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace faultline {
+
+namespace {
+
+std::string fault_context(const Fault& fault) {
+  return "fault '" + describe(fault) + "'";
+}
+
+// Adds `fault` to the group of tensor `name` (names[i] holds members[i]), opening a group for a new name.
+void add_to_group(std::vector<std::string_view>& names, std::vector<std::vector<size_t>>& members,
+                  std::string_view name, size_t fault) {
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    names.push_back(name);
+    members.emplace_back();
+    it = names.end() - 1;
+  }
+  members[static_cast<size_t>(it - names.begin())].push_back(fault);
+}
+
+Status check_armable(const ArmedFault& armed) {
+  if (armed.fault == nullptr || armed.target == nullptr)
+    return invalid_argument("an armed fault has no fault or target");
+  const Fault& fault = *armed.fault;
+  const FaultTarget& target = *armed.target;
+  if (fault.site.steps) return unsupported("timestep ranges (spiking models) are not supported yet");
+  if (target.dtype != DType::kFloat32) {
+    return unsupported("'" + target.name + "' is " + std::string(dtype_name(target.dtype)) +
+                       "; only float32 tensors can be faulted for now");
+  }
+  if (fault.model == FaultModel::kBitErrorRate) {
+    if (target.kind != TargetKind::kWeight)
+      return unsupported("ber on activations is not supported yet (weights only)");
+    if (!(fault.value >= 0.0 && fault.value <= 1.0)) {
+      return out_of_range("bit error rate " + std::to_string(fault.value) + " is not a probability in [0, 1]");
+    }
+    return Status::ok();
+  }
+  if (armed.element < 0 || armed.element >= target.elements) {
+    return out_of_range("element " + std::to_string(armed.element) + " is out of range for '" + target.name + "' (" +
+                        std::to_string(target.elements) + " elements)");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+uint64_t fault_seed(uint64_t seed, int64_t injection) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(injection) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, InjectorOptions options) {
+  FaultInjector injector;
+  injector.options_ = options;
+  std::vector<std::string_view> weight_names, activation_names;
+  std::vector<std::vector<size_t>> weight_members, activation_members;
+  for (size_t i = 0; i < faults.size(); ++i) {
+    const ArmedFault& armed = faults[i];
+    Status armable = check_armable(armed);
+    if (!armable.is_ok()) return armed.fault ? armable.with_context(fault_context(*armed.fault)) : armable;
+    Armed prepared{armed, {}};
+    if (armed.fault->model != FaultModel::kBitErrorRate) {
+      uint64_t random_bits = 0;
+      if (armed.fault->model == FaultModel::kRandomValue) {
+        std::mt19937_64 rng(fault_seed(options.seed, armed.injection));
+        random_bits = rng();
+      }
+      prepared.word = word_fault_of(*armed.fault, random_bits);
+      Status valid = validate_word_fault(armed.target->dtype, prepared.word);
+      if (!valid.is_ok()) return valid.with_context(fault_context(*armed.fault));
+    }
+    injector.faults_.push_back(prepared);
+    if (armed.target->kind == TargetKind::kWeight)
+      add_to_group(weight_names, weight_members, armed.target->name, i);
+    else
+      add_to_group(activation_names, activation_members, armed.target->name, i);
+  }
+  for (size_t g = 0; g < weight_names.size(); ++g)
+    injector.weight_groups_.push_back({std::string(weight_names[g]), std::move(weight_members[g])});
+  for (size_t g = 0; g < activation_names.size(); ++g)
+    injector.activation_groups_.push_back({std::string(activation_names[g]), std::move(activation_members[g])});
+  return injector;
+}
+
+Result<FaultInjector::ModelState*> FaultInjector::state_for(CompiledModel& model) {
+  if (auto it = models_.find(&model); it != models_.end()) return &it->second;
+  const Graph& graph = model.graph();
+  ModelState state;
+  if (!graph.inputs().empty()) {
+    const Shape& first = graph.value(graph.inputs()[0]).shape;
+    if (!first.empty()) state.batch_images = first[0];
+  }
+  for (const Group& group : weight_groups_) {
+    auto id = graph.find_value(group.value);
+    if (!id || !graph.value(*id).is_constant())
+      return not_found("parameter '" + group.value + "' is not a constant of the compiled model");
+    const Tensor& original = graph.value(*id).constant;
+    const FaultTarget& target = *faults_[group.faults.front()].source.target;
+    if (original.numel() != target.elements || original.dtype() != target.dtype) {
+      return invalid_argument("parameter '" + group.value + "' is " + std::string(dtype_name(original.dtype())) + " " +
+                              shape_to_string(original.shape()) + " in the compiled model, the fault target " +
+                              std::string(dtype_name(target.dtype)) + " " + shape_to_string(target.shape));
+    }
+    state.weight_ids.push_back(*id);
+  }
+  state.patched.resize(weight_groups_.size());
+  state.producers.resize(model.num_steps());
+  for (size_t g = 0; g < activation_groups_.size(); ++g) {
+    const Group& group = activation_groups_[g];
+    auto id = graph.find_value(group.value);
+    if (!id) return not_found("activation '" + group.value + "' is not in the compiled model");
+    const int64_t per_image = faults_[group.faults.front()].source.target->elements;
+    const int64_t total = numel(graph.value(*id).shape);
+    if (per_image <= 0 || total % per_image != 0) {
+      return invalid_argument("activation '" + group.value + "' has shape " + shape_to_string(graph.value(*id).shape) +
+                              ", not a whole number of images of " + std::to_string(per_image) + " elements");
+    }
+    bool produced = false;
+    for (size_t s = 0; s < model.num_steps() && !produced; ++s) {
+      const std::vector<ValueId>& outputs = model.step(s).outputs;
+      if (std::find(outputs.begin(), outputs.end(), *id) == outputs.end()) continue;
+      state.producers[s].push_back(g);
+      produced = true;
+    }
+    if (!produced) {
+      return unsupported("activation '" + group.value +
+                         "' is not an output of any step of this plan (fused away?); make it observable");
+    }
+    state.activation_ids.push_back(*id);
+  }
+  state.activation_values.resize(activation_groups_.size());
+  return &models_.emplace(&model, std::move(state)).first->second;
+}
+
+Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId id, const Group& group) const {
+  Tensor patched = model.graph().value(id).constant.clone();
+  auto* bytes = patched.data<std::byte>();
+  const size_t word_bytes = dtype_size(patched.dtype());
+  for (size_t f : group.faults) {
+    const Armed& armed = faults_[f];
+    const Fault& fault = *armed.source.fault;
+    if (fault.model == FaultModel::kBitErrorRate) {
+      auto flipped = flip_bits_with_probability(std::span<std::byte>(bytes, patched.nbytes()), fault.value,
+                                                fault_seed(options_.seed, armed.source.injection));
+      if (!flipped.is_ok()) return flipped.status().with_context(fault_context(fault));
+      continue;
+    }
+    auto original =
+        apply_word_fault(patched.dtype(), bytes + static_cast<size_t>(armed.source.element) * word_bytes, armed.word);
+    if (!original.is_ok()) return original.status().with_context(fault_context(fault));
+  }
+  return patched;
+}
+
+Status FaultInjector::apply_to_activation(const Group& group, Tensor& value, int64_t images) const {
+  auto* bytes = value.data<std::byte>();
+  const size_t word_bytes = dtype_size(value.dtype());
+  for (size_t f : group.faults) {
+    const Armed& armed = faults_[f];
+    const Fault& fault = *armed.source.fault;
+    const int64_t per_image = armed.source.target->elements;
+    for (int64_t b = 0; b < images; ++b) {
+      if (fault.site.batch && *fault.site.batch != batch_first_image_ + b) continue;
+      const int64_t element = b * per_image + armed.source.element;
+      auto original = apply_word_fault(value.dtype(), bytes + static_cast<size_t>(element) * word_bytes, armed.word);
+      if (!original.is_ok()) return original.status().with_context(fault_context(fault));
+    }
+  }
+  return Status::ok();
+}
+
+Status FaultInjector::write_originals(CompiledModel& model, ModelState& state) {
+  for (size_t g = 0; g < weight_groups_.size(); ++g) {
+    const ValueId id = state.weight_ids[g];
+    Status status = model.write_value(id, model.graph().value(id).constant);
+    if (!status.is_ok()) return status.with_context("restoring '" + weight_groups_[g].value + "'");
+  }
+  state.weights_patched = false;
+  return Status::ok();
+}
+
+Status FaultInjector::before_step(CompiledModel& model, size_t index) {
+  if (index != 0) return Status::ok();
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  batch_first_image_ = next_image_;
+  next_image_ += state->batch_images;
+  for (size_t g = 0; g < weight_groups_.size(); ++g) {
+    const ValueId id = state->weight_ids[g];
+    if (state->patched[g].empty()) {
+      FL_ASSIGN_OR_RETURN(state->patched[g], patched_weight(model, id, weight_groups_[g]));
+    }
+    state->weights_patched = true;
+    Status status = model.write_value(id, state->patched[g]);
+    if (!status.is_ok()) return status.with_context("writing the faulted '" + weight_groups_[g].value + "'");
+  }
+  return Status::ok();
+}
+
+Status FaultInjector::after_step(CompiledModel& model, size_t index) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  for (size_t g : state->producers[index]) {
+    const ValueId id = state->activation_ids[g];
+    Tensor& value = state->activation_values[g];
+    const Group& group = activation_groups_[g];
+    Status read = model.read_value(id, value);
+    if (!read.is_ok()) return read.with_context("reading activation '" + group.value + "'");
+    const int64_t per_image = faults_[group.faults.front()].source.target->elements;
+    FL_RETURN_IF_ERROR(apply_to_activation(group, value, value.numel() / per_image));
+    Status write = model.write_value(id, value);
+    if (!write.is_ok()) return write.with_context("writing the faulted activation '" + group.value + "'");
+  }
+  if (index + 1 == model.num_steps() && state->weights_patched) return write_originals(model, *state);
+  return Status::ok();
+}
+
+Status FaultInjector::restore() {
+  Status first;
+  for (auto& [model, state] : models_) {
+    if (!state.weights_patched) continue;
+    Status status = write_originals(*model, state);
+    if (first.is_ok()) first = status;
+  }
+  return first;
+}
+
+Status FaultInjector::check_restored() {
+  for (auto& [model, state] : models_) {
+    for (size_t g = 0; g < weight_groups_.size(); ++g) {
+      const ValueId id = state.weight_ids[g];
+      const Tensor& original = model->graph().value(id).constant;
+      Tensor current;
+      FL_RETURN_IF_ERROR(model->read_value(id, current));
+      if (current.nbytes() != original.nbytes() || std::memcmp(current.raw(), original.raw(), original.nbytes()) != 0) {
+        return internal_error("parameter '" + weight_groups_[g].value + "' was not restored bit-exactly");
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace faultline

@@ -1,0 +1,44 @@
+// Replaying a fault list: every fault of a resolved list, one at a time, over the same input images.
+//
+// One Session is planned for the whole list, with every faulted tensor (activation or weight) of the list
+// observable and nothing else, so fusion stays everywhere the list does not look. Each fault is armed alone
+// on a FaultInjector (faults/fault_injector.h) and runs over all N images (Session::run splits them into
+// batches of options.batch); after each fault the faulted weights are checked to be bit-identical to the
+// model's constants again.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/session.h"
+#include "engine/tensor.h"
+#include "faults/fault_injector.h"
+#include "faults/fault_list.h"
+#include "faults/fault_targets.h"
+
+namespace faultline {
+
+// A resolved row as an ArmedFault (pointers into `list` and `targets`, which must outlive it).
+ArmedFault armed_fault(const FaultList& list, const ResolvedFault& resolved, const std::vector<FaultTarget>& targets);
+
+// The model's value names of the targets `faults` hit, each once, in list order: the observable set a
+// Session needs to inject them.
+std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faults,
+                                             const std::vector<FaultTarget>& targets);
+
+// Checks, before anything runs, that every fault can be armed and that a Batch image index is below the
+// input's `images`. Errors start with the fault's location ("faults.csv:17: ...").
+Status check_replayable(const FaultList& list, std::span<const ResolvedFault> faults,
+                        const std::vector<FaultTarget>& targets, int64_t images);
+
+// Runs the model once per fault over every image of `input` ([N, ...], the model's single input) and returns
+// the model's first output for each, stacked: [F, N, out...] (float32). `options.observable` is extended with
+// faulted_value_names(). Errors name the fault's location in the list; no partial result is returned.
+Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
+                             std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
+                             const Tensor& input, InjectorOptions injector_options = {});
+
+}  // namespace faultline

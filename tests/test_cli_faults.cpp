@@ -1,0 +1,148 @@
+// faultline inject and faultline faults generate end to end: one error line naming the CSV line and no
+// output for every bad list, [faults, images, classes] outputs, reproducible lists, statistical counts.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/file_io.h"
+#include "engine/npy.h"
+#include "faults/fault_generator.h"
+#include "frontends/load_model.h"
+#include "tests/support/run_command.h"
+#include "tests/support/test_support.h"
+
+namespace faultline {
+namespace {
+
+using testing::run_faultline;
+
+const std::string kResnetBn = testing::test_data("models/resnet20_bn.onnx");
+const std::string kInput = testing::test_data("models/resnet20_input.npy");  // 16 images
+
+class CliFaults : public ::testing::Test {
+ protected:
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string write_list(const std::string& name, const std::string& text) {
+    EXPECT_TRUE(write_file_atomically(path(name), text).is_ok());
+    return path(name);
+  }
+  // Non-zero exit, stderr is one line containing `expected`, and `output` was not created.
+  void expect_clean_failure(const testing::CommandResult& r, const std::string& expected, const std::string& output) {
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(output)) << output;
+  }
+  std::string inject(const std::string& list, const std::string& output) {
+    return "inject " + kResnetBn + " --faults " + list + " --input " + kInput + " --output " + output;
+  }
+  std::string dir_ = testing::temp_dir();
+};
+
+TEST_F(CliFaults, Help) {
+  for (const char* command : {"inject --help", "faults generate --help", "faults --help"}) {
+    auto r = run_faultline(command);
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_NE(r.out.find("usage: faultline"), std::string::npos) << command;
+  }
+  EXPECT_NE(run_faultline("--help").out.find("inject"), std::string::npos);
+}
+
+TEST_F(CliFaults, InjectWritesFaultsByImagesByClasses) {
+  const std::string list = path("list.csv");
+  auto generated = run_faultline("faults generate " + kResnetBn + " --count 5 --seed 7 -o " + list);
+  ASSERT_EQ(generated.exit_code, 0) << generated.err;
+  const std::string output = path("y.npy");
+  auto r = run_faultline(inject(list, output) + " --batch 6");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("5 faults x 16 images"), std::string::npos) << r.out;
+  auto y = read_npy(output);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_EQ(y->shape(), (Shape{5, 16, 10}));
+  EXPECT_EQ(y->dtype(), DType::kFloat32);
+}
+
+TEST_F(CliFaults, InjectRefusesBadListsNamingTheLine) {
+  const std::string header = "Injection,Layer,TensorIndex,Bit\n0,conv1,\"(0, 0, 0, 0)\",3\n";
+  const struct {
+    const char* name;
+    std::string row;
+    std::string expected;
+  } cases[] = {
+      {"malformed", "1,conv1,(0, 0, 0, 0),3\n", "malformed.csv:3:"},
+      {"unknown_layer", "1,conv99,\"(0, 0, 0, 0)\",3\n", "unknown_layer.csv:3:"},
+      {"index_range", "1,conv1,\"(16, 0, 0, 0)\",3\n", "index_range.csv:3:"},
+      {"bit32", "1,conv1,\"(0, 0, 0, 0)\",32\n", "bit32.csv:3:"},
+      {"batch_range", "1,layer1.0.conv1,\"(0, 0, 0)\",3,activation,16\n", "batch_range.csv:3:"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string text = header + c.row;
+    if (std::string(c.name) == "batch_range")
+      text = "Injection,Layer,TensorIndex,Bit,Target,Batch\n0,conv1,\"(0, 0, 0, 0)\",3,weight,\n" + c.row;
+    const std::string output = path(std::string(c.name) + ".npy");
+    auto r = run_faultline(inject(write_list(std::string(c.name) + ".csv", text), output));
+    expect_clean_failure(r, c.expected, output);
+    if (std::string(c.name) == "bit32") EXPECT_NE(r.err.find("float32"), std::string::npos) << r.err;
+  }
+  const std::string output = path("none.npy");
+  expect_clean_failure(run_faultline(inject(path("missing.csv"), output)), "missing.csv", output);
+}
+
+TEST_F(CliFaults, GenerateIsReproducible) {
+  const std::string base = "faults generate " + kResnetBn + " --layers 'layer1.*,conv1' --layers linear --bits 20-31 " +
+                           "--model bitflip,stuck-at-1 --count 300 ";
+  ASSERT_EQ(run_faultline(base + "--seed 11 -o " + path("a.csv")).exit_code, 0);
+  ASSERT_EQ(run_faultline(base + "--seed 11 --output " + path("b.csv")).exit_code, 0);
+  ASSERT_EQ(run_faultline(base + "--seed 12 -o " + path("c.csv")).exit_code, 0);
+  const std::string a = read_file(path("a.csv")).value();
+  EXPECT_EQ(a, read_file(path("b.csv")).value());
+  EXPECT_NE(a, read_file(path("c.csv")).value());
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), 301);
+  EXPECT_EQ(a.find("layer2."), std::string::npos);
+  EXPECT_NE(a.find(",linear,"), std::string::npos);
+  EXPECT_NE(a.find("stuck-at-1"), std::string::npos);
+}
+
+TEST_F(CliFaults, GenerateStatisticalCounts) {
+  // SFIadvancedmodels' t = 2.58: the published dnn-benchmarks ResNet20 list's 16,627 rows.
+  auto r = run_faultline("faults generate " + kResnetBn + " --statistical --error 0.01 --t 2.58 -o " + path("s.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("16627 faults"), std::string::npos) << r.out;
+  const std::string text = read_file(path("s.csv")).value();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 16628);
+
+  // --confidence 0.99 (the exact t): whatever faults/sample_size.h gives for the same layers.
+  r = run_faultline("faults generate " + kResnetBn + " --statistical --confidence 0.99 -o " + path("c.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto model = load_model(kResnetBn);
+  ASSERT_TRUE(model.is_ok());
+  auto targets = list_fault_targets(**model);
+  ASSERT_TRUE(targets.is_ok());
+  auto layers = select_fault_space(*targets, GeneratorOptions{});
+  ASSERT_TRUE(layers.is_ok());
+  std::vector<LayerPopulation> populations;
+  for (const FaultSpaceLayer& layer : *layers)
+    populations.push_back({layer.layer, layer.elements, static_cast<int>(layer.bits.size())});
+  auto samples = sample_sizes(populations, SampleScope::kNetwork, SampleSizeOptions{});
+  ASSERT_TRUE(samples.is_ok());
+  int64_t expected = 0;
+  for (const LayerSample& s : *samples) expected += s.faults;
+  EXPECT_NE(r.out.find(std::to_string(expected) + " faults"), std::string::npos) << r.out << " expected " << expected;
+}
+
+TEST_F(CliFaults, GenerateRefusesBadOptions) {
+  const std::string output = path("bad.csv");
+  const std::string base = "faults generate " + kResnetBn + " ";
+  expect_clean_failure(run_faultline(base + "-o " + output), "exactly one of", output);
+  expect_clean_failure(run_faultline(base + "--count 3 --exhaustive -o " + output), "exactly one of", output);
+  expect_clean_failure(run_faultline(base + "--count 3 --model flipflop -o " + output), "flipflop", output);
+  expect_clean_failure(run_faultline(base + "--count 3 --layers 'nothing*' -o " + output), "nothing*", output);
+  expect_clean_failure(run_faultline(base + "--count 3 --bits 40 -o " + output), "40", output);
+  expect_clean_failure(run_faultline(base + "--count 3"), "-o", output);
+  expect_clean_failure(run_faultline("faults frobnicate"), "frobnicate", output);
+}
+
+}  // namespace
+}  // namespace faultline
