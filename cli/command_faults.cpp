@@ -19,9 +19,11 @@ constexpr const char* kHelp =
     "  --count N              N faults drawn uniformly without repetition\n"
     "  --exhaustive           every position with every model\n"
     "  --statistical          Leveugle et al.'s sample size (with --error, --confidence or --t, --scope)\n"
-    "  --ber P                one bit-error-rate fault (probability P) per chosen weight tensor\n"
+    "  --ber P                one bit-error-rate fault (probability P) per chosen tensor (weight, activation or\n"
+    "                         input)\n"
     "  -o, --output LIST.csv  the fault list (written only on success)\n"
-    "  --target T             weight | activation (default weight)\n"
+    "  --target T             weight | activation | input (default weight); input sites are one consumer's\n"
+    "                         copy of a value, named '<consumer layer>[:<slot>]' ('faultline layers --kind input')\n"
     "  --layers GLOB          layers to cover, by canonical or value name ('layer3.*', '*conv*'); may repeat or\n"
     "                         take a comma list (default: all)\n"
     "  --all-parameters       weights also cover biases and BatchNorm parameters (default: conv/linear weights)\n"
@@ -67,8 +69,8 @@ Result<GeneratorOptions> generator_options_from(const Arguments& args) {
   GeneratorOptions options;
   const std::string target = args.get_or("target", "weight");
   auto kind = site_target_from_name(target);
-  if (!kind || (*kind != SiteTarget::kWeight && *kind != SiteTarget::kActivation))
-    return invalid_argument("option --target: '" + target + "' is not weight or activation");
+  if (!kind || (*kind != SiteTarget::kWeight && *kind != SiteTarget::kActivation && *kind != SiteTarget::kInput))
+    return invalid_argument("option --target: '" + target + "' is not weight, activation or input");
   options.target = *kind;
   if (auto layers = split_list(args.get_all("layers")); !layers.empty()) options.layers = std::move(layers);
   if (args.flag("all-parameters")) options.parameters = ParameterSet::kAllParameters;

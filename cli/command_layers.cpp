@@ -9,12 +9,13 @@ namespace faultline::cli {
 
 namespace {
 constexpr const char* kHelp =
-    "usage: faultline layers MODEL [--kind weight|activation|all] [--csv]\n"
+    "usage: faultline layers MODEL [--kind weight|activation|input|all] [--csv]\n"
     "\n"
     "Lists every weight and every activation a fault can target: the canonical layer name (use it in fault\n"
     "lists and YAML), the model's own value name, the op, the shape (activations: per image), the dtype and\n"
-    "the element count.\n"
-    "  --kind K   only weights or only activations (default: all)\n"
+    "the element count. With --kind input, lists instead every input site (one consumer's copy of a value):\n"
+    "layer is the consumer's layer, with ':<slot>' for input slots above 0; name is the value read.\n"
+    "  --kind K   weight, activation, input, or all (default: weights and activations; inputs only when asked)\n"
     "  --csv      machine-readable CSV instead of a table\n";
 }  // namespace
 
@@ -26,8 +27,8 @@ Status command_layers(int argc, char** argv) {
   }
   if (args.positional().size() != 1) return invalid_argument("expects one MODEL argument (see --help)");
   const std::string kind = args.get_or("kind", "all");
-  if (kind != "all" && kind != "weight" && kind != "activation")
-    return invalid_argument("option --kind: '" + kind + "' is not weight, activation or all");
+  if (kind != "all" && kind != "weight" && kind != "activation" && kind != "input")
+    return invalid_argument("option --kind: '" + kind + "' is not weight, activation, input or all");
 
   FL_ASSIGN_OR_RETURN(auto model, load_model(args.positional()[0]));
   FL_ASSIGN_OR_RETURN(std::vector<FaultTarget> targets, list_fault_targets(*model));
@@ -35,12 +36,15 @@ Status command_layers(int argc, char** argv) {
   const bool csv = args.flag("csv");
   if (csv) std::printf("kind,layer,name,op,shape,dtype,elements\n");
   else std::printf("%-10s %-28s %-40s %-18s %-18s %-8s %10s\n", "kind", "layer", "name", "op", "shape", "dtype", "elements");
-  int64_t weight_total = 0, activation_total = 0;
+  int64_t weight_total = 0, activation_total = 0, input_total = 0;
   for (const FaultTarget& t : targets) {
     const bool is_weight = t.kind == TargetKind::kWeight;
-    if ((kind == "weight" && !is_weight) || (kind == "activation" && is_weight)) continue;
-    (is_weight ? weight_total : activation_total) += t.elements;
-    const char* kind_name = is_weight ? "weight" : "activation";
+    const bool is_input = t.kind == TargetKind::kInput;
+    if (is_input ? kind != "input" : (kind == "input" || (kind == "weight" && !is_weight) ||
+                                      (kind == "activation" && is_weight)))
+      continue;
+    (is_weight ? weight_total : is_input ? input_total : activation_total) += t.elements;
+    const char* kind_name = is_weight ? "weight" : is_input ? "input" : "activation";
     const std::string shape = shape_to_string(t.shape);
     const std::string dtype(dtype_name(t.dtype));
     if (csv)
@@ -49,6 +53,10 @@ Status command_layers(int argc, char** argv) {
     else
       std::printf("%-10s %-28s %-40s %-18s %-18s %-8s %10lld\n", kind_name, t.layer.c_str(), t.name.c_str(),
                   t.op.c_str(), shape.c_str(), dtype.c_str(), static_cast<long long>(t.elements));
+  }
+  if (!csv && kind == "input") {
+    std::printf("\n%lld input elements per image\n", static_cast<long long>(input_total));
+    return Status::ok();
   }
   if (!csv && kind != "activation") std::printf("\n%lld weight elements\n", static_cast<long long>(weight_total));
   if (!csv && kind != "weight")

@@ -1,4 +1,4 @@
-// The options every running command shares (--backend, --batch, --threads, --no-fuse) and how they
+// The options every running command shares (--backend, --batch, --threads, --no-fuse, --weights) and how they
 // become SessionOptions.
 #pragma once
 

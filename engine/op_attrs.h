@@ -3,7 +3,7 @@
 //
 // Operand convention after specialize() (engine/specialize.h): a node's inputs are data tensors only.
 //   Conv [X, W, B?]   BatchNormalization [X, scale, bias, mean, var]   Gemm [A, B, C?]   MatMul [A, B]
-//   Add/Sub/Mul/Div [A, B]   Concat [X...]   every other op [X]
+//   Add/Sub/Mul/Div [A, B]   Concat [X...]   DequantizeLinear [X, scale, zero_point?]   every other op [X]
 // Parameters that ONNX passes as extra inputs (Clip min/max, Pad pads/value, Slice starts/ends/axes/steps,
 // Reshape shape, Squeeze/Unsqueeze axes) are constant-folded and moved into these structs by
 // specialize(); before that, a frontend may leave them as inputs and mark the struct `*_from_inputs`.
@@ -95,11 +95,15 @@ struct AxesAttrs {  // Squeeze, Unsqueeze
 };
 
 struct CastAttrs { DType to = DType::kFloat32; };
+// DequantizeLinear [x, x_scale, x_zero_point?]: y = (x - zero_point) * scale, float32 y. A per-tensor scale
+// (one element) or one scale (and zero point) per index of `axis`.
+struct DequantizeAttrs { int64_t axis = 1; };
 struct ConstantOfShapeAttrs { Tensor value; };  // one element; empty = float32 0
 
 using OpAttrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs, LeakyReluAttrs, ClipAttrs,
                              SoftmaxAttrs, ConcatAttrs, FlattenAttrs, ReshapeAttrs, TransposeAttrs, GemmAttrs,
-                             PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs>;
+                             PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs,
+                             DequantizeAttrs>;
 
 // A node's attributes as `A`; A's defaults when the node carries none (std::monostate); null when it carries
 // another op's attributes (a frontend bug the caller reports).

@@ -10,11 +10,12 @@
 namespace faultline {
 
 // X(Name): ONNX spelling of the op type. The last group is shape arithmetic that specialize() folds
-// into constants before planning; no backend executes it.
+// into constants before planning; no backend executes it, except a Cast that decodes a stored weight
+// (engine/weight_storage.h: is_weight_decode), which stays a run-time node when its weight is a fault site.
 #define FAULTLINE_OPS(X)                                                                                   \
   X(Conv) X(BatchNormalization) X(Relu) X(LeakyRelu) X(Clip) X(Sigmoid) X(Tanh) X(Softmax) X(MaxPool)      \
   X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool) X(Add) X(Sub) X(Mul) X(Div) X(Concat) X(Flatten)    \
-  X(Reshape) X(Transpose) X(Gemm) X(MatMul) X(Pad) X(Slice) X(Identity)                                    \
+  X(Reshape) X(Transpose) X(Gemm) X(MatMul) X(Pad) X(Slice) X(Identity) X(DequantizeLinear)                \
   X(Shape) X(Gather) X(Unsqueeze) X(Squeeze) X(Cast) X(ConstantOfShape) X(Range)
 
 enum class OpKind : unsigned char {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/specialize.h"
+#include "engine/weight_storage.h"
 
 namespace faultline {
 
@@ -44,6 +45,12 @@ Tensor rows_view(const Tensor& t, int64_t first, int64_t count) {
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> model, SessionOptions options) {
   if (options.batch < 1) return invalid_argument("batch size must be at least 1, got " + std::to_string(options.batch));
   std::unique_ptr<Session> session(new Session());
+  if (options.weight_dtype) {
+    auto stored = std::make_shared<Graph>(*model);
+    Status status = store_weights_as(*stored, *options.weight_dtype);
+    if (!status.is_ok()) return status.with_context(model->source);
+    model = std::move(stored);
+  }
   session->model_ = std::move(model);
   if (int64_t fixed = fixed_batch_of(*session->model_)) options.batch = fixed;
   session->options_ = std::move(options);
@@ -57,6 +64,8 @@ Result<Session::Plan*> Session::plan_for(int64_t batch) {
     if (plan.batch == batch) return &plan;
   SpecializeOptions specialize_options;
   specialize_options.batch = batch;
+  specialize_options.fold_weight_decodes = true;  // clean inference reads folded float32 weights
+  specialize_options.observable = options_.observable;
   auto specialized = specialize(*model_, specialize_options);
   if (!specialized.is_ok()) return specialized.status().with_context(model_->source);
   const Graph& graph = specialized.value();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,14 @@ struct SessionOptions {
   // keeps the faster fused kernels. See PlanOptions::propagate_nan.
   bool propagate_nan = false;
   std::vector<std::string> observable;  // value names that must stay observable (fault sites)
+  // Store the model's weights as float16, bfloat16 or int8 (engine/weight_storage.h) and decode them to float32
+  // right before use; a weight named in `observable` is decoded at run time, so a fault hits the stored word.
+  std::optional<DType> weight_dtype;
 };
 
 class Session {
  public:
-  // Specializes `model` for options.batch and compiles it. Errors name the node that cannot be planned.
+  // Stores the weights as options.weight_dtype (when set), specializes for options.batch and compiles. Errors name the node that cannot be planned.
   static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Graph> model, SessionOptions options);
 
   // Runs every image of `inputs` (one tensor per graph input, first dimension = images; all inputs must
@@ -39,6 +43,7 @@ class Session {
   // beyond read_value). For benchmarks and campaigns that drive batches themselves.
   Status run_batch(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, StepObserver* observer = nullptr);
 
+  // The model as run: with options.weight_dtype, the graph whose weights are stored in that dtype.
   const Graph& model() const { return *model_; }
   CompiledModel& compiled() { return *plans_.front().compiled; }
   const SessionOptions& options() const { return options_; }

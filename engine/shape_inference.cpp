@@ -514,6 +514,36 @@ Status infer_cast(NodeShapes& node) {
   return node.set_output(attrs->to, node.shape(0));
 }
 
+// y = (x - zero_point) * scale: float32 of x's shape. The scale (and zero point) has one element, or one per
+// index of `axis` (a 1-D tensor).
+Status infer_dequantize(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 3));
+  FL_ASSIGN_OR_RETURN(const DequantizeAttrs* attrs, node.attrs<DequantizeAttrs>());
+  const Value& x = node.input(0);
+  if (x.dtype != DType::kInt8 && x.dtype != DType::kUInt8)
+    return node.error("x must be int8 or uint8, got " + std::string(dtype_name(x.dtype)));
+  const Value& scale = node.input(1);
+  if (scale.dtype != DType::kFloat32)
+    return node.error("x_scale must be float32, got " + std::string(dtype_name(scale.dtype)));
+  const int64_t scales = numel(scale.shape);
+  if (scales != 1) {
+    const int64_t rank = static_cast<int64_t>(x.shape.size());
+    const int64_t axis = attrs->axis < 0 ? attrs->axis + rank : attrs->axis;
+    if (axis < 0 || axis >= rank) return node.error("axis " + std::to_string(attrs->axis) + " is out of range");
+    if (scale.shape.size() != 1 || scales != x.shape[static_cast<size_t>(axis)])
+      return node.error("x_scale " + shape_to_string(scale.shape) + " is neither one element nor one per index of axis " +
+                        std::to_string(axis) + " of " + shape_to_string(x.shape));
+  }
+  if (node.has_input(2)) {
+    const Value& zero_point = node.input(2);
+    if (zero_point.dtype != x.dtype) return node.error("x_zero_point must have x's dtype");
+    if (zero_point.shape != scale.shape && numel(zero_point.shape) != scales)
+      return node.error("x_zero_point " + shape_to_string(zero_point.shape) + " does not match x_scale " +
+                        shape_to_string(scale.shape));
+  }
+  return node.set_output(DType::kFloat32, x.shape);
+}
+
 Status infer_constant_of_shape(NodeShapes& node) {
   FL_RETURN_IF_ERROR(node.expect_operands(1, 1));
   FL_ASSIGN_OR_RETURN(const ConstantOfShapeAttrs* attrs, node.attrs<ConstantOfShapeAttrs>());
@@ -615,6 +645,8 @@ Status infer_by_op(NodeShapes& node) {
       return infer_squeeze(node);
     case OpKind::kCast:
       return infer_cast(node);
+    case OpKind::kDequantizeLinear:
+      return infer_dequantize(node);
     case OpKind::kConstantOfShape:
       return infer_constant_of_shape(node);
     case OpKind::kRange:

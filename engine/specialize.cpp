@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/shape_inference.h"
+#include "engine/weight_storage.h"
 #include "kernels/reference/reference_ops.h"
 
 namespace faultline {
@@ -141,9 +142,22 @@ bool fold_shape_of_static(Graph& g, Node& node) {
   return true;
 }
 
+// A weight decode stays a run-time node unless `options` folds decodes and none of its inputs is observable.
+bool keeps_weight_decode(const Graph& g, const Node& node, const SpecializeOptions* options) {
+  if (!is_weight_decode(g, node)) return false;
+  if (options == nullptr || !options->fold_weight_decodes) return true;
+  for (ValueId in : node.inputs) {  // the stored word, or an ONNX model's own scale / zero point parameter
+    if (in == kNoValue) continue;
+    const std::string& name = g.value(in).name;
+    if (std::find(options->observable.begin(), options->observable.end(), name) != options->observable.end()) return true;
+  }
+  return false;
+}
+
 // Folds what can be folded in topological order. With `require_static`, every node must end with static
-// output shapes (specialize); otherwise nodes whose shapes are unknown are left alone (import).
-Status fold_pass(Graph& g, bool require_static) {
+// output shapes (specialize); otherwise nodes whose shapes are unknown are left alone (import). `options` is
+// null at import.
+Status fold_pass(Graph& g, bool require_static, const SpecializeOptions* options) {
   FL_ASSIGN_OR_RETURN(std::vector<NodeId> order, g.topological_order());
   std::vector<bool> dead(g.nodes().size(), false);
   for (NodeId id : order) {
@@ -162,7 +176,7 @@ Status fold_pass(Graph& g, bool require_static) {
     if (!inputs_static(g, node)) continue;
     resolve_windows(g, node);
     FL_RETURN_IF_ERROR(infer_output_shapes(g, id));
-    if (all_inputs_constant(g, node) && !node.inputs.empty()) {
+    if (all_inputs_constant(g, node) && !node.inputs.empty() && !keeps_weight_decode(g, node, options)) {
       FL_RETURN_IF_ERROR(evaluate_constant_node(g, id));
       dead[static_cast<size_t>(id)] = true;
     } else if (node.op == OpKind::kConstantOfShape || node.op == OpKind::kRange) {
@@ -225,7 +239,7 @@ Status set_input_shapes(Graph& g, const SpecializeOptions& options) {
 
 }  // namespace
 
-Status fold_constants(Graph& graph) { return fold_pass(graph, /*require_static=*/false); }
+Status fold_constants(Graph& graph) { return fold_pass(graph, /*require_static=*/false, nullptr); }
 
 Result<Graph> specialize(const Graph& model, const SpecializeOptions& options) {
   if (options.batch < 1) return invalid_argument("batch size must be at least 1, got " + std::to_string(options.batch));
@@ -233,14 +247,14 @@ Result<Graph> specialize(const Graph& model, const SpecializeOptions& options) {
   FL_RETURN_IF_ERROR(set_input_shapes(g, options));
   for (Value& v : g.values())  // shapes downstream of the inputs are recomputed for the concrete sizes
     if (!v.is_constant() && v.producer != kNoNode) v.shape_known = false;
-  FL_RETURN_IF_ERROR(fold_pass(g, /*require_static=*/true));
+  FL_RETURN_IF_ERROR(fold_pass(g, /*require_static=*/true, &options));
   for (const Node& node : g.nodes())
     for (ValueId out : node.outputs)
       if (!g.value(out).shape_known)
         return internal_error("specialize left " + g.describe(*g.find_node(node.name)) + " without a shape");
   remove_identities(g);
   for (size_t i = 0; i < g.nodes().size(); ++i)
-    if (is_shape_op(g.nodes()[i].op))
+    if (is_shape_op(g.nodes()[i].op) && !is_weight_decode(g, g.nodes()[i]))
       return unsupported(g.describe(static_cast<NodeId>(i)) + " computes on run-time data; faultline folds shape "
                          "arithmetic only when it depends on constants and static shapes");
   return g;

@@ -3,6 +3,7 @@
 // convention of engine/op_attrs.h, auto_pad resolved, Identity removed. Run once per batch size.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "engine/graph.h"
@@ -15,6 +16,12 @@ struct SpecializeOptions {
   // shape with every dynamic dimension set to `batch`.
   std::vector<Shape> input_shapes;
   int64_t batch = 1;
+  // Nodes that decode a stored weight (a float16/bfloat16/int8 parameter read through Cast/DequantizeLinear,
+  // engine/weight_storage.h) stay run-time nodes by default, so the stored parameter remains a listed fault
+  // target. With fold_weight_decodes they fold into float32 constants, except those with an input named in
+  // `observable` (a fault site: the fault must reach the stored word, or a QDQ model's scale, at run time).
+  bool fold_weight_decodes = false;
+  std::vector<std::string> observable;
 };
 
 // Returns the specialized copy. Errors name the node (shape mismatch, unresolvable reshape, an op that
@@ -22,7 +29,8 @@ struct SpecializeOptions {
 Result<Graph> specialize(const Graph& graph, const SpecializeOptions& options);
 
 // Folding only (no input shapes): evaluates every node whose inputs are all constants, so the imported
-// graph keeps no Constant/shape arithmetic it can compute already. Used by frontends at import.
+// graph keeps no Constant/shape arithmetic it can compute already. Used by frontends at import. Weight
+// decodes (see SpecializeOptions::fold_weight_decodes) are kept.
 Status fold_constants(Graph& graph);
 
 }  // namespace faultline

@@ -188,6 +188,9 @@ Result<std::vector<FaultSpaceLayer>> select_fault_space(const std::vector<FaultT
     case SiteTarget::kActivation:
       kind = TargetKind::kActivation;
       break;
+    case SiteTarget::kInput:
+      kind = TargetKind::kInput;
+      break;
     default:
       return unsupported("cannot generate " + std::string(site_target_name(options.target)) + " faults yet");
   }

@@ -47,7 +47,7 @@ enum class ParameterSet {
 };
 
 struct GeneratorOptions {
-  SiteTarget target = SiteTarget::kWeight;  // weight or activation
+  SiteTarget target = SiteTarget::kWeight;  // weight, activation or input
   // Globs over canonical layer names; a target is chosen when a pattern matches its canonical layer name
   // or its own name (parameter or value name, so "*.running_var" works).
   std::vector<std::string> layers = {"*"};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <random>
 
 namespace faultline {
@@ -30,13 +31,18 @@ Status check_armable(const ArmedFault& armed) {
   const Fault& fault = *armed.fault;
   const FaultTarget& target = *armed.target;
   if (fault.site.steps) return unsupported("timestep ranges (spiking models) are not supported yet");
-  if (target.dtype != DType::kFloat32) {
+  // float32 tensors; float16 / bfloat16 / int8 weights as their stored words (engine/weight_storage.h). Bit and
+  // mask ranges follow the dtype (validate_word_fault): bit 15 is a half's sign, bit 7 an int8's.
+  const bool stored_weight = target.kind == TargetKind::kWeight &&
+                             (target.dtype == DType::kFloat16 || target.dtype == DType::kBFloat16 ||
+                              target.dtype == DType::kInt8);
+  if (target.dtype != DType::kFloat32 && !stored_weight) {
     return unsupported("'" + target.name + "' is " + std::string(dtype_name(target.dtype)) +
-                       "; only float32 tensors can be faulted for now");
+                       "; faultline faults float32 tensors and float16/bfloat16/int8 weights");
   }
+  if (target.kind == TargetKind::kInput && (target.consumer.empty() || target.slot < 0))
+    return invalid_argument("input site '" + target.layer + "' names no consumer node and slot");
   if (fault.model == FaultModel::kBitErrorRate) {
-    if (target.kind != TargetKind::kWeight)
-      return unsupported("ber on activations is not supported yet (weights only)");
     if (!(fault.value >= 0.0 && fault.value <= 1.0)) {
       return out_of_range("bit error rate " + std::to_string(fault.value) + " is not a probability in [0, 1]");
     }
@@ -58,11 +64,16 @@ uint64_t fault_seed(uint64_t seed, int64_t injection) {
   return z ^ (z >> 31);
 }
 
+uint64_t image_seed(uint64_t fault_stream_seed, int64_t image) {
+  return fault_seed(fault_stream_seed, image);
+}
+
 Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, InjectorOptions options) {
   FaultInjector injector;
   injector.options_ = options;
-  std::vector<std::string_view> weight_names, activation_names;
-  std::vector<std::vector<size_t>> weight_members, activation_members;
+  std::vector<std::string_view> weight_names, activation_names, input_names;
+  std::vector<std::vector<size_t>> weight_members, activation_members, input_members;
+  std::deque<std::string> input_keys;  // owns the keys input_names views
   for (size_t i = 0; i < faults.size(); ++i) {
     const ArmedFault& armed = faults[i];
     Status armable = check_armable(armed);
@@ -79,15 +90,28 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
       if (!valid.is_ok()) return valid.with_context(fault_context(*armed.fault));
     }
     injector.faults_.push_back(prepared);
-    if (armed.target->kind == TargetKind::kWeight)
-      add_to_group(weight_names, weight_members, armed.target->name, i);
-    else
-      add_to_group(activation_names, activation_members, armed.target->name, i);
+    switch (armed.target->kind) {
+      case TargetKind::kWeight:
+        add_to_group(weight_names, weight_members, armed.target->name, i);
+        break;
+      case TargetKind::kActivation:
+        add_to_group(activation_names, activation_members, armed.target->name, i);
+        break;
+      case TargetKind::kInput:
+        // One group per (consumer, slot): two sites may read the same value.
+        input_keys.push_back(armed.target->consumer + ":" + std::to_string(armed.target->slot));
+        add_to_group(input_names, input_members, input_keys.back(), i);
+        break;
+    }
   }
   for (size_t g = 0; g < weight_names.size(); ++g)
     injector.weight_groups_.push_back({std::string(weight_names[g]), std::move(weight_members[g])});
   for (size_t g = 0; g < activation_names.size(); ++g)
     injector.activation_groups_.push_back({std::string(activation_names[g]), std::move(activation_members[g])});
+  for (size_t g = 0; g < input_names.size(); ++g) {
+    const FaultTarget& target = *injector.faults_[input_members[g].front()].source.target;
+    injector.input_groups_.push_back({target.name, std::move(input_members[g])});
+  }
   return injector;
 }
 
@@ -138,7 +162,58 @@ Result<FaultInjector::ModelState*> FaultInjector::state_for(CompiledModel& model
     state.activation_ids.push_back(*id);
   }
   state.activation_values.resize(activation_groups_.size());
+  state.readers.resize(model.num_steps());
+  for (size_t g = 0; g < input_groups_.size(); ++g) {
+    FL_ASSIGN_OR_RETURN(InputSite site, find_input_site(model, input_groups_[g]));
+    state.readers[site.step].push_back(g);
+    state.inputs.push_back(std::move(site));
+  }
   return &models_.emplace(&model, std::move(state)).first->second;
+}
+
+Result<FaultInjector::InputSite> FaultInjector::find_input_site(const CompiledModel& model,
+                                                               const Group& group) const {
+  const Graph& graph = model.graph();
+  const FaultTarget& target = *faults_[group.faults.front()].source.target;
+  const std::string site = "input site '" + target.layer + "' ('" + target.name + "')";
+  auto consumer = graph.find_node(target.consumer);
+  auto value = graph.find_value(target.name);
+  if (!consumer || !value) return not_found(site + ": node '" + target.consumer + "' is not in the compiled model");
+  const Node& node = graph.node(*consumer);
+  const size_t slot = static_cast<size_t>(target.slot);
+  if (slot >= node.inputs.size() || node.inputs[slot] != *value) {
+    return not_found(site + ": " + graph.describe(*consumer) + " does not read it in input slot " +
+                     std::to_string(slot));
+  }
+  const int64_t per_image = target.elements;
+  const int64_t total = numel(graph.value(*value).shape);
+  if (per_image <= 0 || total % per_image != 0) {
+    return invalid_argument(site + " has shape " + shape_to_string(graph.value(*value).shape) +
+                            ", not a whole number of images of " + std::to_string(per_image) + " elements");
+  }
+  InputSite input;
+  input.value = *value;
+  for (size_t s = 0; s < model.num_steps(); ++s) {
+    const StepInfo& step = model.step(s);
+    if (std::find(step.nodes.begin(), step.nodes.end(), *consumer) == step.nodes.end()) continue;
+    // The value is patched for the whole step: no other reading of it may run there.
+    for (NodeId reader : step.nodes) {
+      const Node& other = graph.node(reader);
+      for (size_t k = 0; k < other.inputs.size(); ++k) {
+        if (other.inputs[k] != *value || (reader == *consumer && k == slot)) continue;
+        return unsupported(site + ": " + graph.describe(reader) + " reads the same value (input slot " +
+                           std::to_string(k) + ") in the same step, so the fault cannot reach one reader alone" +
+                           (step.nodes.size() > 1 ? "; make the consumer's outputs observable" : ""));
+      }
+    }
+    for (ValueId out : node.outputs)
+      if (std::find(step.outputs.begin(), step.outputs.end(), out) != step.outputs.end())
+        input.consumer_outputs.push_back(out);
+    input.consumer_values.resize(input.consumer_outputs.size());
+    input.step = s;
+    return input;
+  }
+  return not_found(site + ": no step of this plan runs " + graph.describe(*consumer));
 }
 
 Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId id, const Group& group) const {
@@ -161,7 +236,7 @@ Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId
   return patched;
 }
 
-Status FaultInjector::apply_to_activation(const Group& group, Tensor& value, int64_t images) const {
+Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t images) const {
   auto* bytes = value.data<std::byte>();
   const size_t word_bytes = dtype_size(value.dtype());
   for (size_t f : group.faults) {
@@ -169,7 +244,16 @@ Status FaultInjector::apply_to_activation(const Group& group, Tensor& value, int
     const Fault& fault = *armed.source.fault;
     const int64_t per_image = armed.source.target->elements;
     for (int64_t b = 0; b < images; ++b) {
-      if (fault.site.batch && *fault.site.batch != batch_first_image_ + b) continue;
+      const int64_t image = batch_first_image_ + b;
+      if (fault.site.batch && *fault.site.batch != image) continue;
+      if (fault.model == FaultModel::kBitErrorRate) {
+        const size_t image_bytes = static_cast<size_t>(per_image) * word_bytes;
+        auto flipped = flip_bits_with_probability(
+            std::span<std::byte>(bytes + static_cast<size_t>(b) * image_bytes, image_bytes), fault.value,
+            image_seed(fault_seed(options_.seed, armed.source.injection), image));
+        if (!flipped.is_ok()) return flipped.status().with_context(fault_context(fault));
+        continue;
+      }
       const int64_t element = b * per_image + armed.source.element;
       auto original = apply_word_fault(value.dtype(), bytes + static_cast<size_t>(element) * word_bytes, armed.word);
       if (!original.is_ok()) return original.status().with_context(fault_context(fault));
@@ -189,7 +273,7 @@ Status FaultInjector::write_originals(CompiledModel& model, ModelState& state) {
 }
 
 Status FaultInjector::before_step(CompiledModel& model, size_t index) {
-  if (index != 0) return Status::ok();
+  if (index != 0) return input_faults_in(model, index);
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   batch_first_image_ = next_image_;
   next_image_ += state->batch_images;
@@ -202,11 +286,53 @@ Status FaultInjector::before_step(CompiledModel& model, size_t index) {
     Status status = model.write_value(id, state->patched[g]);
     if (!status.is_ok()) return status.with_context("writing the faulted '" + weight_groups_[g].value + "'");
   }
+  return input_faults_in(model, index);
+}
+
+Status FaultInjector::input_faults_in(CompiledModel& model, size_t index) {
+  if (input_groups_.empty()) return Status::ok();
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  for (size_t g : state->readers[index]) {
+    InputSite& site = state->inputs[g];
+    const Group& group = input_groups_[g];
+    Status read = model.read_value(site.value, site.original);
+    if (!read.is_ok()) return read.with_context("reading input '" + group.value + "'");
+    if (site.faulted.shape() != site.original.shape() || site.faulted.dtype() != site.original.dtype()) {
+      site.faulted = site.original.clone();
+    } else {
+      std::memcpy(site.faulted.raw(), site.original.raw(), site.original.nbytes());
+    }
+    const int64_t per_image = faults_[group.faults.front()].source.target->elements;
+    FL_RETURN_IF_ERROR(apply_to_value(group, site.faulted, site.faulted.numel() / per_image));
+    Status write = model.write_value(site.value, site.faulted);
+    if (!write.is_ok()) return write.with_context("writing the faulted input '" + group.value + "'");
+  }
+  return Status::ok();
+}
+
+Status FaultInjector::restore_inputs_after(CompiledModel& model, ModelState& state, size_t index) {
+  // In reverse, so that two sites on one value (of one node) leave the value as it was.
+  for (auto it = state.readers[index].rbegin(); it != state.readers[index].rend(); ++it) {
+    InputSite& site = state.inputs[*it];
+    const Group& group = input_groups_[*it];
+    // A consumer may have made its output an alias of the value (a reshape): keep the faulted output.
+    for (size_t o = 0; o < site.consumer_outputs.size(); ++o) {
+      Status read = model.read_value(site.consumer_outputs[o], site.consumer_values[o]);
+      if (!read.is_ok()) return read.with_context("reading the consumer output of input '" + group.value + "'");
+    }
+    Status write = model.write_value(site.value, site.original);
+    if (!write.is_ok()) return write.with_context("restoring input '" + group.value + "'");
+    for (size_t o = 0; o < site.consumer_outputs.size(); ++o) {
+      write = model.write_value(site.consumer_outputs[o], site.consumer_values[o]);
+      if (!write.is_ok()) return write.with_context("writing the consumer output of input '" + group.value + "'");
+    }
+  }
   return Status::ok();
 }
 
 Status FaultInjector::after_step(CompiledModel& model, size_t index) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  if (!state->readers[index].empty()) FL_RETURN_IF_ERROR(restore_inputs_after(model, *state, index));
   for (size_t g : state->producers[index]) {
     const ValueId id = state->activation_ids[g];
     Tensor& value = state->activation_values[g];
@@ -214,7 +340,7 @@ Status FaultInjector::after_step(CompiledModel& model, size_t index) {
     Status read = model.read_value(id, value);
     if (!read.is_ok()) return read.with_context("reading activation '" + group.value + "'");
     const int64_t per_image = faults_[group.faults.front()].source.target->elements;
-    FL_RETURN_IF_ERROR(apply_to_activation(group, value, value.numel() / per_image));
+    FL_RETURN_IF_ERROR(apply_to_value(group, value, value.numel() / per_image));
     Status write = model.write_value(id, value);
     if (!write.is_ok()) return write.with_context("writing the faulted activation '" + group.value + "'");
   }

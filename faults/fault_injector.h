@@ -13,6 +13,18 @@
 // the value (both branches of a fork) sees the fault. The word at `element` of each image of the batch is
 // hit; a fault with FaultSite::batch hits only that image.
 //
+// Inputs. An input site is one consumer's copy of a value (faults/fault_targets.h). In before_step(i) of the
+// step that runs the consumer, the value is read back, faulted and written; in after_step(i) the original is
+// written back (bit-exactly), so only that consumer sees the fault and every other reader, in an earlier or
+// later step, sees the value as computed. This needs the value to exist and the consumer to be its only
+// reader within its step: replay_faults plans with the value and the consumer's outputs observable
+// (faulted_value_names), which makes the consumer a fusion barrier (a step of its own) that never computes
+// in place over the value. A plan where another node of the consumer's step reads the value (or the consumer
+// reads it in a second slot: Add(v, v)) is refused, naming that node. A consumer whose output aliases the
+// value's buffer (a Reshape/Flatten the oneDNN backend runs as an alias) keeps its faulted output: the
+// consumer's outputs are read before the value is restored and written back after it. Nothing of an input
+// fault outlives its step, so restore() has nothing to do for it.
+//
 // Images. FaultSite::batch is the image's index in the whole input of a run, not in one executed batch:
 // Session::run() splits N images into batches (and plans a smaller last batch on another CompiledModel),
 // so the injector counts images. Each execute() (seen at before_step(0)) covers the images after the
@@ -21,9 +33,13 @@
 // the index is also the index in the batch, as PyTorch tools that run one batch address it.
 //
 // Models. bitflip, multibit, stuck-at-0/1, zero, value and random (random bits drawn once per fault, so
-// every batch and image sees the same word) on weights and activations; ber (bit error rate over the whole
-// tensor) on weights only. float32 tensors only for now. Seeds: a fault's random stream is
-// std::mt19937_64(fault_seed(options.seed, injection)).
+// every batch and image sees the same word) on weights, activations and inputs; ber (every bit of the tensor
+// flips independently with probability Fault::value) on all three: a weight tensor as a whole, an activation
+// or input image by image (every image of each batch, or only the Batch image). float32 tensors, and weights
+// stored as float16 / bfloat16 / int8 (engine/weight_storage.h), faulted as the words they are stored as.
+// Seeds: a fault's random stream is std::mt19937_64(fault_seed(options.seed, injection)); ber on image n of
+// the run's input (FaultSite::batch numbering) uses image_seed(fault_seed(options.seed, injection), n), so
+// the flipped bits of an image do not depend on how the run is split into batches.
 //
 // Models seen are cached by address (the ValueIds of the targets, the steps that produce them), so a
 // CompiledModel must outlive the injector's use of it and must not be replaced at the same address.
@@ -60,11 +76,13 @@ struct InjectorOptions {
 // The seed of one fault's random stream: a splitmix64 mix of (seed, injection), so neighbouring injection
 // numbers get unrelated streams.
 uint64_t fault_seed(uint64_t seed, int64_t injection);
+// The seed of image `image`'s ber draw within a fault's stream `fault_stream_seed` (the same mix).
+uint64_t image_seed(uint64_t fault_stream_seed, int64_t image);
 
 class FaultInjector final : public StepObserver {
  public:
-  // Checks that every fault can be armed (a weight or activation target, float32, a word fault or ber on a
-  // weight, a resolved element, no timestep range) and prepares the word faults. Errors name the fault.
+  // Checks that every fault can be armed (a weight, activation or input target, float32, a word fault with a
+  // resolved element or ber, no timestep range) and prepares the word faults. Errors name the fault.
   static Result<FaultInjector> create(std::span<const ArmedFault> faults, InjectorOptions options = {});
 
   Status before_step(CompiledModel& model, size_t index) override;
@@ -90,12 +108,23 @@ class FaultInjector final : public StepObserver {
     ArmedFault source;
     WordFault word;  // unused for ber
   };
+  // An input site in one compiled model.
+  struct InputSite {
+    ValueId value = kNoValue;
+    size_t step = 0;                       // the step that runs the consumer
+    std::vector<ValueId> consumer_outputs;  // the consumer's outputs that the step produces
+    std::vector<Tensor> consumer_values;    // per consumer output: as read before the value is restored
+    Tensor original;                        // the value as read in before_step
+    Tensor faulted;                         // the value as written in before_step
+  };
   struct ModelState {
     std::vector<ValueId> weight_ids;             // per weight group
     std::vector<Tensor> patched;                 // per weight group, built on first use
     std::vector<ValueId> activation_ids;         // per activation group
     std::vector<Tensor> activation_values;       // per activation group: the value as read back
     std::vector<std::vector<size_t>> producers;  // per step: the activation groups it produces
+    std::vector<InputSite> inputs;               // per input group
+    std::vector<std::vector<size_t>> readers;    // per step: the input groups whose consumer it runs
     int64_t batch_images = 1;
     bool weights_patched = false;
   };
@@ -103,12 +132,17 @@ class FaultInjector final : public StepObserver {
   FaultInjector() = default;
   Result<ModelState*> state_for(CompiledModel& model);
   Result<Tensor> patched_weight(const CompiledModel& model, ValueId id, const Group& group) const;
-  Status apply_to_activation(const Group& group, Tensor& value, int64_t images) const;
+  Result<InputSite> find_input_site(const CompiledModel& model, const Group& group) const;
+  // Applies the group's faults to `images` images of `value` (word faults at their element, ber per image).
+  Status apply_to_value(const Group& group, Tensor& value, int64_t images) const;
+  Status input_faults_in(CompiledModel& model, size_t index);
+  Status restore_inputs_after(CompiledModel& model, ModelState& state, size_t index);
   Status write_originals(CompiledModel& model, ModelState& state);
 
   std::vector<Armed> faults_;
   std::vector<Group> weight_groups_;
   std::vector<Group> activation_groups_;
+  std::vector<Group> input_groups_;  // one per (consumer, slot); Group::value is the value read
   InjectorOptions options_;
   std::unordered_map<CompiledModel*, ModelState> models_;
   int64_t next_image_ = 0;

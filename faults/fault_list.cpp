@@ -363,7 +363,29 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
       return not_found("no activation '" + std::string(layer) +
                        "' in the model (a canonical layer name or an ONNX value name; `faultline layers` lists them)");
     }
-    case SiteTarget::kInput:
+    case SiteTarget::kInput: {
+      // "<layer>" is slot 0, "<layer>:<slot>" another slot; "<layer>:0" names slot 0 too.
+      std::string_view slot_zero = layer;
+      if (slot_zero.size() > 2 && slot_zero.substr(slot_zero.size() - 2) == ":0")
+        slot_zero.remove_suffix(2);
+      std::vector<size_t> by_name;
+      for (size_t i = 0; i < targets.size(); ++i) {
+        const FaultTarget& t = targets[i];
+        if (t.kind != TargetKind::kInput) continue;
+        if (t.layer == layer || (t.slot == 0 && t.layer == slot_zero)) return i;
+        if (t.name == layer) by_name.push_back(i);
+      }
+      if (by_name.size() == 1) return by_name.front();  // a value with one reader names its one input site
+      if (by_name.size() > 1) {
+        std::string readers;
+        for (size_t i : by_name) readers += (readers.empty() ? "'" : ", '") + targets[i].layer + "'";
+        return not_found("'" + std::string(layer) + "' is read by " + std::to_string(by_name.size()) +
+                         " nodes; name the input site by its consumer: " + readers);
+      }
+      return not_found("no input '" + std::string(layer) +
+                       "' in the model (the consumer's canonical layer name, with ':<slot>' for an input slot above "
+                       "0; `faultline layers --kind input` lists them)");
+    }
     case SiteTarget::kState:
     case SiteTarget::kCount:
       break;

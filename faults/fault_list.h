@@ -9,7 +9,8 @@
 // the least significant bit. A quoted comma list of bits ("3,5", as SFIadvancedmodels' multiple-fault fork
 // writes) is a multibit fault. Optional faultline columns, in any order, matched by header name
 // (case-insensitive):
-//   Target       weight | activation | input | state               (default weight)
+//   Target       weight | activation | input | state               (default weight); an input site's Layer is
+//                its consumer's layer, ":<slot>" added for input slots above 0 (see find_fault_target)
 //   Model        bitflip | multibit | stuck-at-0 | stuck-at-1 | zero | value | random | ber (default bitflip)
 //   Mask         multibit mask, "0x..." or decimal
 //   Value        the value of `value`; the probability p of `ber`
@@ -72,7 +73,10 @@ std::string fault_list_location(const FaultList& list, size_t entry);
 //     with that canonical name (the weight of a Conv/Gemm whose initializers have generated names).
 //   activation: the output whose canonical layer name ("layer1.0.relu", "split:1") or ONNX value name is
 //     `layer`.
-//   input, state: not resolvable yet (kUnsupported).
+//   input: one consumer's copy of a value (faults/fault_targets.h): the consumer's canonical layer name for
+//     input slot 0 ("layer1.0.add", also "layer1.0.add:0"), "<layer>:<slot>" for another slot
+//     ("layer1.0.add:1"); an ONNX value name works when exactly one node reads the value.
+//   state: not resolvable yet (kUnsupported).
 // Returns the index into `targets`; kNotFound names the layer.
 Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTarget kind, std::string_view layer);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/weight_storage.h"
+
 namespace faultline {
 
 ArmedFault armed_fault(const FaultList& list, const ResolvedFault& resolved, const std::vector<FaultTarget>& targets) {
@@ -14,10 +16,17 @@ std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faul
                                              const std::vector<FaultTarget>& targets) {
   std::vector<bool> seen(targets.size(), false);
   std::vector<std::string> names;
+  auto add = [&names](const std::string& name) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  };
   for (const ResolvedFault& fault : faults) {
     if (seen[fault.target]) continue;
     seen[fault.target] = true;
-    names.push_back(targets[fault.target].name);
+    const FaultTarget& target = targets[fault.target];
+    add(target.name);
+    // An input site's consumer runs as a step of its own: its outputs are observable too.
+    if (target.kind == TargetKind::kInput)
+      for (const std::string& output : target.consumer_outputs) add(output);
   }
   return names;
 }
@@ -41,7 +50,23 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
                              std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
                              const Tensor& input, InjectorOptions injector_options) {
   const int64_t images = input.rank() > 0 ? input.dim(0) : 1;
-  FL_RETURN_IF_ERROR(check_replayable(list, faults, targets, images));
+  // Weights stored as float16/bfloat16/int8 keep their names: the targets listed on the float32 model take the
+  // stored dtype, so bit ranges and the patched words are the stored ones (engine/weight_storage.h).
+  std::vector<FaultTarget> stored_targets;
+  if (options.weight_dtype) {
+    auto stored = std::make_shared<Graph>(*model);
+    FL_RETURN_IF_ERROR(store_weights_as(*stored, *options.weight_dtype).with_context(model->source));
+    stored_targets = targets;
+    for (FaultTarget& target : stored_targets) {
+      const auto id = stored->find_value(target.name);
+      if (target.kind == TargetKind::kWeight && id && stored->value(*id).is_parameter)
+        target.dtype = stored->value(*id).dtype;
+    }
+    model = std::move(stored);
+    options.weight_dtype.reset();
+  }
+  const std::vector<FaultTarget>& targets_run = stored_targets.empty() ? targets : stored_targets;
+  FL_RETURN_IF_ERROR(check_replayable(list, faults, targets_run, images));
   for (std::string& name : faulted_value_names(faults, targets)) {
     if (std::find(options.observable.begin(), options.observable.end(), name) == options.observable.end())
       options.observable.push_back(std::move(name));
@@ -58,7 +83,7 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
   Tensor stacked;
   for (size_t f = 0; f < faults.size(); ++f) {
     const std::string location = fault_list_location(list, faults[f].entry);
-    const ArmedFault armed = armed_fault(list, faults[f], targets);
+    const ArmedFault armed = armed_fault(list, faults[f], targets_run);
     FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options));
     auto outputs = session->run({input}, &injector);
     const Status restored = injector.restore();  // a run that stopped early may have left weights patched

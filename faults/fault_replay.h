@@ -1,7 +1,7 @@
 // Replaying a fault list: every fault of a resolved list, one at a time, over the same input images.
 //
-// One Session is planned for the whole list, with every faulted tensor (activation or weight) of the list
-// observable and nothing else, so fusion stays everywhere the list does not look. Each fault is armed alone
+// One Session is planned for the whole list, with every faulted tensor (weight, activation, or input with its
+// consumer's outputs) of the list observable and nothing else, so fusion stays everywhere the list does not look. Each fault is armed alone
 // on a FaultInjector (faults/fault_injector.h) and runs over all N images (Session::run splits them into
 // batches of options.batch); after each fault the faulted weights are checked to be bit-identical to the
 // model's constants again.
@@ -25,7 +25,8 @@ namespace faultline {
 ArmedFault armed_fault(const FaultList& list, const ResolvedFault& resolved, const std::vector<FaultTarget>& targets);
 
 // The model's value names of the targets `faults` hit, each once, in list order: the observable set a
-// Session needs to inject them.
+// Session needs to inject them. An input site adds its value and its consumer's outputs (which makes the
+// consumer a fusion barrier, a step of its own, and keeps it from computing in place over the value).
 std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faults,
                                              const std::vector<FaultTarget>& targets);
 

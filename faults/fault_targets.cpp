@@ -6,6 +6,14 @@
 
 namespace faultline {
 
+namespace {
+
+Shape per_image_shape(const Shape& shape) {
+  return Shape(shape.begin() + (shape.empty() ? 0 : 1), shape.end());
+}
+
+}  // namespace
+
 Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
   SpecializeOptions options;
   options.batch = 1;
@@ -29,10 +37,27 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
     const Node& node = g.node(id);
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       const Value& v = g.value(node.outputs[i]);
-      Shape per_image(v.shape.begin() + (v.shape.empty() ? 0 : 1), v.shape.end());
+      Shape per_image = per_image_shape(v.shape);
       std::string layer = node.outputs.size() == 1 ? node.layer : node.layer + ":" + std::to_string(i);
       targets.push_back({TargetKind::kActivation, layer, v.name, std::string(op_name(node.op)), per_image, v.dtype,
                          numel(per_image)});
+    }
+  }
+  for (NodeId id : order) {
+    const Node& node = g.node(id);
+    std::vector<std::string> outputs;
+    for (ValueId out : node.outputs) outputs.push_back(g.value(out).name);
+    for (size_t slot = 0; slot < node.inputs.size(); ++slot) {
+      const ValueId in = node.inputs[slot];
+      if (in == kNoValue || g.value(in).is_constant()) continue;
+      const Value& v = g.value(in);
+      Shape per_image = per_image_shape(v.shape);
+      FaultTarget target{TargetKind::kInput, slot == 0 ? node.layer : node.layer + ":" + std::to_string(slot), v.name,
+                         std::string(op_name(node.op)), per_image, v.dtype, numel(per_image)};
+      target.consumer = node.name;
+      target.slot = static_cast<int>(slot);
+      target.consumer_outputs = outputs;
+      targets.push_back(std::move(target));
     }
   }
   return targets;

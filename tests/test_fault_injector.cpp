@@ -279,17 +279,30 @@ TEST(FaultInjector, RefusesWhatItCannotInjectYet) {
   Fault ber;
   ber.model = FaultModel::kBitErrorRate;
   ber.value = 1e-3;
-  ber.site.target = SiteTarget::kActivation;
-  FaultTarget activation{TargetKind::kActivation, "relu", "r", "Relu", {3, 4, 4}, DType::kFloat32, 48};
-  ArmedFault armed{&ber, &activation, -1, 0};
+  ber.site.target = SiteTarget::kInput;
+  // An input site must name its consumer and slot (list_fault_targets does; see tests/test_fault_sites.cpp).
+  FaultTarget input{TargetKind::kInput, "add:1", "r", "Add", {3, 4, 4}, DType::kFloat32, 48};
+  ArmedFault armed{&ber, &input, -1, 0};
   auto refused = FaultInjector::create({&armed, 1});
   ASSERT_FALSE(refused.is_ok());
-  EXPECT_NE(refused.status().message().find("ber on activations"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("names no consumer"), std::string::npos) << refused.status().message();
 
   Fault flip;
   flip.site.bit = 3;
+  // An int8 weight (stored weights, engine/weight_storage.h) is faulted as its 8-bit word: bit 7 is its sign,
+  // bit 8 does not exist.
   FaultTarget int8_weight{TargetKind::kWeight, "q", "q.weight", "Conv", {4}, DType::kInt8, 4};
   armed = {&flip, &int8_weight, 1, 0};
+  EXPECT_TRUE(FaultInjector::create({&armed, 1}).is_ok());
+  Fault flip8 = flip;
+  flip8.site.bit = 8;
+  armed = {&flip8, &int8_weight, 1, 0};
+  refused = FaultInjector::create({&armed, 1});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("int8 (0-7)"), std::string::npos) << refused.status().message();
+  // An int8 activation is still refused.
+  FaultTarget int8_activation{TargetKind::kActivation, "a", "a", "Relu", {4}, DType::kInt8, 4};
+  armed = {&flip, &int8_activation, 1, 0};
   refused = FaultInjector::create({&armed, 1});
   ASSERT_FALSE(refused.is_ok());
   EXPECT_NE(refused.status().message().find("int8"), std::string::npos) << refused.status().message();

@@ -353,6 +353,10 @@ Result<OpAttrs> convert_onnx_attributes(OpKind op, const onnx::NodeProto& node, 
       return convert_cast(reader, opset);
     case OpKind::kConstantOfShape:
       return convert_constant_of_shape(reader);
+    case OpKind::kDequantizeLinear: {  // opset 10-12: per-tensor only, no attribute
+      FL_ASSIGN_OR_RETURN(int64_t axis, reader.get_int("axis", 1));
+      return OpAttrs(DequantizeAttrs{axis});
+    }
     case OpKind::kAdd:
     case OpKind::kSub:
     case OpKind::kMul:

@@ -20,6 +20,7 @@
 
 #include "engine/buffer_plan.h"
 #include "engine/shape_inference.h"
+#include "engine/weight_storage.h"
 #include "kernels/onednn/onednn_gather.h"
 #include "kernels/reference/reference_ops.h"
 
@@ -302,7 +303,10 @@ Status check_node_support(const Graph& graph, NodeId id) {
   auto fail = [&](StatusCode code, const std::string& why) {
     return Status::error(code, "onednn backend: " + graph.describe(id) + ": " + why);
   };
-  if (is_shape_op(node.op))
+  // A stored weight's decode (Cast / DequantizeLinear of a float16/bfloat16/int8 parameter that is a fault site)
+  // runs the reference kernel on its non-float32 constant inputs; its output is float32.
+  const bool decode = is_weight_decode(graph, node);
+  if (is_shape_op(node.op) && !decode)
     return fail(StatusCode::kUnsupported, "shape arithmetic is not executed by a backend (specialize() folds it)");
   if (node.outputs.empty()) return fail(StatusCode::kInvalidArgument, "has no output");
   auto check_value = [&](ValueId v, const char* role) -> Status {
@@ -317,7 +321,8 @@ Status check_node_support(const Graph& graph, NodeId id) {
     return Status::ok();
   };
   if (node.inputs.empty() || node.inputs[0] == kNoValue) return fail(StatusCode::kInvalidArgument, "has no data input");
-  for (ValueId v : node.inputs) FL_RETURN_IF_ERROR(check_value(v, "input"));
+  if (!decode)
+    for (ValueId v : node.inputs) FL_RETURN_IF_ERROR(check_value(v, "input"));
   for (ValueId v : node.outputs) FL_RETURN_IF_ERROR(check_value(v, "output"));
   auto not_specialized = [&](const char* what) {
     return fail(StatusCode::kInvalidArgument, std::string(what) + " not in specialized form (run specialize() first)");
@@ -472,6 +477,13 @@ class OnednnModel final : public CompiledModel {
     return eltwise_of(node) && !(propagate_nan_ && NanEltwise::of(node));
   }
   bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
+  // Every node that reads `v` decodes a stored weight (engine/weight_storage.h), so it may be non-float32.
+  bool only_decoded(ValueId v) const {
+    for (const Node& node : graph_.nodes())
+      for (ValueId in : node.inputs)
+        if (in == v && !is_weight_decode(graph_, node)) return false;
+    return true;
+  }
   const Shape& shape_of(ValueId v) const { return graph_.value(v).shape; }
   std::string value_name(ValueId v) const { return "'" + graph_.value(v).name + "'"; }
 
@@ -708,7 +720,7 @@ Status OnednnModel::build() {
     if (value.is_constant()) {
       values_[i].kind = ValueKind::kConstant;
       consts_[i].current = value.constant;
-      if (value.constant.dtype() != DType::kFloat32)
+      if (value.constant.dtype() != DType::kFloat32 && !only_decoded(static_cast<ValueId>(i)))
         return unsupported("onednn backend: constant '" + value.name + "' is " +
                            std::string(dtype_name(value.constant.dtype())) + "; only float32 is supported");
     }
@@ -1618,10 +1630,12 @@ Status OnednnModel::write_value(ValueId id, const Tensor& src) {
   const Value& value = graph_.value(id);
   const Shape& expected = state.kind == ValueKind::kConstant ? value.constant.shape() : value.shape;
   if (state.kind == ValueKind::kBuffer || state.kind == ValueKind::kConstant) {
-    if (src.dtype() != DType::kFloat32 || src.shape() != expected)
+    // A constant keeps its stored dtype (a float16/int8 weight decoded at run time); buffers are float32.
+    const DType dtype = state.kind == ValueKind::kConstant ? value.constant.dtype() : DType::kFloat32;
+    if (src.dtype() != dtype || src.shape() != expected)
       return invalid_argument("onednn backend: cannot write a " + std::string(dtype_name(src.dtype())) + " " +
-                              shape_to_string(src.shape()) + " tensor into " + value_name(id) + " (float32 " +
-                              shape_to_string(expected) + ")");
+                              shape_to_string(src.shape()) + " tensor into " + value_name(id) + " (" +
+                              std::string(dtype_name(dtype)) + " " + shape_to_string(expected) + ")");
   }
   apply_threads(threads_);
   if (state.kind == ValueKind::kConstant) {

@@ -47,6 +47,8 @@ Status run_shape(const Node& node, Inputs inputs, Outputs outputs);
 Status run_cast(const Node& node, Inputs inputs, Outputs outputs);
 Status run_constant_of_shape(const Node& node, Inputs inputs, Outputs outputs);
 Status run_range(const Node& node, Inputs inputs, Outputs outputs);
+// quantization.cpp: DequantizeLinear (int8/uint8 -> float32)
+Status run_dequantize_linear(const Node& node, Inputs inputs, Outputs outputs);
 
 // --- errors and operand checks -------------------------------------------------------------------------
 

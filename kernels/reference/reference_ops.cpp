@@ -54,6 +54,8 @@ Status run_reference_node(const Node& node, std::span<const Tensor* const> input
       return run_gather(node, inputs, outputs);
     case OpKind::kCast:
       return run_cast(node, inputs, outputs);
+    case OpKind::kDequantizeLinear:
+      return run_dequantize_linear(node, inputs, outputs);
     case OpKind::kConstantOfShape:
       return run_constant_of_shape(node, inputs, outputs);
     case OpKind::kRange:
