@@ -338,30 +338,37 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
       const std::string weight_name = std::string(layer) + ".weight";
       std::optional<size_t> by_layer;
       std::optional<size_t> by_weight_name;
+      std::optional<size_t> by_node;
       for (size_t i = 0; i < targets.size(); ++i) {
         const FaultTarget& t = targets[i];
         if (t.kind != TargetKind::kWeight) continue;
         if (t.name == layer) return i;
         if (!by_weight_name && t.name == weight_name) by_weight_name = i;
         if (!by_layer && t.layer == layer) by_layer = i;
+        if (!by_node && t.node == layer) by_node = i;  // the node's first parameter: a Conv/Gemm's weight
       }
       if (by_weight_name) return *by_weight_name;
       if (by_layer) return *by_layer;
+      if (by_node) return *by_node;
       return not_found("no weight '" + std::string(layer) +
                        "' in the model (a canonical layer name like 'layer1.0.conv1' or a parameter name; "
                        "`faultline layers` lists them)");
     }
     case SiteTarget::kActivation: {
       std::optional<size_t> by_name;
+      std::optional<size_t> by_node;
       for (size_t i = 0; i < targets.size(); ++i) {
         const FaultTarget& t = targets[i];
         if (t.kind != TargetKind::kActivation) continue;
         if (t.layer == layer) return i;
         if (!by_name && t.name == layer) by_name = i;
+        if (!by_node && t.node == layer) by_node = i;
       }
       if (by_name) return *by_name;
+      if (by_node) return *by_node;
       return not_found("no activation '" + std::string(layer) +
-                       "' in the model (a canonical layer name or an ONNX value name; `faultline layers` lists them)");
+                       "' in the model (a canonical layer name, an ONNX value name or node name; `faultline layers` "
+                       "lists them)");
     }
     case SiteTarget::kInput: {
       // "<layer>" is slot 0, "<layer>:<slot>" another slot; "<layer>:0" names slot 0 too.
@@ -373,6 +380,7 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
         const FaultTarget& t = targets[i];
         if (t.kind != TargetKind::kInput) continue;
         if (t.layer == layer || (t.slot == 0 && t.layer == slot_zero)) return i;
+        if (t.node == layer || (t.slot == 0 && t.node == slot_zero)) return i;  // the ONNX node name
         if (t.name == layer) by_name.push_back(i);
       }
       if (by_name.size() == 1) return by_name.front();  // a value with one reader names its one input site

@@ -70,12 +70,14 @@ std::string fault_list_location(const FaultList& list, size_t entry);
 // The target a site's layer names, among `targets` (list_fault_targets order):
 //   weight: the parameter with exactly that name ("layer1.0.bn1.running_var"); else the parameter named
 //     layer + ".weight" ("layer1.0.conv1" -> "layer1.0.conv1.weight"); else the first parameter of the layer
-//     with that canonical name (the weight of a Conv/Gemm whose initializers have generated names).
-//   activation: the output whose canonical layer name ("layer1.0.relu", "split:1") or ONNX value name is
-//     `layer`.
+//     with that canonical name (the weight of a Conv/Gemm whose initializers have generated names); else the
+//     first parameter of the node with that ONNX node name.
+//   activation: the output whose canonical layer name ("layer1.0.relu", "split:1"), ONNX value name, or
+//     ONNX node name ("/layer1/layer1.0/relu/Relu") is `layer`.
 //   input: one consumer's copy of a value (faults/fault_targets.h): the consumer's canonical layer name for
 //     input slot 0 ("layer1.0.add", also "layer1.0.add:0"), "<layer>:<slot>" for another slot
-//     ("layer1.0.add:1"); an ONNX value name works when exactly one node reads the value.
+//     ("layer1.0.add:1"), or the consumer's ONNX node name likewise ("/layer1/layer1.0/Add:1"); an ONNX value
+//     name works when exactly one node reads the value.
 //   state: not resolvable yet (kUnsupported).
 // Returns the index into `targets`; kNotFound names the layer.
 Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTarget kind, std::string_view layer);

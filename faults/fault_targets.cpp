@@ -30,7 +30,7 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
       if (in == kNoValue || !g.value(in).is_parameter || !listed.insert(in).second) continue;
       const Value& v = g.value(in);
       targets.push_back({TargetKind::kWeight, node.layer, v.name, std::string(op_name(node.op)), v.shape, v.dtype,
-                         numel(v.shape)});
+                         numel(v.shape), node.name});
     }
   }
   for (NodeId id : order) {
@@ -39,8 +39,9 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
       const Value& v = g.value(node.outputs[i]);
       Shape per_image = per_image_shape(v.shape);
       std::string layer = node.outputs.size() == 1 ? node.layer : node.layer + ":" + std::to_string(i);
+      std::string node_name = node.outputs.size() == 1 ? node.name : node.name + ":" + std::to_string(i);
       targets.push_back({TargetKind::kActivation, layer, v.name, std::string(op_name(node.op)), per_image, v.dtype,
-                         numel(per_image)});
+                         numel(per_image), std::move(node_name)});
     }
   }
   for (NodeId id : order) {
@@ -53,7 +54,8 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
       const Value& v = g.value(in);
       Shape per_image = per_image_shape(v.shape);
       FaultTarget target{TargetKind::kInput, slot == 0 ? node.layer : node.layer + ":" + std::to_string(slot), v.name,
-                         std::string(op_name(node.op)), per_image, v.dtype, numel(per_image)};
+                         std::string(op_name(node.op)), per_image, v.dtype, numel(per_image),
+                         slot == 0 ? node.name : node.name + ":" + std::to_string(slot)};
       target.consumer = node.name;
       target.slot = static_cast<int>(slot);
       target.consumer_outputs = outputs;

@@ -31,6 +31,9 @@ struct FaultTarget {
   Shape shape;        // weights: full shape; activations and inputs: per image (batch dimension dropped)
   DType dtype;
   int64_t elements;
+  // The model's own name of the node that reads (weight, input) or produces (activation) it, e.g. the
+  // ONNX node "/layer1/layer1.0/conv1/Conv": fault lists may name a site by it as well.
+  std::string node = {};
   // Input sites only: the consumer node's name, the input slot it reads the value in, and its output value
   // names (made observable with the value, so that the consumer runs as a step of its own: see
   // faults/fault_injector.h).

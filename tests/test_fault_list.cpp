@@ -295,8 +295,8 @@ TEST(FaultList, ResolutionErrorsNameTheLine) {
   EXPECT_EQ(resolve_error("Injection,Layer,TensorIndex,Bit,Model,Mask\n0,q,\"(1, 2)\",,multibit,0x100\n"),
             "faults.csv:2: mask 0x100 has bits out of range for int8 (0-7)");
   EXPECT_EQ(resolve_error("Injection,Layer,TensorIndex,Bit,Target\n0,nowhere,\"(1,)\",3,activation\n"),
-            "faults.csv:2: no activation 'nowhere' in the model (a canonical layer name or an ONNX value name; "
-            "`faultline layers` lists them)");
+            "faults.csv:2: no activation 'nowhere' in the model (a canonical layer name, an ONNX value name or node "
+            "name; `faultline layers` lists them)");
   EXPECT_EQ(resolve_error("Injection,Layer,TensorIndex,Bit,Target\n0,conv1,\"(1,)\",3,state\n"),
             "faults.csv:2: state sites cannot be resolved yet");
   // Several bad rows: the first is named, the others counted.
@@ -342,6 +342,25 @@ TEST(FaultList, PublishedListResolvesAgainstResNet20) {
     ASSERT_GE(r.element, 0);
     ASSERT_LT(r.element, target.elements);
   }
+}
+
+TEST(FaultList, OnnxNodeNamesNameTheSameSitesAsCanonicalNames) {
+  // torch.onnx.export names the Conv of module layer1.0.conv1 "/layer1/layer1.0/conv1/Conv" (checked with
+  // python3-onnx on tests/data/models/resnet20_bn.onnx); its weight, output and input resolve either way.
+  auto model = load_model(testing::test_data("models/resnet20_bn.onnx"));
+  ASSERT_TRUE(model.is_ok()) << model.status().message();
+  auto targets = list_fault_targets(*model.value());
+  ASSERT_TRUE(targets.is_ok()) << targets.status().message();
+  for (SiteTarget kind : {SiteTarget::kWeight, SiteTarget::kActivation, SiteTarget::kInput}) {
+    auto by_layer = find_fault_target(*targets, kind, "layer1.0.conv1");
+    auto by_node = find_fault_target(*targets, kind, "/layer1/layer1.0/conv1/Conv");
+    ASSERT_TRUE(by_layer.is_ok()) << by_layer.status().message();
+    ASSERT_TRUE(by_node.is_ok()) << by_node.status().message();
+    EXPECT_EQ(*by_layer, *by_node);
+  }
+  EXPECT_EQ((*targets)[find_fault_target(*targets, SiteTarget::kWeight, "/layer1/layer1.0/conv1/Conv").value()].name,
+            "layer1.0.conv1.weight");
+  EXPECT_FALSE(find_fault_target(*targets, SiteTarget::kActivation, "/layer9/Conv").is_ok());
 }
 
 }  // namespace
