@@ -60,12 +60,24 @@ bool fault_model_uses_value(FaultModel model);
 // Whether the model addresses one word (every model except kBitErrorRate, which addresses a whole tensor).
 bool fault_model_is_word_fault(FaultModel model);
 
-// How long a fault stays.
+// How long a fault stays armed over a run of N images executed in batches of B (SessionOptions::batch).
+// "Image b" is FaultSite::batch, the 0-based index in the whole input; inference and batch require it.
+//   kPermanent  every image of every batch (a weight is patched for every executed batch). With Batch, an
+//               activation/input/state fault hits only image b (a weight fault refuses Batch: it is shared).
+//   kInference  one inference = image b alone. An activation/input fault hits image b only (as Batch does);
+//               a weight is faulty only while image b is computed: every other image, of its batch too,
+//               sees the clean weight.
+//   kBatch      the images of the one executed batch that holds image b, [b / B * B, min(N, that + B)): a
+//               weight is faulty while that batch runs and clean for the others; an activation/input fault
+//               hits every image of that batch.
+//   kSteps      the timestep range FaultSite::steps of a spiking model (refused until spiking models run:
+//               "persistence 'steps' needs a spiking model").
+// faults/fault_replay.h checks these before anything runs and carries them out.
 enum class Persistence : uint8_t {
-  kPermanent,  // for the whole run (a weight fault applied once, restored when the run ends)
-  kInference,  // one inference (one forward pass of one input batch), then undone
-  kBatch,      // one batch of a campaign
-  kSteps,      // the timestep range FaultSite::steps of a spiking model
+  kPermanent,
+  kInference,
+  kBatch,
+  kSteps,
   kCount,
 };
 inline constexpr int kPersistenceCount = static_cast<int>(Persistence::kCount);
@@ -94,7 +106,9 @@ struct FaultSite {
   std::vector<int64_t> index;
   bool flat_index = false;
   int bit = kNoBit;
-  std::optional<int64_t> batch;    // activations/inputs/state: only this image (index in the input)
+  // The image index in the whole input: the one image an activation/input/state fault hits, and the image
+  // (or its batch) of a kInference / kBatch fault, weights included.
+  std::optional<int64_t> batch;
   std::optional<StepRange> steps;  // spiking models: only these timesteps
 
   bool operator==(const FaultSite&) const = default;

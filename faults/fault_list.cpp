@@ -189,9 +189,6 @@ Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, 
     auto batch = parse_int64(cell(kBatch));
     if (!batch.is_ok()) return invalid_argument("Batch: " + batch.status().message());
     if (*batch < 0) return out_of_range("Batch " + std::to_string(*batch) + " is negative");
-    if (site.target == SiteTarget::kWeight) {
-      return invalid_argument("a weight is shared by every image; Batch applies to activation, input and state");
-    }
     site.batch = *batch;
   }
   if (!cell(kPersistence).empty()) {

@@ -15,8 +15,9 @@
 //   Mask         multibit mask, "0x..." or decimal
 //   Value        the value of `value`; the probability p of `ber`
 //   Step         a timestep or inclusive range "3-5" (spiking models)
-//   Batch        the one image an activation/input/state fault hits, by its index in the run's input (default:
-//                every image; see faults/fault_injector.h)
+//   Batch        the one image a fault hits, by its index in the run's input (default: every image; see
+//                faults/fault_injector.h). A weight is shared by every image, so a weight row with a Batch
+//                needs Persistence inference or batch (faults/fault_replay.h checks it before running).
 //   Persistence  permanent | inference | batch | steps             (default permanent; steps when Step is set)
 // Every other column (the result columns n_injections, masked, non_critical, critical of a finished
 // campaign, or anything unknown) is kept as text and written back after the fault columns, in its order.

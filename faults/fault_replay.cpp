@@ -31,11 +31,54 @@ std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faul
   return names;
 }
 
+namespace {
+
+// What a fault's persistence asks of its row, beyond what the injector checks (faults/fault.h).
+Status check_persistence(const Fault& fault, const FaultTarget& target) {
+  switch (fault.persistence) {
+    case Persistence::kPermanent:
+      if (target.kind == TargetKind::kWeight && fault.site.batch) {
+        return invalid_argument(
+            "a weight is shared by every image; Batch on a weight needs persistence inference "
+            "or batch");
+      }
+      return Status::ok();
+    case Persistence::kInference:
+    case Persistence::kBatch:
+      if (!fault.site.batch) {
+        return invalid_argument(
+            "persistence '" + std::string(persistence_name(fault.persistence)) + "' needs a Batch (the image " +
+            (fault.persistence == Persistence::kInference ? "it hits" : "whose batch it hits") + ")");
+      }
+      return Status::ok();
+    case Persistence::kSteps:
+    case Persistence::kCount:
+      break;
+  }
+  return invalid_argument("persistence 'steps' needs a spiking model");
+}
+
+// Rows [first, first + count) of `input` (images first), without copying; the input itself when it is all of
+// it or has no image dimension.
+Tensor image_rows(const Tensor& input, int64_t first, int64_t count) {
+  if (input.rank() == 0 || (first == 0 && count == input.dim(0))) {
+    return Tensor::view(input.dtype(), input.shape(), const_cast<void*>(input.raw()));
+  }
+  Shape shape = input.shape();
+  const size_t row_bytes = input.nbytes() / static_cast<size_t>(shape[0]);
+  shape[0] = count;
+  auto* base = static_cast<std::byte*>(const_cast<void*>(input.raw()));
+  return Tensor::view(input.dtype(), std::move(shape), base + static_cast<size_t>(first) * row_bytes);
+}
+
+}  // namespace
+
 Status check_replayable(const FaultList& list, std::span<const ResolvedFault> faults,
                         const std::vector<FaultTarget>& targets, int64_t images) {
   for (const ResolvedFault& resolved : faults) {
     const ArmedFault armed = armed_fault(list, resolved, targets);
-    Status status = FaultInjector::create({&armed, 1}).status();
+    Status status = check_persistence(*armed.fault, *armed.target);
+    if (status.is_ok()) status = FaultInjector::create({&armed, 1}).status();
     const std::optional<int64_t>& batch = armed.fault->site.batch;
     if (status.is_ok() && batch && *batch >= images) {
       status = out_of_range("Batch " + std::to_string(*batch) + " is out of range for an input of " +
@@ -80,17 +123,61 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
     shape.insert(shape.begin(), 0);
     return Tensor::allocate(DType::kFloat32, std::move(shape));
   }
+  // Runs the armed fault over images [first, first + count) (whole executed batches, so each runs on the plan
+  // and with the neighbours it has in the full run) and returns the model's first output for them.
+  auto run_fault = [&](const ArmedFault& armed, int64_t first, int64_t count) -> Result<Tensor> {
+    FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options));
+    injector.set_image_offset(first);
+    auto outputs = session->run({image_rows(input, first, count)}, &injector);
+    const Status restored = injector.restore();  // a run that stopped early may have left weights patched
+    if (!outputs.is_ok()) return outputs.status();
+    FL_RETURN_IF_ERROR(restored);
+    FL_RETURN_IF_ERROR(injector.check_restored());
+    return std::move(outputs->front());
+  };
+  Tensor golden;  // the clean outputs, run once for the first transient fault
   Tensor stacked;
   for (size_t f = 0; f < faults.size(); ++f) {
     const std::string location = fault_list_location(list, faults[f].entry);
     const ArmedFault armed = armed_fault(list, faults[f], targets_run);
-    FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options));
-    auto outputs = session->run({input}, &injector);
-    const Status restored = injector.restore();  // a run that stopped early may have left weights patched
-    if (!outputs.is_ok()) return outputs.status().with_context(location);
-    FL_RETURN_IF_ERROR(restored.with_context(location));
-    FL_RETURN_IF_ERROR(injector.check_restored().with_context(location));
-    const Tensor& output = outputs->front();
+    Tensor output;
+    if (armed.fault->persistence == Persistence::kPermanent) {
+      auto faulted = run_fault(armed, 0, images);
+      if (!faulted.is_ok()) return faulted.status().with_context(location);
+      output = std::move(faulted).value();
+    } else {
+      // inference / batch (check_replayable): golden rows everywhere, the faulted run's rows for the image or
+      // its batch. The executed batch that holds the image is re-run with the fault (the weight faulty for all
+      // of it, an activation fault on the image or on every image of it) and only the rows that persistence
+      // covers are kept: a weight faulty for one inference leaves the image's batch-mates clean.
+      if (golden.empty()) {
+        FL_ASSIGN_OR_RETURN(std::vector<Tensor> clean, session->run({input}));
+        golden = std::move(clean.front());
+        if (golden.rank() == 0 || golden.dim(0) != images)
+          return unsupported("the model's output " + shape_to_string(golden.shape()) +
+                             " has no row per image; persistence inference and batch need one")
+              .with_context(location);
+      }
+      const int64_t image = *armed.fault->site.batch;
+      const int64_t batch = session->options().batch;
+      const int64_t first = image / batch * batch;
+      const int64_t count = std::min(batch, images - first);
+      Fault scoped = *armed.fault;
+      if (scoped.persistence == Persistence::kBatch) scoped.site.batch.reset();  // every image of the batch
+      ArmedFault scoped_armed = armed;
+      scoped_armed.fault = &scoped;
+      auto faulted = run_fault(scoped_armed, first, count);
+      if (!faulted.is_ok()) return faulted.status().with_context(location);
+      output = golden.clone();
+      const size_t row_bytes = output.nbytes() / static_cast<size_t>(images);
+      if (faulted->nbytes() != static_cast<size_t>(count) * row_bytes)
+        return internal_error("the faulted batch's output does not match the clean rows").with_context(location);
+      const int64_t kept_first = scoped.persistence == Persistence::kBatch ? first : image;
+      const int64_t kept_count = scoped.persistence == Persistence::kBatch ? count : 1;
+      std::memcpy(output.data<std::byte>() + static_cast<size_t>(kept_first) * row_bytes,
+                  faulted->data<std::byte>() + static_cast<size_t>(kept_first - first) * row_bytes,
+                  static_cast<size_t>(kept_count) * row_bytes);
+    }
     if (output.dtype() != DType::kFloat32)
       return unsupported("the model's output is " + std::string(dtype_name(output.dtype())) + ", not float32");
     if (stacked.empty()) {

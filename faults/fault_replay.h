@@ -5,6 +5,14 @@
 // on a FaultInjector (faults/fault_injector.h) and runs over all N images (Session::run splits them into
 // batches of options.batch); after each fault the faulted weights are checked to be bit-identical to the
 // model's constants again.
+//
+// Persistence (faults/fault.h). A permanent fault runs over all N images with the fault armed throughout. An
+// inference or batch fault runs the model clean once per replay (the golden rows, shared by every such
+// fault), then runs only the executed batch that holds the Batch image, [b / B * B, + B), with the fault
+// armed, and takes from it the Batch image's row (inference) or all of that batch's rows (batch); every other
+// row is golden. Re-running the whole executed batch keeps the image on the plan and among the neighbours it
+// has in a permanent run, so its row is bit-identical to the permanent fault's. A weight of an inference
+// fault is thus faulty for the one image only: the other images of its batch keep their clean rows.
 #pragma once
 
 #include <memory>
@@ -31,7 +39,9 @@ std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faul
                                              const std::vector<FaultTarget>& targets);
 
 // Checks, before anything runs, that every fault can be armed and that a Batch image index is below the
-// input's `images`. Errors start with the fault's location ("faults.csv:17: ...").
+// input's `images`, and the persistence: inference and batch need a Batch, a permanent weight fault takes
+// none, steps is refused ("persistence 'steps' needs a spiking model"). Errors start with the fault's
+// location ("faults.csv:17: ...").
 Status check_replayable(const FaultList& list, std::span<const ResolvedFault> faults,
                         const std::vector<FaultTarget>& targets, int64_t images);
 

@@ -229,8 +229,6 @@ TEST(FaultList, MalformedLinesNameTheLine) {
             "faults.csv:2: stuck-at-1 needs a Bit");
   EXPECT_EQ(parse_error("Injection,Layer,TensorIndex,Bit,Model\n0,conv1,\"(1, 2)\",,value\n"),
             "faults.csv:2: value needs a Value");
-  EXPECT_EQ(parse_error("Injection,Layer,TensorIndex,Bit,Batch\n0,conv1,\"(1, 2)\",3,1\n"),
-            "faults.csv:2: a weight is shared by every image; Batch applies to activation, input and state");
   EXPECT_EQ(parse_error("Injection,Name,TensorIndex,Bit\n"),
             "faults.csv:1: the header has no 'Layer' column (expected Injection,Layer,TensorIndex,Bit)");
   EXPECT_EQ(parse_error(""), "faults.csv: the fault list is empty (no header)");
@@ -361,6 +359,22 @@ TEST(FaultList, OnnxNodeNamesNameTheSameSitesAsCanonicalNames) {
   EXPECT_EQ((*targets)[find_fault_target(*targets, SiteTarget::kWeight, "/layer1/layer1.0/conv1/Conv").value()].name,
             "layer1.0.conv1.weight");
   EXPECT_FALSE(find_fault_target(*targets, SiteTarget::kActivation, "/layer9/Conv").is_ok());
+}
+
+TEST(FaultList, TransientWeightRowsCarryTheirImage) {
+  // A weight fault on one inference (image 3) or one batch: the Batch column parses for weights too; a
+  // permanent weight row with a Batch is refused by the replay (tests/test_fault_persistence.cpp).
+  auto list = parse_fault_list(
+      "Injection,Layer,TensorIndex,Bit,Batch,Persistence\n0,conv1,\"(1, 0, 2, 1)\",30,3,inference\n"
+      "1,conv1,\"(1, 0, 2, 1)\",30,3,batch\n",
+      "t.csv");
+  ASSERT_TRUE(list.is_ok()) << list.status().message();
+  EXPECT_EQ(list->entries[0].fault.site.batch, 3);
+  EXPECT_EQ(list->entries[0].fault.persistence, Persistence::kInference);
+  EXPECT_EQ(list->entries[1].fault.persistence, Persistence::kBatch);
+  auto back = parse_fault_list(format_fault_list(*list), "t.csv");
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(back->entries[1].fault, list->entries[1].fault);
 }
 
 }  // namespace
