@@ -20,17 +20,10 @@ namespace faultline {
 namespace {
 
 using testing::GraphBuilder;
+using testing::random_tensor;
 
 constexpr int64_t kChannels = 3;  // conv1's output channels; the Concat output has 2 * kChannels
 constexpr int64_t kSide = 4;
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_floats(std::move(shape), values);
-}
 
 // Positive, so that the Relu output is positive too.
 Tensor conv1_weight() {

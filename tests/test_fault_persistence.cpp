@@ -21,18 +21,11 @@ namespace faultline {
 namespace {
 
 using testing::GraphBuilder;
+using testing::random_tensor;
 
 constexpr int64_t kImages = 5;
 constexpr int64_t kBatch = 2;  // executed batches: {0, 1}, {2, 3}, {4}
 constexpr int64_t kImage = 3;  // the Batch image; its executed batch is {2, 3}
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_floats(std::move(shape), values);
-}
 
 // x -> conv1 -> relu (r) -> { conv2 (1x1), identity } -> add -> concat(sum, r).
 std::shared_ptr<const Graph> branching_model() {

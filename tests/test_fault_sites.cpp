@@ -27,19 +27,12 @@ namespace faultline {
 namespace {
 
 using testing::GraphBuilder;
+using testing::random_tensor;
 
 constexpr int64_t kChannels = 3;  // v's channels; the output has 2 * kChannels
 constexpr int64_t kSide = 4;
 constexpr int64_t kImages = 3;  // run in batches of 2 and 1 (the last on a second compiled model)
 constexpr int64_t kBatch = 2;
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_floats(std::move(shape), values);
-}
 
 Tensor images() {
   return random_tensor({kImages, 2, kSide, kSide}, 3, 0.1f, 1.0f);

@@ -18,6 +18,8 @@ namespace faultline {
 namespace {
 
 using testing::GraphBuilder;
+using testing::random_tensor;
+using testing::compile_or_fail;
 using testing::tensors_near;
 
 // Per-op tolerances: data movement is exact, element-wise ops and pools are float-exact up to the order of a
@@ -33,33 +35,6 @@ constexpr Tolerance kTranscendental{1e-5, 2e-6};
 constexpr Tolerance kConv{1e-4, 1e-4};
 constexpr Tolerance kGemm{1e-4, 1e-4};
 constexpr Tolerance kNorm{1e-4, 1e-5};
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_floats(std::move(shape), values);
-}
-
-// Shape inference over the hand-built (already specialized) graph, in node order.
-Graph finish(GraphBuilder& builder) {
-  Graph graph = builder.build();
-  Result<std::vector<NodeId>> order = graph.topological_order();
-  EXPECT_TRUE(order.is_ok()) << order.status().message();
-  if (order.is_ok())
-    for (NodeId id : *order) {
-      Status status = infer_output_shapes(graph, id);
-      EXPECT_TRUE(status.is_ok()) << status.message();
-    }
-  return graph;
-}
-
-std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Graph& graph, const PlanOptions& options) {
-  Result<std::unique_ptr<CompiledModel>> model = backend.compile(graph, options);
-  EXPECT_TRUE(model.is_ok()) << backend.name() << ": " << model.status().message();
-  return model.is_ok() ? std::move(model).value() : nullptr;
-}
 
 std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& inputs, StepObserver* observer = nullptr) {
   const Graph& graph = model.graph();
@@ -149,7 +124,7 @@ TEST_P(OnednnConv, MatchesReference) {
   GraphBuilder b;
   const ValueId x = b.input("x", c.input);
   b.output(conv(b, x, c.input[1], c.out_channels, c.attrs, c.bias, 7));
-  expect_matches_reference(finish(b), kConv);
+  expect_matches_reference(b.build_with_shapes(), kConv);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -178,7 +153,7 @@ TEST(OnednnFusion, ConvBatchNormReluIsOneStep) {
   const ValueId c = conv(b, x, 16, 32, conv3x3(), true, 3, "conv");
   const ValueId n = batch_norm(b, c, 32, 11, "bn");
   b.output(b.node(OpKind::kRelu, {n}, {}, "relu"));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   ASSERT_EQ(model->num_steps(), 1u);
@@ -202,7 +177,7 @@ TEST(OnednnFusion, ResidualBlockWithSumPostOp) {
     h = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, h})}, {}, "block" + std::to_string(block));
   }
   b.output(h);
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   EXPECT_EQ(model->num_steps(), 5u);  // stem, then two steps per block
@@ -221,7 +196,7 @@ TEST(OnednnFusion, SumPostOpCopiesAnOperandThatIsStillNeeded) {
     const ValueId y = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {h, r})});
     b.output(b.node(OpKind::kSigmoid, {y}));
     if (!observable) b.output(h);
-    const Graph graph = finish(b);
+    const Graph graph = b.build_with_shapes();
     PlanOptions options;
     if (observable) options.observable = {h};
     std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, options);
@@ -242,7 +217,7 @@ TEST(OnednnFusion, OptionAShortcutSlicePad) {
   const ValueId sliced = b.node(OpKind::kSlice, {stem}, SliceAttrs{{0, 0}, {INT64_MAX, INT64_MAX}, {2, 3}, {2, 2}});
   const ValueId padded = b.node(OpKind::kPad, {sliced}, PadAttrs{{0, 8, 0, 0, 0, 8, 0, 0}, PadMode::kConstant, 0.0f});
   b.output(b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, padded})}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   EXPECT_EQ(model->num_steps(), 4u);  // stem, conv1 (+BN+relu), slice+pad, conv2 (+BN+add+relu)
@@ -260,7 +235,7 @@ TEST(OnednnFusion, InceptionConcatOfTwoBranches) {
   const ValueId d = b.node(OpKind::kMaxPool, {x}, PoolAttrs{{3, 3}, {1, 1}, {}, {1, 1, 1, 1}});
   const ValueId cat = b.node(OpKind::kConcat, {a, c, d}, ConcatAttrs{1});
   b.output(conv(b, cat, 40, 16, {{1, 1}, {}, {}, {}, 1}, true, 5));
-  expect_matches_reference(finish(b), kConv);
+  expect_matches_reference(b.build_with_shapes(), kConv);
 }
 
 TEST(OnednnFusion, UnfusedChainInBlockedLayout) {
@@ -274,7 +249,7 @@ TEST(OnednnFusion, UnfusedChainInBlockedLayout) {
   b.output(b.node(OpKind::kGlobalAveragePool, {h}));
   PlanOptions unfused;
   unfused.fuse = false;
-  expect_matches_reference(finish(b), kConv, unfused);
+  expect_matches_reference(b.build_with_shapes(), kConv, unfused);
 }
 
 TEST(OnednnFusion, ObservableValueDisablesFusion) {
@@ -283,7 +258,7 @@ TEST(OnednnFusion, ObservableValueDisablesFusion) {
   const ValueId c = conv(b, x, 8, 16, conv3x3(), true, 1, "conv");
   const ValueId n = batch_norm(b, c, 16, 3, "bn");
   b.output(b.node(OpKind::kRelu, {n}, {}, "relu"));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   PlanOptions options;
   options.observable = {n};
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, options);
@@ -315,7 +290,7 @@ TEST(OnednnFusion, FusedAwayValueIsNotReadable) {
   const ValueId x = b.input("x", {1, 4, 6, 6});
   const ValueId c = conv(b, x, 4, 8, conv3x3(), true, 1, "conv");
   b.output(b.node(OpKind::kRelu, {c}, {}, "relu"));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   run_model(*model, random_inputs(graph, 1));
@@ -346,7 +321,7 @@ TEST_P(OnednnPool, MatchesReference) {
   const ValueId h = conv(b, x, c.input[1], 16, {{1, 1}, {}, {}, {}, 1}, true, 3);
   b.output(b.node(c.op, {x}, c.attrs));
   b.output(b.node(c.op, {h}, c.attrs));
-  expect_matches_reference(finish(b), kPool);
+  expect_matches_reference(b.build_with_shapes(), kPool);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -370,7 +345,7 @@ TEST(OnednnOps, GlobalPools) {
     b.output(b.node(OpKind::kGlobalAveragePool, {v}));
     b.output(b.node(OpKind::kGlobalMaxPool, {v}));
   }
-  expect_matches_reference(finish(b), kPool);
+  expect_matches_reference(b.build_with_shapes(), kPool);
 }
 
 // --- element-wise, normalization, softmax ----------------------------------------------------------------
@@ -384,7 +359,7 @@ TEST(OnednnOps, Activations) {
   b.output(b.node(OpKind::kClip, {x}, ClipAttrs{0.0f}));  // only a lower bound
   b.output(b.node(OpKind::kSigmoid, {x}));
   b.output(b.node(OpKind::kTanh, {x}));
-  expect_matches_reference(finish(b), kTranscendental);
+  expect_matches_reference(b.build_with_shapes(), kTranscendental);
 }
 
 TEST(OnednnOps, ActivationsFusedIntoConv) {
@@ -396,7 +371,7 @@ TEST(OnednnOps, ActivationsFusedIntoConv) {
     if (op == OpKind::kClip) attrs = ClipAttrs{0.0f, 6.0f};
     b.output(b.node(op, {conv(b, x, 8, 16, conv3x3(), true, 1)}, attrs));
     SCOPED_TRACE(std::string(op_name(op)));
-    expect_matches_reference(finish(b), kConv);
+    expect_matches_reference(b.build_with_shapes(), kConv);
   }
 }
 
@@ -406,7 +381,7 @@ TEST(OnednnOps, BatchNormalizationStandalone) {
   b.output(batch_norm(b, x, 6, 1));
   const ValueId m = b.input("m", {4, 6});
   b.output(batch_norm(b, m, 6, 9));
-  expect_matches_reference(finish(b), kNorm);
+  expect_matches_reference(b.build_with_shapes(), kNorm);
 }
 
 TEST(OnednnOps, Softmax) {
@@ -416,7 +391,7 @@ TEST(OnednnOps, Softmax) {
   const ValueId y = b.input("y", {2, 3, 4, 5});
   b.output(b.node(OpKind::kSoftmax, {y}, SoftmaxAttrs{1}));
   b.output(b.node(OpKind::kSoftmax, {y}, SoftmaxAttrs{1, true}));  // opset < 13: over dims [1, 4)
-  expect_matches_reference(finish(b), kSoftmax);
+  expect_matches_reference(b.build_with_shapes(), kSoftmax);
 }
 
 // --- binary ----------------------------------------------------------------------------------------------
@@ -436,7 +411,7 @@ TEST(OnednnOps, BinaryBroadcast) {
   b.output(b.node(OpKind::kDiv, {h, b.constant("d", random_tensor({1, 16, 1, 1}, 5, 0.5f, 2.0f))}));
   b.output(b.node(OpKind::kAdd, {h, x}));             // two layouts
   b.output(b.node(OpKind::kMul, {h, h}));
-  expect_matches_reference(finish(b), kElementwise);
+  expect_matches_reference(b.build_with_shapes(), kElementwise);
 }
 
 TEST(OnednnOps, BinaryWithFusedActivation) {
@@ -444,7 +419,7 @@ TEST(OnednnOps, BinaryWithFusedActivation) {
   const ValueId x = b.input("x", {2, 8, 4, 4});
   const ValueId y = b.input("y", {2, 8, 4, 4});
   b.output(b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {x, y})}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   EXPECT_EQ(model->num_steps(), 1u);
@@ -466,7 +441,7 @@ TEST(OnednnOps, Gemm) {
   b.output(b.node(OpKind::kGemm, {at, w}, GemmAttrs{1.0f, 1.0f, true, true}));
   const ValueId b_input = b.input("b_input", {10, 20});
   b.output(b.node(OpKind::kGemm, {a, b_input, bias}, GemmAttrs{1.0f, 1.0f, false, true}));  // non-constant B
-  expect_matches_reference(finish(b), kGemm);
+  expect_matches_reference(b.build_with_shapes(), kGemm);
 }
 
 TEST(OnednnOps, FlattenThenGemmAfterBlockedConv) {
@@ -478,7 +453,7 @@ TEST(OnednnOps, FlattenThenGemmAfterBlockedConv) {
   h = b.node(OpKind::kGemm, {h, b.constant("fc", random_tensor({10, 16}, 2)), b.constant("fcb", random_tensor({10}, 3))},
              GemmAttrs{1.0f, 1.0f, false, true});
   b.output(b.node(OpKind::kSoftmax, {h}, SoftmaxAttrs{1}));
-  expect_matches_reference(finish(b), kGemm);
+  expect_matches_reference(b.build_with_shapes(), kGemm);
 }
 
 TEST(OnednnOps, MatMul) {
@@ -490,7 +465,7 @@ TEST(OnednnOps, MatMul) {
   b.output(b.node(OpKind::kMatMul, {batched, rhs}));  // broadcast over the batch
   const ValueId other = b.input("other", {3, 6, 2});
   b.output(b.node(OpKind::kMatMul, {batched, other}));
-  expect_matches_reference(finish(b), kGemm);
+  expect_matches_reference(b.build_with_shapes(), kGemm);
 }
 
 // --- data movement -------------------------------------------------------------------------------------
@@ -517,7 +492,7 @@ TEST(OnednnOps, DataMovementOnPlainAndBlockedInputs) {
     b.output(b.node(OpKind::kFlatten, {v}, FlattenAttrs{2}));
     b.output(b.node(OpKind::kIdentity, {v}));
   }
-  expect_matches_reference(finish(b), kExact);
+  expect_matches_reference(b.build_with_shapes(), kExact);
 }
 
 TEST(OnednnOps, ZeroPadIsAnAlias) {
@@ -527,7 +502,7 @@ TEST(OnednnOps, ZeroPadIsAnAlias) {
   const ValueId h = identity_conv(b, x, 16);
   const ValueId p = b.node(OpKind::kPad, {h}, PadAttrs{std::vector<int64_t>(8, 0)}, "zero_pad");
   b.output(b.node(OpKind::kAveragePool, {p}, PoolAttrs{{8, 8}, {8, 8}}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   const size_t pad_step = step_of(*model, graph.value(p).producer);
@@ -554,7 +529,7 @@ TEST(OnednnOps, NaNPropagatesLikeTheReference) {
     b.output(b.node(OpKind::kSlice, {v}, SliceAttrs{{1}, {3}, {2}, {}}));
     b.output(conv(b, v, 16, 16, conv3x3(), true, 5));
   }
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   Tensor input = random_tensor({1, 16, 4, 4}, 3);
   for (int i : {0, 5, 17, 40, 63, 64, 130, 255}) input.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
   const std::vector<Tensor> expected = run_backend(*make_reference_backend(), graph, {input});
@@ -570,7 +545,7 @@ TEST(OnednnOps, ReshapeAliasesItsInput) {
   const ValueId r = b.node(OpKind::kRelu, {x});
   const ValueId f = b.node(OpKind::kFlatten, {r}, FlattenAttrs{1});
   b.output(b.node(OpKind::kSigmoid, {f}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   PlanOptions unfused;
   unfused.fuse = false;
   expect_matches_reference(graph, kTranscendental, unfused);
@@ -603,7 +578,7 @@ TEST(OnednnValues, ReadAndWriteBlockedIntermediateInLogicalOrder) {
   const ValueId x = b.input("x", {2, 16, 8, 8});
   const ValueId c = b.node(OpKind::kRelu, {conv(b, x, 16, 32, conv3x3(), true, 1)}, {}, "act");
   b.output(b.node(OpKind::kMaxPool, {conv(b, c, 32, 16, conv3x3(), true, 5)}, PoolAttrs{{2, 2}, {2, 2}}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   const std::vector<Tensor> inputs = random_inputs(graph, 3);
   Tensor replacement = random_tensor(graph.value(c).shape, 99);
   replacement.data<float>()[1234] = 1e6f;  // a "fault" at one logical index
@@ -647,7 +622,7 @@ TEST(OnednnValues, RerunGivesIdenticalBits) {
   h = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, h})});
   h = b.node(OpKind::kFlatten, {b.node(OpKind::kGlobalAveragePool, {h})}, FlattenAttrs{1});
   b.output(b.node(OpKind::kGemm, {h, b.constant("fc", random_tensor({10, 16}, 9))}, GemmAttrs{1.0f, 1.0f, false, true}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
   const std::vector<Tensor> inputs = random_inputs(graph, 1);
@@ -667,7 +642,7 @@ TEST(OnednnValues, WritingAWeightRepreparesIt) {
     const ValueId w = b.constant("w", random_tensor({16, 8, 3, 3}, 1, -0.3f, 0.3f));
     const ValueId c = b.node(OpKind::kConv, {x, w}, conv3x3());
     b.output(b.node(OpKind::kRelu, {batch_norm(b, c, 16, 4)}));
-    const Graph graph = finish(b);
+    const Graph graph = b.build_with_shapes();
     PlanOptions options;
     options.fuse = fuse;
     std::unique_ptr<CompiledModel> onednn = compile_or_fail(*make_onednn_backend(), graph, options);
@@ -710,7 +685,7 @@ TEST(OnednnSupport, ThreadsOption) {
   GraphBuilder b;
   const ValueId x = b.input("x", {8, 16, 10, 10});
   b.output(b.node(OpKind::kRelu, {conv(b, x, 16, 16, conv3x3(), true, 1)}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   for (int threads : {1, 2, 0}) {
     PlanOptions options;
     options.threads = threads;

@@ -22,19 +22,13 @@ namespace faultline {
 namespace {
 
 using testing::GraphBuilder;
+using testing::random_tensor;
+using testing::compile_or_fail;
 using testing::tensors_near;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr double kRtol = 1e-4, kAtol = 1e-4;
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_floats(std::move(shape), values);
-}
 
 // Random values with NaN, +inf, -inf, -0.0 and +0.0 sprinkled over it (every 7th element is special).
 Tensor special_tensor(Shape shape, uint32_t seed) {
@@ -43,24 +37,6 @@ Tensor special_tensor(Shape shape, uint32_t seed) {
   float* data = t.data<float>();
   for (int64_t i = seed % 7, k = 0; i < t.numel(); i += 7, ++k) data[i] = specials[k % 5];
   return t;
-}
-
-Graph finish(GraphBuilder& builder) {
-  Graph graph = builder.build();
-  Result<std::vector<NodeId>> order = graph.topological_order();
-  EXPECT_TRUE(order.is_ok()) << order.status().message();
-  if (order.is_ok())
-    for (NodeId id : *order) {
-      Status status = infer_output_shapes(graph, id);
-      EXPECT_TRUE(status.is_ok()) << status.message();
-    }
-  return graph;
-}
-
-std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Graph& graph, const PlanOptions& options) {
-  Result<std::unique_ptr<CompiledModel>> model = backend.compile(graph, options);
-  EXPECT_TRUE(model.is_ok()) << backend.name() << ": " << model.status().message();
-  return model.is_ok() ? std::move(model).value() : nullptr;
 }
 
 // Overwrites one value right after the step that produces it (puts specials into a blocked intermediate).
@@ -217,7 +193,7 @@ void expect_all_ops_match(const Shape& shape, uint32_t seed) {
     GraphBuilder b;
     const ValueId x = b.input("x", shape);
     add_unary_ops(b, x, channels);
-    const Graph graph = finish(b);
+    const Graph graph = b.build_with_shapes();
     const Tensor input = special_tensor(shape, seed);
     const Comparison c = run_both(graph, {input}, std::nullopt);
     ASSERT_EQ(c.actual.size(), graph.outputs().size());
@@ -232,7 +208,7 @@ void expect_all_ops_match(const Shape& shape, uint32_t seed) {
     const ValueId x = b.input("x", shape);
     const ValueId h = identity_conv(b, x, channels);
     add_unary_ops(b, h, channels);
-    const Graph graph = finish(b);
+    const Graph graph = b.build_with_shapes();
     const Comparison c = run_both(graph, {random_tensor(shape, 1)}, std::make_pair(h, special_tensor(shape, seed)));
     ASSERT_EQ(c.actual.size(), graph.outputs().size());
     for (size_t i = 0; i < c.expected.size(); ++i) {
@@ -253,7 +229,7 @@ TEST(OnednnNaN, LargeBuffersRunOnThreads) {
   const ValueId x = b.input("x", shape);
   b.output(b.node(OpKind::kRelu, {x}));
   b.output(b.node(OpKind::kClip, {identity_conv(b, x, 32)}, ClipAttrs{-0.5f, 0.5f}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   const Tensor input = special_tensor(shape, 6);
   const std::vector<Tensor> expected = run_both(graph, {input}, std::nullopt).expected;
   for (int threads : {1, 2, 3, 0}) {
@@ -276,7 +252,7 @@ TEST(OnednnNaN, SoftmaxGemmMatMul) {
   b.output(b.node(OpKind::kGemm, {x, b.constant("w", random_tensor({7, 10}, 1)), b.constant("bias", random_tensor({7}, 2))},
                   GemmAttrs{1.0f, 1.0f, false, true}));
   b.output(b.node(OpKind::kMatMul, {x, b.constant("m", random_tensor({10, 4}, 3))}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   Tensor input = random_tensor({6, 10}, 7);
   float* d = input.data<float>();
   d[3] = kNaN;                                 // row 0: a NaN
@@ -306,7 +282,7 @@ Graph residual_blocks(int negative_var_channel = -1) {
   }
   h = b.node(OpKind::kFlatten, {b.node(OpKind::kGlobalAveragePool, {h})}, FlattenAttrs{1});
   b.output(b.node(OpKind::kGemm, {h, b.constant("fc", random_tensor({10, 16}, 9))}, GemmAttrs{1.0f, 1.0f, false, true}));
-  return finish(b);
+  return b.build_with_shapes();
 }
 
 std::vector<std::vector<NodeId>> plan_of(const CompiledModel& model) {
@@ -376,7 +352,7 @@ TEST(OnednnNaN, InPlaceReluKeepsOtherReadersIntact) {
   const ValueId r = b.node(OpKind::kRelu, {h});
   const ValueId y = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {conv(b, r, 16, 16, conv3x3(), true, 3), h})});
   b.output(b.node(OpKind::kSigmoid, {y}));
-  const Graph graph = finish(b);
+  const Graph graph = b.build_with_shapes();
   const Comparison d = run_both(graph, {random_tensor({2, 16, 8, 8}, 2)}, std::make_pair(h, special_tensor({2, 16, 8, 8}, 8)));
   ASSERT_EQ(d.actual.size(), 1u);
   EXPECT_GT(count_nan(d.expected[0]), 0);
@@ -387,7 +363,7 @@ TEST(OnednnNaN, SessionOptionPassesThrough) {
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 16, 6, 6});
   b.output(b.node(OpKind::kRelu, {conv(b, x, 16, 16, conv3x3(), true, 1)}));
-  auto graph = std::make_shared<const Graph>(finish(b));
+  auto graph = std::make_shared<const Graph>(b.build_with_shapes());
   Tensor input = random_tensor({2, 16, 6, 6}, 2);
   input.data<float>()[100] = kNaN;
   for (bool propagate_nan : {false, true}) {

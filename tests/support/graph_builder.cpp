@@ -1,5 +1,9 @@
 #include "tests/support/graph_builder.h"
 
+#include <gtest/gtest.h>
+
+#include "engine/shape_inference.h"
+
 namespace faultline::testing {
 
 ValueId GraphBuilder::input(const std::string& name, Shape shape, DType dtype) {
@@ -41,5 +45,17 @@ ValueId GraphBuilder::node(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs
 }
 
 void GraphBuilder::output(ValueId id) { graph_.outputs().push_back(id); }
+
+Graph GraphBuilder::build_with_shapes() {
+  Graph graph = graph_;
+  Result<std::vector<NodeId>> order = graph.topological_order();
+  EXPECT_TRUE(order.is_ok()) << order.status().message();
+  if (order.is_ok())
+    for (NodeId id : *order) {
+      Status status = infer_output_shapes(graph, id);
+      EXPECT_TRUE(status.is_ok()) << status.message();
+    }
+  return graph;
+}
 
 }  // namespace faultline::testing

@@ -18,6 +18,9 @@ class GraphBuilder {
   void output(ValueId id);
   Graph& graph() { return graph_; }
   Graph build() { return graph_; }
+  // The graph with every node's output shapes inferred (engine/shape_inference.h), for hand-built graphs
+  // that are already in specialized form; a failure is a test failure naming the error.
+  Graph build_with_shapes();
 
  private:
   Graph graph_;

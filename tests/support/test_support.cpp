@@ -1,5 +1,8 @@
 #include "tests/support/test_support.h"
 
+#include <random>
+#include <vector>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -81,6 +84,20 @@ std::string test_data(const std::string& relative) {
 std::string temp_dir() {
   static TempDirs dirs;
   return dirs.create();
+}
+
+Tensor random_tensor(Shape shape, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> values(static_cast<size_t>(numel(shape)));
+  for (float& v : values) v = dist(rng);
+  return Tensor::from_floats(std::move(shape), values);
+}
+
+std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Graph& graph, const PlanOptions& options) {
+  Result<std::unique_ptr<CompiledModel>> model = backend.compile(graph, options);
+  EXPECT_TRUE(model.is_ok()) << backend.name() << ": " << model.status().message();
+  return model.is_ok() ? std::move(model).value() : nullptr;
 }
 
 }  // namespace faultline::testing

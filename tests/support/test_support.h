@@ -5,6 +5,10 @@
 
 #include <string>
 
+#include <cstdint>
+#include <memory>
+
+#include "engine/backend.h"
 #include "engine/tensor.h"
 
 namespace faultline::testing {
@@ -16,6 +20,14 @@ std::string test_data(const std::string& relative);
 // |expected - actual| <= atol + rtol * |expected| (NaN matches NaN, an infinity matches the same infinity).
 // The failure message gives the shapes or the worst element, its index and how many elements differ.
 ::testing::AssertionResult tensors_near(const Tensor& expected, const Tensor& actual, double rtol, double atol);
+
+// A float32 tensor of `shape` with values uniform in [lo, hi) from std::mt19937(seed): the same values on
+// every run.
+Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// backend.compile(graph, options), with a test failure (naming the backend and the error) and nullptr if it
+// fails.
+std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Graph& graph, const PlanOptions& options);
 
 // A fresh empty folder under the system temp dir, unique to this process and call; removed at exit.
 std::string temp_dir();
