@@ -89,18 +89,24 @@ Status check_replayable(const FaultList& list, std::span<const ResolvedFault> fa
   return Status::ok();
 }
 
-Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
-                             std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
-                             const Tensor& input, InjectorOptions injector_options) {
-  const int64_t images = input.rank() > 0 ? input.dim(0) : 1;
+Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<const Graph> model,
+                                                             SessionOptions options, const FaultList& list,
+                                                             std::span<const ResolvedFault> faults,
+                                                             const std::vector<FaultTarget>& targets,
+                                                             const Tensor& input, InjectorOptions injector_options) {
+  std::unique_ptr<FaultReplayer> replayer(new FaultReplayer());
+  replayer->list_ = &list;
+  replayer->faults_ = faults;
+  replayer->input_ = &input;
+  replayer->images_ = input.rank() > 0 ? input.dim(0) : 1;
+  replayer->injector_options_ = injector_options;
   // Weights stored as float16/bfloat16/int8 keep their names: the targets listed on the float32 model take the
   // stored dtype, so bit ranges and the patched words are the stored ones (engine/weight_storage.h).
-  std::vector<FaultTarget> stored_targets;
+  replayer->targets_ = targets;
   if (options.weight_dtype) {
     auto stored = std::make_shared<Graph>(*model);
     FL_RETURN_IF_ERROR(store_weights_as(*stored, *options.weight_dtype).with_context(model->source));
-    stored_targets = targets;
-    for (FaultTarget& target : stored_targets) {
+    for (FaultTarget& target : replayer->targets_) {
       const auto id = stored->find_value(target.name);
       if (target.kind == TargetKind::kWeight && id && stored->value(*id).is_parameter)
         target.dtype = stored->value(*id).dtype;
@@ -108,78 +114,95 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
     model = std::move(stored);
     options.weight_dtype.reset();
   }
-  const std::vector<FaultTarget>& targets_run = stored_targets.empty() ? targets : stored_targets;
-  FL_RETURN_IF_ERROR(check_replayable(list, faults, targets_run, images));
+  FL_RETURN_IF_ERROR(check_replayable(list, faults, replayer->targets_, replayer->images_));
   for (std::string& name : faulted_value_names(faults, targets)) {
     if (std::find(options.observable.begin(), options.observable.end(), name) == options.observable.end())
       options.observable.push_back(std::move(name));
   }
   options.propagate_nan = true;  // a NaN the fault makes must reach the outputs as in PyTorch (a DUE)
-  FL_ASSIGN_OR_RETURN(auto session, Session::create(model, std::move(options)));
+  FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
+  return replayer;
+}
 
+Result<Tensor> FaultReplayer::golden() {
+  if (golden_.empty()) {
+    FL_ASSIGN_OR_RETURN(std::vector<Tensor> clean, session_->run({*input_}));
+    golden_ = std::move(clean.front());
+  }
+  return Tensor::view(golden_.dtype(), golden_.shape(), const_cast<void*>(golden_.raw()));
+}
+
+// Runs the armed fault over images [first, first + count) (whole executed batches, so each runs on the plan
+// and with the neighbours it has in the full run) and returns the model's first output for them.
+Result<Tensor> FaultReplayer::run_armed(const ArmedFault& armed, int64_t first, int64_t count) {
+  FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options_));
+  injector.set_image_offset(first);
+  auto outputs = session_->run({image_rows(*input_, first, count)}, &injector);
+  const Status restored = injector.restore();  // a run that stopped early may have left weights patched
+  if (!outputs.is_ok()) return outputs.status();
+  FL_RETURN_IF_ERROR(restored);
+  FL_RETURN_IF_ERROR(injector.check_restored());
+  return std::move(outputs->front());
+}
+
+Result<Tensor> FaultReplayer::run(size_t f) {
+  const std::string location = fault_list_location(*list_, faults_[f].entry);
+  const ArmedFault armed = armed_fault(*list_, faults_[f], targets_);
+  Tensor output;
+  if (armed.fault->persistence == Persistence::kPermanent) {
+    auto faulted = run_armed(armed, 0, images_);
+    if (!faulted.is_ok()) return faulted.status().with_context(location);
+    output = std::move(faulted).value();
+  } else {
+    // inference / batch (check_replayable): golden rows everywhere, the faulted run's rows for the image or
+    // its batch. The executed batch that holds the image is re-run with the fault (the weight faulty for all
+    // of it, an activation fault on the image or on every image of it) and only the rows that persistence
+    // covers are kept: a weight faulty for one inference leaves the image's batch-mates clean.
+    FL_ASSIGN_OR_RETURN(Tensor golden_rows, golden());
+    if (golden_rows.rank() == 0 || golden_rows.dim(0) != images_)
+      return unsupported("the model's output " + shape_to_string(golden_rows.shape()) +
+                         " has no row per image; persistence inference and batch need one")
+          .with_context(location);
+    const int64_t image = *armed.fault->site.batch;
+    const int64_t batch = session_->options().batch;
+    const int64_t first = image / batch * batch;
+    const int64_t count = std::min(batch, images_ - first);
+    Fault scoped = *armed.fault;
+    if (scoped.persistence == Persistence::kBatch) scoped.site.batch.reset();  // every image of the batch
+    ArmedFault scoped_armed = armed;
+    scoped_armed.fault = &scoped;
+    auto faulted = run_armed(scoped_armed, first, count);
+    if (!faulted.is_ok()) return faulted.status().with_context(location);
+    output = golden_.clone();
+    const size_t row_bytes = output.nbytes() / static_cast<size_t>(images_);
+    if (faulted->nbytes() != static_cast<size_t>(count) * row_bytes)
+      return internal_error("the faulted batch's output does not match the clean rows").with_context(location);
+    const int64_t kept_first = scoped.persistence == Persistence::kBatch ? first : image;
+    const int64_t kept_count = scoped.persistence == Persistence::kBatch ? count : 1;
+    std::memcpy(output.data<std::byte>() + static_cast<size_t>(kept_first) * row_bytes,
+                faulted->data<std::byte>() + static_cast<size_t>(kept_first - first) * row_bytes,
+                static_cast<size_t>(kept_count) * row_bytes);
+  }
+  if (output.dtype() != DType::kFloat32)
+    return unsupported("the model's output is " + std::string(dtype_name(output.dtype())) + ", not float32");
+  return output;
+}
+
+Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
+                             std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
+                             const Tensor& input, InjectorOptions injector_options) {
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<FaultReplayer> replayer,
+                      FaultReplayer::create(std::move(model), std::move(options), list, faults, targets, input,
+                                            injector_options));
   if (faults.empty()) {  // only the output shape is needed: one clean run gives it
-    FL_ASSIGN_OR_RETURN(std::vector<Tensor> clean, session->run({input}));
-    Shape shape = clean.front().shape();
+    FL_ASSIGN_OR_RETURN(Tensor clean, replayer->golden());
+    Shape shape = clean.shape();
     shape.insert(shape.begin(), 0);
     return Tensor::allocate(DType::kFloat32, std::move(shape));
   }
-  // Runs the armed fault over images [first, first + count) (whole executed batches, so each runs on the plan
-  // and with the neighbours it has in the full run) and returns the model's first output for them.
-  auto run_fault = [&](const ArmedFault& armed, int64_t first, int64_t count) -> Result<Tensor> {
-    FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options));
-    injector.set_image_offset(first);
-    auto outputs = session->run({image_rows(input, first, count)}, &injector);
-    const Status restored = injector.restore();  // a run that stopped early may have left weights patched
-    if (!outputs.is_ok()) return outputs.status();
-    FL_RETURN_IF_ERROR(restored);
-    FL_RETURN_IF_ERROR(injector.check_restored());
-    return std::move(outputs->front());
-  };
-  Tensor golden;  // the clean outputs, run once for the first transient fault
   Tensor stacked;
   for (size_t f = 0; f < faults.size(); ++f) {
-    const std::string location = fault_list_location(list, faults[f].entry);
-    const ArmedFault armed = armed_fault(list, faults[f], targets_run);
-    Tensor output;
-    if (armed.fault->persistence == Persistence::kPermanent) {
-      auto faulted = run_fault(armed, 0, images);
-      if (!faulted.is_ok()) return faulted.status().with_context(location);
-      output = std::move(faulted).value();
-    } else {
-      // inference / batch (check_replayable): golden rows everywhere, the faulted run's rows for the image or
-      // its batch. The executed batch that holds the image is re-run with the fault (the weight faulty for all
-      // of it, an activation fault on the image or on every image of it) and only the rows that persistence
-      // covers are kept: a weight faulty for one inference leaves the image's batch-mates clean.
-      if (golden.empty()) {
-        FL_ASSIGN_OR_RETURN(std::vector<Tensor> clean, session->run({input}));
-        golden = std::move(clean.front());
-        if (golden.rank() == 0 || golden.dim(0) != images)
-          return unsupported("the model's output " + shape_to_string(golden.shape()) +
-                             " has no row per image; persistence inference and batch need one")
-              .with_context(location);
-      }
-      const int64_t image = *armed.fault->site.batch;
-      const int64_t batch = session->options().batch;
-      const int64_t first = image / batch * batch;
-      const int64_t count = std::min(batch, images - first);
-      Fault scoped = *armed.fault;
-      if (scoped.persistence == Persistence::kBatch) scoped.site.batch.reset();  // every image of the batch
-      ArmedFault scoped_armed = armed;
-      scoped_armed.fault = &scoped;
-      auto faulted = run_fault(scoped_armed, first, count);
-      if (!faulted.is_ok()) return faulted.status().with_context(location);
-      output = golden.clone();
-      const size_t row_bytes = output.nbytes() / static_cast<size_t>(images);
-      if (faulted->nbytes() != static_cast<size_t>(count) * row_bytes)
-        return internal_error("the faulted batch's output does not match the clean rows").with_context(location);
-      const int64_t kept_first = scoped.persistence == Persistence::kBatch ? first : image;
-      const int64_t kept_count = scoped.persistence == Persistence::kBatch ? count : 1;
-      std::memcpy(output.data<std::byte>() + static_cast<size_t>(kept_first) * row_bytes,
-                  faulted->data<std::byte>() + static_cast<size_t>(kept_first - first) * row_bytes,
-                  static_cast<size_t>(kept_count) * row_bytes);
-    }
-    if (output.dtype() != DType::kFloat32)
-      return unsupported("the model's output is " + std::string(dtype_name(output.dtype())) + ", not float32");
+    FL_ASSIGN_OR_RETURN(Tensor output, replayer->run(f));
     if (stacked.empty()) {
       Shape shape = output.shape();
       shape.insert(shape.begin(), static_cast<int64_t>(faults.size()));

@@ -45,6 +45,37 @@ std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faul
 Status check_replayable(const FaultList& list, std::span<const ResolvedFault> faults,
                         const std::vector<FaultTarget>& targets, int64_t images);
 
+// The per-fault entry point of replay_faults: one Session planned for every fault of `faults` (as below),
+// then each fault run on demand. `list`, `faults`, `targets` and `input` must outlive it. create() runs
+// check_replayable() first, so nothing is planned for a list that cannot run.
+class FaultReplayer {
+ public:
+  static Result<std::unique_ptr<FaultReplayer>> create(std::shared_ptr<const Graph> model, SessionOptions options,
+                                                       const FaultList& list, std::span<const ResolvedFault> faults,
+                                                       const std::vector<FaultTarget>& targets, const Tensor& input,
+                                                       InjectorOptions injector_options = {});
+  // The clean outputs (the model's first output, [N, out...]), run once on the replay's Session and kept; the
+  // returned tensor is a view of them, valid while the replayer lives.
+  Result<Tensor> golden();
+  // The model's first output for every image with faults[f] armed ([N, out...], float32). Errors name the
+  // fault's location in the list.
+  Result<Tensor> run(size_t f);
+  size_t size() const { return faults_.size(); }
+
+ private:
+  FaultReplayer() = default;
+  Result<Tensor> run_armed(const ArmedFault& armed, int64_t first, int64_t count);
+
+  const FaultList* list_ = nullptr;
+  std::span<const ResolvedFault> faults_;
+  std::vector<FaultTarget> targets_;  // with stored weight dtypes (SessionOptions::weight_dtype)
+  const Tensor* input_ = nullptr;
+  int64_t images_ = 0;
+  InjectorOptions injector_options_;
+  std::unique_ptr<Session> session_;
+  Tensor golden_;
+};
+
 // Runs the model once per fault over every image of `input` ([N, ...], the model's single input) and returns
 // the model's first output for each, stacked: [F, N, out...] (float32). `options.observable` is extended with
 // faulted_value_names(). Errors name the fault's location in the list; no partial result is returned.

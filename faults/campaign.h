@@ -1,0 +1,83 @@
+// A fault-injection campaign: a golden pass and one faulty pass per fault over a dataset, with results written
+// as they come, so that a killed campaign resumes where it stopped.
+//
+// run_campaign():
+//   1. Plans one Session for every fault (faults/fault_replay.h: FaultReplayer; check_replayable runs first),
+//      runs the dataset clean once (batched by SessionOptions::batch) and keeps the golden outputs [N, ...] in
+//      memory; writes golden.csv atomically: images, top_1_correct, top_5_correct, top_1_accuracy,
+//      top_5_accuracy (the correct and accuracy fields are empty without labels).
+//   2. summary.csv (faults/outcome_report.h): the header and the GOLDEN record, then, for each fault in list
+//      order, the fault-list fields of its row (as format_fault_list writes the whole list) and its outcome
+//      columns (evaluate_fault against the golden outputs). Each record is appended with one write() of the
+//      whole line and fsync()ed before the next fault runs, so a kill leaves at most one partial last line.
+//   3. Resume. With `resume` and an existing summary.csv: a partial last line (no final "\n") is truncated
+//      away; the header and the GOLDEN record must equal this run's (else an error: another model, dataset or
+//      fault list); the rows present must be the first K faults of the list, in order (checked by their
+//      Injection numbers); those K are skipped and the others appended. The file is then byte-identical to
+//      an uninterrupted run's. Without `resume`, a non-empty summary.csv is an error and nothing is written.
+//   4. When every fault has run: layers.csv (grouped by the fault list's Layer field, in list order) and
+//      bits.csv (grouped by the Bit field, numerically; faults whose model has no bit are left out of it),
+//      from every row of summary.csv, the resumed ones included; written atomically.
+//
+// The progress callback is called after each appended row; returning CampaignControl::kStop ends the
+// campaign there as a kill would (summary.csv holds the rows so far, layers.csv and bits.csv are not
+// written) and run_campaign returns a result with complete = false. kStop after the last fault changes
+// nothing: the campaign is complete.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/session.h"
+#include "engine/status.h"
+#include "faults/fault_injector.h"
+#include "faults/fault_list.h"
+#include "faults/fault_targets.h"
+#include "faults/outcomes.h"
+#include "frontends/datasets/dataset.h"
+
+namespace faultline {
+
+inline constexpr const char* kSummaryFile = "summary.csv";
+inline constexpr const char* kGoldenFile = "golden.csv";
+inline constexpr const char* kLayersFile = "layers.csv";
+inline constexpr const char* kBitsFile = "bits.csv";
+
+struct CampaignProgress {
+  int64_t faults_done = 0;  // rows in summary.csv, resumed ones included
+  int64_t faults_total = 0;
+  int64_t critical = 0;  // critical images so far, over every row
+};
+
+enum class CampaignControl { kContinue, kStop };
+
+struct CampaignSpec {
+  std::shared_ptr<const Graph> model;
+  SessionOptions options;  // backend, batch, ...; observable gets the faulted values added
+  Dataset dataset;         // images [N, ...] float32, labels int64 [N] or empty
+  FaultList list;
+  std::vector<ResolvedFault> faults;  // resolve_fault_list(list, targets)
+  std::vector<FaultTarget> targets;
+  InjectorOptions injector_options;
+  std::string output;  // folder (created when missing)
+  bool resume = false;
+  std::function<CampaignControl(const CampaignProgress&)> progress;  // optional
+};
+
+struct CampaignResult {
+  GoldenOutcome golden;
+  std::vector<FaultOutcome> outcomes;  // one per summary row, resumed ones first, in list order
+  int64_t resumed = 0;                 // rows found in summary.csv and skipped
+  bool complete = false;               // every fault has its row (layers.csv and bits.csv written)
+  std::string summary_path, golden_path, layers_path, bits_path;
+};
+
+// Errors name the file or the fault list's row; a fault that fails to run stops the campaign with the rows
+// before it kept (a later resume retries it).
+Result<CampaignResult> run_campaign(const CampaignSpec& spec);
+
+}  // namespace faultline
