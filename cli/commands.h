@@ -12,6 +12,7 @@ Status command_layers(int argc, char** argv);
 Status command_infer(int argc, char** argv);
 Status command_bench(int argc, char** argv);
 Status command_compare(int argc, char** argv);
+Status command_run(int argc, char** argv);
 Status command_inject(int argc, char** argv);
 Status command_faults(int argc, char** argv);
 

@@ -13,6 +13,7 @@ constexpr const char* kUsage =
     "usage: faultline <command> [options]\n"
     "\n"
     "commands:\n"
+    "  run EXPERIMENT.yaml                run a fault-injection campaign described by a YAML file\n"
     "  layers MODEL                       list every weight and activation a fault can target\n"
     "  infer MODEL --input X.npy --output Y.npy   run a model on a NumPy array\n"
     "  bench MODEL                        measure clean inference throughput (images/s)\n"
@@ -31,6 +32,7 @@ constexpr Command kCommands[] = {
     {"infer", faultline::cli::command_infer},
     {"bench", faultline::cli::command_bench},
     {"compare", faultline::cli::command_compare},
+    {"run", faultline::cli::command_run},
     {"inject", faultline::cli::command_inject},
     {"faults", faultline::cli::command_faults},
 };
