@@ -28,7 +28,7 @@ constexpr const char* kHelp =
     "Every key is checked before anything runs. Rows are appended and flushed one fault at a time: a stopped\n"
     "campaign continues with --resume, and the finished files equal an uninterrupted run's.\n"
     "  --resume   continue the campaign whose results are in `output`\n"
-    "  --quiet    no progress output\n";
+    "  --quiet    no header and no progress lines (the result lines are still printed)\n";
 
 Result<FaultList> fault_list_for(const ExperimentConfig& config, const std::vector<FaultTarget>& targets) {
   if (config.faults.list) return read_fault_list(*config.faults.list);
@@ -128,7 +128,7 @@ Status command_run(int argc, char** argv) {
   spec.resume = args.flag("resume");
   if (!args.flag("quiet")) spec.progress = ProgressPrinter(spec.dataset.images.dim(0));
   FL_ASSIGN_OR_RETURN(CampaignResult result, run_campaign(spec));
-  if (!args.flag("quiet")) print_results(result);
+  print_results(result);
   return Status::ok();
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the bundled example end to end. Runs the pretrained CIFAR-10 ResNet20 (akamaster, exported
 # from PyTorch to ONNX by scripts/make_test_models.py) on 16 bundled images with both backends, compares the
-# logits with PyTorch's, lists its fault targets and measures clean throughput.
+# logits with PyTorch's, lists its fault targets, runs a small weight-fault campaign and measures clean
+# throughput.
 set -euo pipefail
 faultline=${1:-build/faultline}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,14 @@ echo
 echo "== agreement with PyTorch (tests/data/models/resnet20_logits.npy) =="
 "$faultline" compare "$models/resnet20_logits.npy" "$out/onednn.npy" --label "onednn vs PyTorch"
 "$faultline" compare "$models/resnet20_logits.npy" "$out/reference.npy" --label "reference vs PyTorch"
+echo
+echo "== a weight-fault campaign: 300 bit flips x 16 images (examples/resnet20_weight_campaign.yaml) =="
+sed "s|^output: .*|output: $out/campaign|" "$root/examples/resnet20_weight_campaign.yaml" >"$out/campaign.yaml"
+sed -i "s|\.\./tests/|$root/tests/|g" "$out/campaign.yaml"
+"$faultline" run "$out/campaign.yaml" --quiet
+echo "per layer (critical = top-1 changed):"
+awk -F, 'NR <= 8 { printf "  %-16s %-14s %-10s %s\n", $1, $3, $10, $11 }' "$out/campaign/layers.csv"
+echo "   ..."
 echo
 echo "== clean throughput (batch 100, all cores) =="
 "$faultline" bench "$models/resnet20.onnx" --batch 100 --images 2000 --repeat 3
