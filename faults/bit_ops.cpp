@@ -150,31 +150,47 @@ Status validate_word_fault(DType dtype, const WordFault& fault) {
   return internal_error("validate_word_fault: unknown fault model");
 }
 
-uint64_t faulted_word_bits(DType dtype, uint64_t original, const WordFault& fault) {
+WordMasks word_masks(DType dtype, const WordFault& fault) {
   const uint64_t all = width_mask(dtype_bits(dtype));
   const uint64_t bit = fault.bit >= 0 && fault.bit < 64 ? uint64_t{1} << fault.bit : 0;
+  WordMasks m;
   switch (fault.model) {
     case FaultModel::kBitFlip:
-      return (original ^ bit) & all;
+      m.flip = bit;
+      break;
     case FaultModel::kMultiBitFlip:
-      return (original ^ fault.mask) & all;
+      m.flip = fault.mask & all;
+      break;
     case FaultModel::kStuckAt0:
-      return original & ~bit & all;
+      m.keep = ~bit;
+      break;
     case FaultModel::kStuckAt1:
-      return (original | bit) & all;
+      m.set = bit;
+      break;
     case FaultModel::kZero:
-      return 0;
+      m.keep = 0;
+      break;
     case FaultModel::kValue: {
       auto bits = value_to_word_bits(dtype, fault.value);
-      return bits.is_ok() ? bits.value() & all : original;
+      if (bits.is_ok()) {
+        m.keep = 0;
+        m.set = bits.value() & all;
+      }
+      break;
     }
     case FaultModel::kRandomValue:
-      return fault.random_bits & all;
+      m.keep = 0;
+      m.set = fault.random_bits & all;
+      break;
     case FaultModel::kBitErrorRate:
     case FaultModel::kCount:
       break;
   }
-  return original;
+  return m;
+}
+
+uint64_t faulted_word_bits(DType dtype, uint64_t original, const WordFault& fault) {
+  return apply_word_masks(original, word_masks(dtype, fault), dtype_bits(dtype));
 }
 
 Result<uint64_t> apply_word_fault(DType dtype, void* word, const WordFault& fault) {

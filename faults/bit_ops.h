@@ -54,6 +54,20 @@ Result<uint64_t> value_to_word_bits(DType dtype, double value);
 // message names the dtype and the valid range ("bit 40 is out of range for float32 (0-31)").
 Status validate_word_fault(DType dtype, const WordFault& fault);
 
+// Every word fault as three masks: faulted = ((original & keep) | set) ^ flip, truncated to the word's width.
+// This is the single definition of what a fault does to a word; faulted_word_bits applies it on the host and
+// a GPU backend applies the same masks in device memory (kernels/cuda/device_word_patch.h). ber is not a
+// word fault (identity masks). Validated fault assumed.
+struct WordMasks {
+  uint64_t keep = ~uint64_t{0};
+  uint64_t set = 0;
+  uint64_t flip = 0;
+};
+WordMasks word_masks(DType dtype, const WordFault& fault);
+inline uint64_t apply_word_masks(uint64_t original, const WordMasks& masks, int width) {
+  return (((original & masks.keep) | masks.set) ^ masks.flip) & width_mask(width);
+}
+
 // The faulted bits of a word whose bits are `original` (validated fault assumed).
 uint64_t faulted_word_bits(DType dtype, uint64_t original, const WordFault& fault);
 
