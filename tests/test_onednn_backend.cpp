@@ -20,6 +20,7 @@ namespace {
 using testing::GraphBuilder;
 using testing::random_tensor;
 using testing::compile_or_fail;
+using testing::run_model;
 using testing::tensors_near;
 
 // Per-op tolerances: data movement is exact, element-wise ops and pools are float-exact up to the order of a
@@ -35,24 +36,6 @@ constexpr Tolerance kTranscendental{1e-5, 2e-6};
 constexpr Tolerance kConv{1e-4, 1e-4};
 constexpr Tolerance kGemm{1e-4, 1e-4};
 constexpr Tolerance kNorm{1e-4, 1e-5};
-
-std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& inputs, StepObserver* observer = nullptr) {
-  const Graph& graph = model.graph();
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    Status status = model.write_value(graph.inputs()[i], inputs[i]);
-    EXPECT_TRUE(status.is_ok()) << status.message();
-  }
-  Status status = execute(model, observer);
-  EXPECT_TRUE(status.is_ok()) << status.message();
-  std::vector<Tensor> outputs;
-  for (ValueId id : graph.outputs()) {
-    Tensor out;
-    Status read = model.read_value(id, out);
-    EXPECT_TRUE(read.is_ok()) << read.message();
-    outputs.push_back(out);
-  }
-  return outputs;
-}
 
 std::vector<Tensor> run_backend(const Backend& backend, const Graph& graph, const std::vector<Tensor>& inputs,
                                 const PlanOptions& options = {}) {

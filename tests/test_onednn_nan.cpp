@@ -24,6 +24,7 @@ namespace {
 using testing::GraphBuilder;
 using testing::random_tensor;
 using testing::compile_or_fail;
+using testing::run_model;
 using testing::tensors_near;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -54,24 +55,6 @@ class Replace : public StepObserver {
   ValueId id_;
   Tensor value_;
 };
-
-std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& inputs, StepObserver* observer = nullptr) {
-  const Graph& graph = model.graph();
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    Status status = model.write_value(graph.inputs()[i], inputs[i]);
-    EXPECT_TRUE(status.is_ok()) << status.message();
-  }
-  Status status = execute(model, observer);
-  EXPECT_TRUE(status.is_ok()) << status.message();
-  std::vector<Tensor> outputs;
-  for (ValueId id : graph.outputs()) {
-    Tensor out;
-    Status read = model.read_value(id, out);
-    EXPECT_TRUE(read.is_ok()) << read.message();
-    outputs.push_back(out);
-  }
-  return outputs;
-}
 
 int64_t count_nan(const Tensor& t) {
   int64_t n = 0;

@@ -100,4 +100,22 @@ std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Gra
   return model.is_ok() ? std::move(model).value() : nullptr;
 }
 
+std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& inputs, StepObserver* observer) {
+  const Graph& graph = model.graph();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Status status = model.write_value(graph.inputs()[i], inputs[i]);
+    EXPECT_TRUE(status.is_ok()) << status.message();
+  }
+  Status status = execute(model, observer);
+  EXPECT_TRUE(status.is_ok()) << status.message();
+  std::vector<Tensor> outputs;
+  for (ValueId id : graph.outputs()) {
+    Tensor out;
+    Status read = model.read_value(id, out);
+    EXPECT_TRUE(read.is_ok()) << read.message();
+    outputs.push_back(out);
+  }
+  return outputs;
+}
+
 }  // namespace faultline::testing

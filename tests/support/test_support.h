@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "engine/backend.h"
+#include "engine/executor.h"
 #include "engine/tensor.h"
 
 namespace faultline::testing {
@@ -28,6 +29,11 @@ Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.
 // backend.compile(graph, options), with a test failure (naming the backend and the error) and nullptr if it
 // fails.
 std::unique_ptr<CompiledModel> compile_or_fail(const Backend& backend, const Graph& graph, const PlanOptions& options);
+
+// Writes `inputs` into the graph inputs, executes every step (with `observer`, if any) and reads the graph
+// outputs; every failure along the way is a test failure.
+std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& inputs,
+                              StepObserver* observer = nullptr);
 
 // A fresh empty folder under the system temp dir, unique to this process and call; removed at exit.
 std::string temp_dir();
