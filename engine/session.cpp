@@ -40,6 +40,21 @@ Tensor rows_view(const Tensor& t, int64_t first, int64_t count) {
   return Tensor::view(t.dtype(), std::move(shape), base + static_cast<size_t>(first) * row_bytes);
 }
 
+// Writes one batch of inputs, executes every step and reads the graph outputs (a constant output is cloned).
+Status run_compiled(CompiledModel& compiled, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs,
+                    StepObserver* observer) {
+  const Graph& graph = compiled.graph();
+  for (size_t i = 0; i < inputs.size(); ++i) FL_RETURN_IF_ERROR(compiled.write_value(graph.inputs()[i], inputs[i]));
+  FL_RETURN_IF_ERROR(execute(compiled, observer));
+  outputs.resize(graph.outputs().size());
+  for (size_t i = 0; i < graph.outputs().size(); ++i) {
+    const Value& out = graph.value(graph.outputs()[i]);
+    if (out.is_constant()) outputs[i] = out.constant.clone();
+    else FL_RETURN_IF_ERROR(compiled.read_value(graph.outputs()[i], outputs[i]));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> model, SessionOptions options) {
@@ -90,15 +105,7 @@ Status Session::run_batch(const std::vector<Tensor>& inputs, std::vector<Tensor>
   if (inputs.size() != graph.inputs().size())
     return invalid_argument("the model takes " + std::to_string(graph.inputs().size()) + " inputs, got " +
                             std::to_string(inputs.size()));
-  for (size_t i = 0; i < inputs.size(); ++i) FL_RETURN_IF_ERROR(compiled.write_value(graph.inputs()[i], inputs[i]));
-  FL_RETURN_IF_ERROR(execute(compiled, observer));
-  outputs.resize(graph.outputs().size());
-  for (size_t i = 0; i < graph.outputs().size(); ++i) {
-    const Value& out = graph.value(graph.outputs()[i]);
-    if (out.is_constant()) outputs[i] = out.constant.clone();
-    else FL_RETURN_IF_ERROR(compiled.read_value(graph.outputs()[i], outputs[i]));
-  }
-  return Status::ok();
+  return run_compiled(compiled, inputs, outputs, observer);
 }
 
 Result<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs, StepObserver* observer) {
@@ -126,17 +133,10 @@ Result<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs, Step
     FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(count));
     CompiledModel& compiled = *plan->compiled;
     const Graph& graph = compiled.graph();
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      Tensor chunk = batched ? rows_view(inputs[i], first, count) : inputs[i];
-      FL_RETURN_IF_ERROR(compiled.write_value(graph.inputs()[i], chunk));
-    }
-    FL_RETURN_IF_ERROR(execute(compiled, observer));
+    std::vector<Tensor> chunk_inputs;
+    for (const Tensor& input : inputs) chunk_inputs.push_back(batched ? rows_view(input, first, count) : input);
     chunk_outputs.assign(graph.outputs().size(), Tensor());
-    for (size_t i = 0; i < graph.outputs().size(); ++i) {
-      const Value& out = graph.value(graph.outputs()[i]);
-      if (out.is_constant()) chunk_outputs[i] = out.constant.clone();
-      else FL_RETURN_IF_ERROR(compiled.read_value(graph.outputs()[i], chunk_outputs[i]));
-    }
+    FL_RETURN_IF_ERROR(run_compiled(compiled, chunk_inputs, chunk_outputs, observer));
     if (!batched || (first == 0 && count == images)) {
       results = std::move(chunk_outputs);
       break;
