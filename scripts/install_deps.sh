@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages faultline needs to build and test, if any is missing (run as root).
 # Python packages (torch, onnx, h5py) are only needed to regenerate test data: scripts/install_data_deps.sh.
 set -euo pipefail
-packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler libonnx-dev
+packages=(cmake g++ make pkg-config libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler libonnx-dev
           libhdf5-dev libyaml-cpp-dev libzip-dev libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata)
 missing=()
 for p in "${packages[@]}"; do
