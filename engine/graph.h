@@ -33,6 +33,11 @@ struct Value {
   bool is_parameter = false;  // a trained parameter (weight, bias, BN stats): a weight-fault target
   NodeId producer = kNoNode;
   std::vector<NodeId> consumers;  // one entry per (node, input slot) that reads the value
+  // The model's own axis order, when it differs from the one the engine computes in (a Keras kernel is HWIO
+  // and a Keras activation NHWC, where the engine's Conv works in OIHW / NCHW): the model's tensor is
+  // transpose(this value, model_axes), i.e. the model's axis k is this value's axis model_axes[k]. Empty: the
+  // same order. Fault sites (their shapes and element indices) are given in the model's order.
+  std::vector<int> model_axes;
 
   bool is_constant() const { return constant.raw() != nullptr; }
 };
