@@ -13,7 +13,9 @@ Status command_infer(int argc, char** argv);
 Status command_bench(int argc, char** argv);
 Status command_compare(int argc, char** argv);
 Status command_run(int argc, char** argv);
+Status command_merge(int argc, char** argv);
 Status command_inject(int argc, char** argv);
 Status command_faults(int argc, char** argv);
+Status command_simulate(int argc, char** argv);
 
 }  // namespace faultline::cli

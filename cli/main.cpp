@@ -14,12 +14,14 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  run EXPERIMENT.yaml                run a fault-injection campaign described by a YAML file\n"
+    "  merge SHARD_DIR...                 combine the shards of a campaign run with 'run --shard I/N'\n"
     "  layers MODEL                       list every weight and activation a fault can target\n"
     "  infer MODEL --input X.npy --output Y.npy   run a model on a NumPy array\n"
     "  bench MODEL                        measure clean inference throughput (images/s)\n"
     "  compare EXPECTED.npy ACTUAL.npy    compare two output arrays (max difference, top-1 agreement)\n"
     "  inject MODEL --faults LIST.csv --input X.npy --output Y.npy   replay a fault list\n"
     "  faults generate MODEL ... -o LIST.csv   write a fault list (random, exhaustive, statistical, ber)\n"
+    "  simulate MODEL.nir --input X.npy --output Y.npy   run a spiking network (NIR) over time steps\n"
     "\n"
     "Run 'faultline <command> --help' for a command's options.\n";
 
@@ -33,8 +35,10 @@ constexpr Command kCommands[] = {
     {"bench", faultline::cli::command_bench},
     {"compare", faultline::cli::command_compare},
     {"run", faultline::cli::command_run},
+    {"merge", faultline::cli::command_merge},
     {"inject", faultline::cli::command_inject},
     {"faults", faultline::cli::command_faults},
+    {"simulate", faultline::cli::command_simulate},
 };
 
 }  // namespace

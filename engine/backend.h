@@ -8,7 +8,9 @@
 // keeps internally.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +32,11 @@ struct PlanOptions {
   // Values that must stay observable and exact: fault sites. Such a value is never fused away, never
   // computed in place, and its producer is a fusion barrier.
   std::vector<ValueId> observable;
+  // Keep every value a step outputs (and every graph input) in a buffer of its own until the model is
+  // destroyed: no buffer sharing, nothing computed in place, no aliasing reshape. Fusion still happens (a
+  // fused-away value is not kept). Incremental fault passes (engine/incremental_executor.h) need it: the
+  // golden values stay where the steps read them, and CompiledModel::kept_storage() exposes their bytes.
+  bool keep_values = false;
 };
 
 // One executable step: the graph nodes it computes (several when fused, in execution order) and the
@@ -55,6 +62,12 @@ class CompiledModel {
   // Copies a value into `dst` (allocated by the callee when empty) as a dense logical tensor. Valid for
   // graph outputs after the last step, and for any value right after the step that produces it.
   virtual Status read_value(ValueId id, Tensor& dst) = 0;
+
+  // With PlanOptions::keep_values: the bytes that hold value `id`, in the backend's own layout (which may be
+  // blocked and padded), at an address fixed for the model's life; the steps read and write the value there.
+  // Empty for a value the plan does not keep (a constant, a fused-away value) and for every value without
+  // keep_values. Host memory.
+  virtual std::span<std::byte> kept_storage(ValueId id) { return {}; }
 };
 
 class Backend {

@@ -2,18 +2,28 @@
 
 namespace faultline {
 
-Status execute(CompiledModel& model, StepObserver* observer) {
+namespace {
+Status run_observed(CompiledModel& model, StepObserver& observer) {
   const size_t steps = model.num_steps();
+  for (size_t i = 0; i < steps; ++i) {
+    FL_RETURN_IF_ERROR(observer.before_step(model, i));
+    model.run_step(i);
+    FL_RETURN_IF_ERROR(observer.after_step(model, i));
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Status execute(CompiledModel& model, StepObserver* observer) {
   if (observer == nullptr) {
+    const size_t steps = model.num_steps();
     for (size_t i = 0; i < steps; ++i) model.run_step(i);
     return Status::ok();
   }
-  for (size_t i = 0; i < steps; ++i) {
-    FL_RETURN_IF_ERROR(observer->before_step(model, i));
-    model.run_step(i);
-    FL_RETURN_IF_ERROR(observer->after_step(model, i));
-  }
-  return Status::ok();
+  FL_RETURN_IF_ERROR(observer->begin_pass(model));
+  const Status status = run_observed(model, *observer);
+  const Status ended = observer->end_pass(model);
+  return status.is_ok() ? ended : status;
 }
 
 }  // namespace faultline

@@ -12,13 +12,18 @@ namespace faultline {
 class StepObserver {
  public:
   virtual ~StepObserver() = default;
+  // Once per pass over the model (one batch), before any step runs: e.g. patch faulted weights.
+  virtual Status begin_pass(CompiledModel& model) { return Status::ok(); }
+  // Once per pass, after the last step that runs (also when a pass stops early): e.g. restore the weights.
+  virtual Status end_pass(CompiledModel& model) { return Status::ok(); }
   // Before step `index` runs: may rewrite the step's inputs (an `input` fault) or weights.
   virtual Status before_step(CompiledModel& model, size_t index) = 0;
   // After step `index` ran: may rewrite its outputs (an `activation` fault).
   virtual Status after_step(CompiledModel& model, size_t index) = 0;
 };
 
-// Runs every step of `model` in order. Inputs must have been written with write_value().
+// Runs every step of `model` in order, between the observer's begin_pass and end_pass (end_pass also runs
+// when a step hook fails). Inputs must have been written with write_value().
 Status execute(CompiledModel& model, StepObserver* observer = nullptr);
 
 }  // namespace faultline

@@ -51,6 +51,16 @@ struct Node {
   OpAttrs attrs;
 };
 
+// A spiking model's graph computes ONE time step (engine/spiking/spiking_session.h). Each link names a graph
+// input that carries state and the value whose content it takes at the next step (zeros at step 0): a neuron's
+// "<node>.v@prev" <- "<node>.v", or a recurrent edge's "<src>@prev" <- "<src>" (a one-step delay). Names, not
+// ids, so the links stay valid through every pass that renumbers (specialize); the next-state values are graph
+// outputs too, so no pass removes them.
+struct StateLink {
+  std::string state_input;
+  std::string next_value;
+};
+
 class Graph {
  public:
   ValueId add_value(Value value);
@@ -84,6 +94,8 @@ class Graph {
 
   // Where the model came from, for error messages ("resnet20.onnx").
   std::string source;
+  // Spiking models only (see StateLink): empty for a model without state.
+  std::vector<StateLink> state_links;
 
   // "node 'name' (Op)" for messages.
   std::string describe(NodeId id) const;

@@ -100,10 +100,30 @@ struct CastAttrs { DType to = DType::kFloat32; };
 struct DequantizeAttrs { int64_t axis = 1; };
 struct ConstantOfShapeAttrs { Tensor value; };  // one element; empty = float32 0
 
+// Spiking neurons (LIF, CubaLIF, IF, LI, CubaLI, Integrator, Threshold): one forward-Euler step of NIR's
+// equations, in the operation order kernels/reference/neuron_kernels.h documents. Operands (specialized form
+// too; x and the states are [N, features...], every parameter has x's feature shape or one element):
+//   LIF        [x, v_prev, tau, r, v_leak, v_threshold, v_reset]                      -> [spikes, v]
+//   CubaLIF    [x, i_prev, v_prev, tau_syn, tau_mem, r, v_leak, v_threshold, v_reset, w_in] -> [spikes, i, v]
+//   IF         [x, v_prev, r, v_threshold, v_reset]                                   -> [spikes, v]
+//   LI         [x, v_prev, tau, r, v_leak]                                            -> [v]
+//   CubaLI     [x, i_prev, v_prev, tau_syn, tau_mem, r, v_leak, w_in]                 -> [i, v]
+//   Integrator [x, v_prev, r]                                                         -> [v]
+//   Threshold  [x, threshold]                                                         -> [spikes]
+// Every output except the spikes is the next value of the state input of the same name (v <- v_prev).
+enum class ResetMode : unsigned char {
+  kToReset,   // v = v_reset after a spike (NIR's semantics)
+  kSubtract,  // v = v - v_threshold after a spike (snnTorch's default, which NIR cannot express)
+};
+struct NeuronAttrs {
+  float dt = 1e-4f;  // time step of the Euler discretisation (1e-4 maps snnTorch exports back to beta)
+  ResetMode reset = ResetMode::kToReset;
+};
+
 using OpAttrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs, LeakyReluAttrs, ClipAttrs,
                              SoftmaxAttrs, ConcatAttrs, FlattenAttrs, ReshapeAttrs, TransposeAttrs, GemmAttrs,
                              PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs,
-                             DequantizeAttrs>;
+                             DequantizeAttrs, NeuronAttrs>;
 
 // A node's attributes as `A`; A's defaults when the node carries none (std::monostate); null when it carries
 // another op's attributes (a frontend bug the caller reports).

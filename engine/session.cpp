@@ -88,6 +88,7 @@ Result<Session::Plan*> Session::plan_for(int64_t batch) {
   plan_options.threads = options_.threads;
   plan_options.fuse = options_.fuse;
   plan_options.propagate_nan = options_.propagate_nan;
+  plan_options.keep_values = options_.keep_values;
   for (const std::string& name : options_.observable) {
     auto id = graph.find_value(name);
     if (!id) return not_found(model_->source + ": no value named '" + name + "' to observe");
@@ -97,6 +98,11 @@ Result<Session::Plan*> Session::plan_for(int64_t batch) {
   if (!compiled.is_ok()) return compiled.status().with_context(model_->source);
   plans_.push_back(Plan{batch, std::move(compiled).value()});
   return &plans_.back();
+}
+
+Result<CompiledModel*> Session::compiled_for(int64_t batch) {
+  FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(batch));
+  return plan->compiled.get();
 }
 
 Status Session::run_batch(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, StepObserver* observer) {

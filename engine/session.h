@@ -27,6 +27,9 @@ struct SessionOptions {
   // Store the model's weights as float16, bfloat16 or int8 (engine/weight_storage.h) and decode them to float32
   // right before use; a weight named in `observable` is decoded at run time, so a fault hits the stored word.
   std::optional<DType> weight_dtype;
+  // Keep every step's outputs in buffers of their own (PlanOptions::keep_values): for incremental fault
+  // passes (engine/incremental_executor.h).
+  bool keep_values = false;
 };
 
 class Session {
@@ -46,6 +49,9 @@ class Session {
   // The model as run: with options.weight_dtype, the graph whose weights are stored in that dtype.
   const Graph& model() const { return *model_; }
   CompiledModel& compiled() { return *plans_.front().compiled; }
+  // The plan for batches of `batch` images (the main plan, or one planned now and kept), for callers that
+  // drive batches themselves. Errors name the node that cannot be planned.
+  Result<CompiledModel*> compiled_for(int64_t batch);
   const SessionOptions& options() const { return options_; }
 
  private:

@@ -104,6 +104,17 @@ class NodeShapes {
 
   Status set_output_like_input(size_t slot) { return set_output(dtype(slot), shape(slot)); }
 
+  // Every output gets input `slot`'s dtype and shape (ops with several outputs: the spiking neurons).
+  Status set_all_outputs_like_input(size_t slot) {
+    for (ValueId id : node_.outputs) {
+      Value& out = graph_.value(id);
+      out.dtype = dtype(slot);
+      out.shape = shape(slot);
+      out.shape_known = true;
+    }
+    return Status::ok();
+  }
+
  private:
   Graph& graph_;
   NodeId id_;
@@ -437,6 +448,42 @@ Status infer_slice(NodeShapes& node) {
   return node.set_output(node.dtype(0), std::move(out));
 }
 
+// --- spiking neurons (engine/op_attrs.h NeuronAttrs) ---------------------------------------------------
+
+// x is [N, features...]; every state input has x's shape; every parameter has one element or one per feature.
+Status infer_neuron(NodeShapes& node) {
+  const NeuronLayout layout = neuron_layout(node.node().op);
+  const size_t operands = layout.inputs();
+  const size_t states = layout.states.size();
+  if (node.node().inputs.size() != operands)
+    return node.error("expects " + std::to_string(operands) + " inputs (x, states, parameters), has " +
+                      std::to_string(node.node().inputs.size()));
+  for (size_t slot = 0; slot < operands; ++slot)
+    if (!node.has_input(slot)) return node.error("required input " + std::to_string(slot) + " is missing");
+  if (node.node().outputs.size() != layout.outputs())
+    return node.error("expects " + std::to_string(layout.outputs()) + " outputs, has " +
+                      std::to_string(node.node().outputs.size()));
+  if (!attrs_or_default<NeuronAttrs>(node.node().attrs)) return node.error("carries another op's attributes");
+  const Shape& x = node.shape(0);
+  if (x.empty()) return node.error("input x must be [N, features...], got a scalar");
+  const int64_t features = numel(Shape(x.begin() + 1, x.end()));
+  for (size_t slot = 1; slot < operands; ++slot) {
+    FL_RETURN_IF_ERROR(node.expect_same_dtype(0, slot));
+    if (slot <= states) {
+      if (node.shape(slot) != x)
+        return node.error("state " + node.input_name(slot) + " " + shape_to_string(node.shape(slot)) +
+                          " must have the shape of x " + shape_to_string(x));
+      continue;
+    }
+    const int64_t count = numel(node.shape(slot));
+    if (count != 1 && count != features)
+      return node.error("parameter " + std::string(layout.params[slot - 1 - states]) + " " +
+                        shape_to_string(node.shape(slot)) + " has neither one element nor one per feature of x " +
+                        shape_to_string(x));
+  }
+  return node.set_all_outputs_like_input(0);
+}
+
 // --- shape arithmetic ----------------------------------------------------------------------------------
 
 Status infer_shape(NodeShapes& node) {
@@ -651,6 +698,14 @@ Status infer_by_op(NodeShapes& node) {
       return infer_constant_of_shape(node);
     case OpKind::kRange:
       return infer_range(node);
+    case OpKind::kLIF:
+    case OpKind::kCubaLIF:
+    case OpKind::kIF:
+    case OpKind::kLI:
+    case OpKind::kCubaLI:
+    case OpKind::kIntegrator:
+    case OpKind::kThreshold:
+      return infer_neuron(node);
   }
   return node.error("unknown op kind");
 }

@@ -1,103 +1,25 @@
 #include "faults/campaign.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 
 #include "engine/file_io.h"
+#include "faults/campaign_files.h"
+#include "faults/campaign_outputs.h"
 #include "faults/csv.h"
 #include "faults/fault_replay.h"
 #include "faults/outcome_report.h"
+#include "faults/spiking_analysis.h"
+#include "faults/spiking_replay.h"
 
 namespace faultline {
 
 namespace {
 
-constexpr size_t kOutcomeColumns = 9;  // n_injections ... top_5_robust (faults/outcome_report.h)
-
-std::string shortest(double value) {
-  char text[32];
-  auto [end, ec] = std::to_chars(text, text + sizeof(text), value);
-  return ec == std::errc() ? std::string(text, end) : std::string();
-}
-
-std::string golden_csv(const GoldenOutcome& golden) {
-  std::string text =
-      csv_line({"images", "top_1_correct", "top_5_correct", "top_1_accuracy", "top_5_accuracy"});
-  if (golden.labelled) {
-    return text + csv_line({std::to_string(golden.n_images), std::to_string(golden.top_1_correct),
-                            std::to_string(golden.top_5_correct), shortest(golden.top_1_accuracy()),
-                            shortest(golden.top_5_accuracy())});
-  }
-  return text + csv_line({std::to_string(golden.n_images), "", "", "", ""});
-}
-
-Status errno_error(const std::string& path, const std::string& what) {
-  return io_error(path + ": " + what + ": " + std::strerror(errno));
-}
-
-// An fd closed on scope exit.
-class File {
- public:
-  explicit File(int fd) : fd_(fd) {}
-  File(const File&) = delete;
-  File& operator=(const File&) = delete;
-  ~File() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Appends `bytes` (one whole record) and fsyncs. One write() call holds the line; a short write (a full
-// disk, a signal) is continued, and a kill in between leaves a line without its "\n", which resume drops.
-Status append_durably(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return errno_error(path, "cannot write");
-    }
-    bytes.remove_prefix(static_cast<size_t>(written));
-  }
-  if (::fsync(fd) != 0) return errno_error(path, "cannot fsync");
-  return Status::ok();
-}
-
-// The outcome columns of a summary row (the last kOutcomeColumns fields).
-Result<FaultOutcome> parse_outcome(const std::vector<std::string>& fields) {
-  const size_t base = fields.size() - kOutcomeColumns;
-  int64_t values[kOutcomeColumns] = {};
-  FaultOutcome outcome;
-  outcome.labelled = !trim(fields[base + 5]).empty();
-  for (size_t c = 0; c < kOutcomeColumns; ++c) {
-    if ((c == 5 || c == 6) && !outcome.labelled) continue;
-    FL_ASSIGN_OR_RETURN(values[c], parse_int64(fields[base + c]));
-  }
-  outcome.n_injections = values[0];
-  outcome.masked = values[1];
-  outcome.non_critical = values[2];
-  outcome.critical = values[3];
-  outcome.due = values[4];
-  outcome.top_1_correct = values[5];
-  outcome.top_5_correct = values[6];
-  outcome.top_1_robust = values[7];
-  outcome.top_5_robust = values[8];
-  return outcome;
-}
-
-std::optional<size_t> column_index(const std::vector<std::string>& header, std::string_view name) {
-  for (size_t i = 0; i < header.size(); ++i)
-    if (iequals(header[i], name)) return i;
-  return std::nullopt;
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
 }
 
 }  // namespace
@@ -107,25 +29,51 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   if (!spec.model) return invalid_argument("campaign: no model");
   if (spec.dataset.images.dtype() != DType::kFloat32 || spec.dataset.images.rank() < 1)
     return invalid_argument("campaign: the dataset's images must be float32 [N, ...]");
+  const CampaignShard& shard = spec.shard;
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+    return invalid_argument("campaign: shard " + std::to_string(shard.index) + " of " + std::to_string(shard.count) +
+                            " does not exist");
+  if (shard.sharded() && shard.count > static_cast<int64_t>(spec.faults.size()))
+    return invalid_argument("--shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": " +
+                            std::to_string(shard.count) + " shards for a list of " +
+                            std::to_string(spec.faults.size()) + " faults; use at most one shard per fault");
+
+  // This shard's faults, in list order.
+  std::vector<ResolvedFault> faults;
+  for (size_t k = 0; k < spec.faults.size(); ++k)
+    if (shard.owns(k)) faults.push_back(spec.faults[k]);
 
   CampaignResult result;
-  const fs::path folder(spec.output);
+  const fs::path folder =
+      shard.sharded() ? fs::path(spec.output) / kShardsFolder / shard_folder_name(shard) : fs::path(spec.output);
+  result.folder = folder.string();
   result.summary_path = (folder / kSummaryFile).string();
   result.golden_path = (folder / kGoldenFile).string();
   result.layers_path = (folder / kLayersFile).string();
   result.bits_path = (folder / kBitsFile).string();
+  result.faults_path = (folder / kFaultsFile).string();
+  const std::string log_path = (folder / kOutputsLogFile).string();
+  if (spec.save_outputs) result.outputs_path = (folder / kOutputsFile).string();
 
   // Refuse to overwrite results before anything runs.
   std::error_code ec;
-  const bool summary_exists = fs::exists(result.summary_path, ec);
   std::string existing;
-  if (summary_exists) {
+  if (fs::exists(result.summary_path, ec)) {
     FL_ASSIGN_OR_RETURN(existing, read_file(result.summary_path));
     if (!spec.resume && !existing.empty()) {
       return invalid_argument(result.summary_path +
                             ": results of a campaign are already there; pass --resume to continue it or choose "
                             "another output folder");
     }
+  }
+  if (!spec.save_outputs && fs::exists(log_path, ec))
+    return invalid_argument(log_path + ": this campaign saves its outputs; resume it with --save-outputs");
+  const std::string manifest = shard_manifest(shard, static_cast<int64_t>(spec.faults.size()));
+  const std::string manifest_path = (folder / kShardManifestFile).string();
+  if (shard.sharded() && fs::exists(manifest_path, ec)) {
+    FL_ASSIGN_OR_RETURN(const std::string old_manifest, read_file(manifest_path));
+    if (old_manifest != manifest)
+      return invalid_argument(manifest_path + ": the shard there belongs to another campaign (another fault list)");
   }
 
   // The fault-list fields of every entry, as the list is written.
@@ -136,18 +84,37 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
                           " records for " + std::to_string(spec.list.entries.size()) + " faults");
   const std::vector<std::string>& fault_header = list_records.front().fields;
   auto fault_fields = [&](size_t f) -> const std::vector<std::string>& {
-    return list_records[spec.faults[f].entry + 1].fields;
+    return list_records[faults[f].entry + 1].fields;
   };
+  auto injection = [&](size_t f) { return spec.list.entries[faults[f].entry].injection; };
 
-  // Golden pass.
-  FL_ASSIGN_OR_RETURN(std::unique_ptr<FaultReplayer> replayer,
-                      FaultReplayer::create(spec.model, spec.options, spec.list, spec.faults, spec.targets,
-                                            spec.dataset.images, spec.injector_options));
-  FL_ASSIGN_OR_RETURN(Tensor golden, replayer->golden());
+  // Golden pass. A shard plans with the whole list's fault sites observable, as an unsharded run does: the
+  // same plan (the same fusions) gives the same golden and faulty bits in every shard.
+  SessionOptions options = spec.options;
+  for (std::string& name : faulted_value_names(spec.faults, spec.targets))
+    if (std::find(options.observable.begin(), options.observable.end(), name) == options.observable.end())
+      options.observable.push_back(std::move(name));
+  std::unique_ptr<FaultReplayer> replayer;
+  std::unique_ptr<SpikingReplayer> spiking;
+  if (spec.spiking) {
+    FL_ASSIGN_OR_RETURN(spiking, SpikingReplayer::create(spec.model, spec.spiking->options, spec.list, faults,
+                                                         spec.targets, spec.spiking->input, spec.injector_options));
+  } else {
+    FL_ASSIGN_OR_RETURN(replayer, FaultReplayer::create(spec.model, options, spec.list, faults, spec.targets,
+                                                        spec.dataset.images, spec.injector_options, spec.replay));
+  }
+  auto run_fault = [&](size_t f) { return spiking ? spiking->run(f) : replayer->run(f); };
+  FL_ASSIGN_OR_RETURN(Tensor golden, spiking ? spiking->golden() : replayer->golden());
+  const bool spiking_report = spec.spiking.has_value() || spec.spiking_report;
+  std::vector<SpikingJetCounts> spiking_counts;
+  auto count_spiking = [&](size_t f, const Tensor& faulty) -> Status {
+    if (!spiking_report) return Status::ok();
+    auto counts = spikingjet_counts(golden, faulty, spec.dataset.labels);
+    if (!counts.is_ok()) return counts.status().with_context(fault_list_location(spec.list, faults[f].entry));
+    spiking_counts.push_back(*counts);
+    return Status::ok();
+  };
   FL_ASSIGN_OR_RETURN(result.golden, evaluate_golden(golden, spec.dataset.labels));
-  fs::create_directories(folder, ec);
-  if (ec) return io_error(spec.output + ": cannot create the folder: " + ec.message());
-  FL_RETURN_IF_ERROR(write_file_atomically(result.golden_path, golden_csv(result.golden)));
 
   FL_ASSIGN_OR_RETURN(const std::string prefix, summary_csv(fault_header, {}, {}, result.golden));
   auto row_text = [&](size_t f, const FaultOutcome& outcome) -> Result<std::string> {
@@ -170,69 +137,96 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
                                  "dataset or fault list); choose another output folder");
     FL_ASSIGN_OR_RETURN(std::vector<CsvRecord> rows,
                         parse_csv(std::string_view(existing).substr(prefix.size()), result.summary_path));
-    if (rows.size() > spec.faults.size())
-      return invalid_argument(result.summary_path + ": holds more rows than the fault list has faults");
+    if (rows.size() > faults.size())
+      return invalid_argument(result.summary_path + ": holds more rows than the fault list has faults" +
+                              (shard.sharded() ? " for this shard" : ""));
     for (size_t f = 0; f < rows.size(); ++f) {
       const std::vector<std::string>& fields = rows[f].fields;
       const std::vector<std::string>& expected = fault_fields(f);
-      const bool same_fault = fields.size() == expected.size() + kOutcomeColumns &&
+      const bool same_fault = fields.size() == expected.size() + kSummaryOutcomeColumns &&
                               std::equal(expected.begin(), expected.end(), fields.begin());
       if (!same_fault) {
         return invalid_argument(result.summary_path + ": row " + std::to_string(f + 1) +
                                    " is not fault Injection " + expected.front() +
                                    " of the list (the rows must be the list's first faults, in order)");
       }
-      Result<FaultOutcome> outcome = parse_outcome(fields);
+      Result<FaultOutcome> outcome = parse_summary_outcome(fields);
       if (!outcome.is_ok()) return outcome.status().with_context(result.summary_path);
       result.outcomes.push_back(*outcome);
     }
     result.resumed = static_cast<int64_t>(rows.size());
   }
+  const bool outputs_final = spec.save_outputs && !fs::exists(log_path, ec) && fs::exists(result.outputs_path, ec);
+  if (outputs_final && result.resumed < static_cast<int64_t>(faults.size()))
+    return invalid_argument(result.outputs_path + ": written for a complete campaign, but summary.csv has " +
+                            std::to_string(result.resumed) + " of " + std::to_string(faults.size()) + " rows");
 
-  const File file(::open(result.summary_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  if (file.fd() < 0) return errno_error(result.summary_path, "cannot open");
-  if (::ftruncate(file.fd(), static_cast<off_t>(kept)) != 0) return errno_error(result.summary_path, "cannot truncate");
-  if (::lseek(file.fd(), 0, SEEK_END) < 0) return errno_error(result.summary_path, "cannot seek");
-  if (kept == 0) {
-    FL_RETURN_IF_ERROR(append_durably(file.fd(), prefix, result.summary_path));
-    const File dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // the new file's entry too
-    if (dir.fd() >= 0) ::fsync(dir.fd());
+  // Everything checked: write.
+  fs::create_directories(folder, ec);
+  if (ec) return io_error(folder.string() + ": cannot create the folder: " + ec.message());
+  std::optional<OutputsLog> log;
+  if (spec.save_outputs && !outputs_final) {
+    std::vector<int64_t> kept_injections;
+    for (size_t f = 0; f < static_cast<size_t>(result.resumed); ++f) kept_injections.push_back(injection(f));
+    FL_ASSIGN_OR_RETURN(OutputsLog opened,
+                        OutputsLog::open(log_path, golden.numel(), kept_injections));
+    log.emplace(std::move(opened));
   }
+  if (!same_file(spec.list.source, result.faults_path))
+    FL_RETURN_IF_ERROR(write_file_atomically(result.faults_path, list_text));
+  if (shard.sharded()) FL_RETURN_IF_ERROR(write_file_atomically(manifest_path, manifest));
+  FL_RETURN_IF_ERROR(write_file_atomically(result.golden_path, golden_csv(result.golden)));
+
+  FL_ASSIGN_OR_RETURN(AppendFile file, AppendFile::open(result.summary_path, kept));
+  if (kept == 0) FL_RETURN_IF_ERROR(file.append(prefix));
 
   CampaignProgress progress;
-  progress.faults_total = static_cast<int64_t>(spec.faults.size());
+  progress.faults_total = static_cast<int64_t>(faults.size());
   progress.faults_done = result.resumed;
   for (const FaultOutcome& outcome : result.outcomes) progress.critical += outcome.critical;
 
-  for (size_t f = static_cast<size_t>(result.resumed); f < spec.faults.size(); ++f) {
-    FL_ASSIGN_OR_RETURN(Tensor faulty, replayer->run(f));
+  for (size_t f = static_cast<size_t>(result.resumed); f < faults.size(); ++f) {
+    FL_ASSIGN_OR_RETURN(Tensor faulty, run_fault(f));
+    FL_RETURN_IF_ERROR(count_spiking(f, faulty));
     Result<FaultOutcome> outcome = evaluate_fault(golden, faulty, spec.dataset.labels);
-    if (!outcome.is_ok()) return outcome.status().with_context(fault_list_location(spec.list, spec.faults[f].entry));
+    if (!outcome.is_ok()) return outcome.status().with_context(fault_list_location(spec.list, faults[f].entry));
     FL_ASSIGN_OR_RETURN(const std::string row, row_text(f, *outcome));
-    FL_RETURN_IF_ERROR(append_durably(file.fd(), row, result.summary_path));
+    if (log) FL_RETURN_IF_ERROR(log->append(injection(f), faulty));  // before the row: the log never lags
+    FL_RETURN_IF_ERROR(file.append(row));
     result.outcomes.push_back(*outcome);
     ++progress.faults_done;
     progress.critical += outcome->critical;
-    if (spec.progress && spec.progress(progress) == CampaignControl::kStop &&
-        f + 1 < spec.faults.size()) {
+    if (replayer) result.replay = replayer->stats();
+    if (spec.progress && spec.progress(progress) == CampaignControl::kStop && f + 1 < faults.size()) {
       return result;
     }
   }
 
   // Aggregates over every row.
-  const std::optional<size_t> layer_column = column_index(fault_header, "Layer");
-  const std::optional<size_t> bit_column = column_index(fault_header, "Bit");
-  std::vector<std::string> layer_keys, bit_keys;
-  std::vector<FaultOutcome> bit_outcomes;
-  for (size_t f = 0; f < spec.faults.size(); ++f) {
-    layer_keys.push_back(layer_column ? fault_fields(f)[*layer_column] : std::string());
-    const std::string bit = bit_column ? fault_fields(f)[*bit_column] : std::string();
-    if (bit.empty()) continue;  // a model without a bit (zero, value, random, ber)
-    bit_keys.push_back(bit);
-    bit_outcomes.push_back(result.outcomes[f]);
+  std::vector<std::vector<std::string>> rows;
+  for (size_t f = 0; f < faults.size(); ++f) rows.push_back(fault_fields(f));
+  FL_RETURN_IF_ERROR(
+      write_layer_and_bit_reports(result.layers_path, result.bits_path, fault_header, rows, result.outcomes));
+  if (spiking_report) {
+    std::vector<SpikingJetCounts> all;
+    for (size_t f = 0; f < static_cast<size_t>(result.resumed); ++f) {  // resumed rows: their outputs again
+      FL_ASSIGN_OR_RETURN(Tensor faulty, run_fault(f));
+      auto counts = spikingjet_counts(golden, faulty, spec.dataset.labels);
+      if (!counts.is_ok()) return counts.status().with_context(fault_list_location(spec.list, faults[f].entry));
+      all.push_back(*counts);
+    }
+    all.insert(all.end(), spiking_counts.begin(), spiking_counts.end());
+    std::vector<std::string> layers;
+    for (const ResolvedFault& fault : faults) layers.push_back(spec.list.entries[fault.entry].fault.site.layer);
+    result.spiking_path = (folder / kSpikingFile).string();
+    FL_RETURN_IF_ERROR(write_file_atomically(result.spiking_path, spiking_csv(group_spikingjet(layers, all))));
   }
-  FL_RETURN_IF_ERROR(write_layers_csv(result.layers_path, group_outcomes(layer_keys, result.outcomes)));
-  FL_RETURN_IF_ERROR(write_bits_csv(result.bits_path, group_outcomes(bit_keys, bit_outcomes)));
+  if (log) {
+    log.reset();
+    FL_RETURN_IF_ERROR(write_outputs_h5_from_log(result.outputs_path, golden, log_path,
+                                                 static_cast<int64_t>(faults.size())));
+    fs::remove(log_path, ec);
+  }
   result.complete = true;
   return result;
 }

@@ -18,24 +18,49 @@
 //   4. When every fault has run: layers.csv (grouped by the fault list's Layer field, in list order) and
 //      bits.csv (grouped by the Bit field, numerically; faults whose model has no bit are left out of it),
 //      from every row of summary.csv, the resumed ones included; written atomically.
+//   5. faults.csv: the whole list as it ran (format_fault_list), written atomically after the checks of 3
+//      and before the golden pass (not when it is the list file itself).
+//
+// Shards (faults/campaign_shard.h). With shard {I, N}, N > 1, only the list positions k with k mod N == I
+// run, in list order (on a Session planned with the whole list's fault sites observable, so that every shard
+// computes the bits an unsharded run does), and the folder is <output>/shards/I-of-N/ instead of <output>:
+// summary.csv holds their rows (resume works per shard, as above), faults.csv the whole list, shard.csv the
+// manifest; layers.csv and bits.csv cover the shard's rows. N above the list's fault count is an error. `faultline merge`
+// (faults/campaign_merge.h) turns complete shards into the files of an unsharded run.
+//
+// Saved outputs (faults/campaign_outputs.h). With save_outputs, each fault's output vectors are appended to
+// outputs.h5.part before its summary row, and outputs.h5 is written when the campaign is complete. Resume
+// keeps exactly the log records of summary.csv's rows. Resuming a campaign that saves outputs without
+// save_outputs is an error (its log would fall behind), and so is resuming with save_outputs a campaign
+// whose log lacks rows of summary.csv.
 //
 // The progress callback is called after each appended row; returning CampaignControl::kStop ends the
 // campaign there as a kill would (summary.csv holds the rows so far, layers.csv and bits.csv are not
 // written) and run_campaign returns a result with complete = false. kStop after the last fault changes
 // nothing: the campaign is complete.
+//
+// Spiking models (faults/spiking_replay.h). With `spiking` set, the passes run on a SpikingReplayer over
+// spiking->input ([T, N, ...], the dataset's images encoded), the outputs compared are the first output's
+// spike counts [N, classes], and everything above holds with them. spiking.csv (faults/spiking_analysis.h,
+// SpikingJET's table) is written with layers.csv for a spiking campaign, and for any campaign with
+// `spiking_report`; rows resumed from summary.csv are re-run once for it (the table needs their outputs).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/graph.h"
 #include "engine/session.h"
+#include "engine/spiking/spiking_session.h"
 #include "engine/status.h"
+#include "faults/campaign_shard.h"
 #include "faults/fault_injector.h"
 #include "faults/fault_list.h"
+#include "faults/fault_replay.h"
 #include "faults/fault_targets.h"
 #include "faults/outcomes.h"
 #include "frontends/datasets/dataset.h"
@@ -46,6 +71,7 @@ inline constexpr const char* kSummaryFile = "summary.csv";
 inline constexpr const char* kGoldenFile = "golden.csv";
 inline constexpr const char* kLayersFile = "layers.csv";
 inline constexpr const char* kBitsFile = "bits.csv";
+inline constexpr const char* kFaultsFile = "faults.csv";
 
 struct CampaignProgress {
   int64_t faults_done = 0;  // rows in summary.csv, resumed ones included
@@ -55,6 +81,12 @@ struct CampaignProgress {
 
 enum class CampaignControl { kContinue, kStop };
 
+// How a spiking campaign runs its passes.
+struct SpikingCampaign {
+  SpikingOptions options;  // backend, batch, threads, dt, reset; observable gets the faulted values added
+  Tensor input;            // [T, N, features...]: the dataset's N images encoded over T time steps
+};
+
 struct CampaignSpec {
   std::shared_ptr<const Graph> model;
   SessionOptions options;  // backend, batch, ...; observable gets the faulted values added
@@ -63,17 +95,26 @@ struct CampaignSpec {
   std::vector<ResolvedFault> faults;  // resolve_fault_list(list, targets)
   std::vector<FaultTarget> targets;
   InjectorOptions injector_options;
-  std::string output;  // folder (created when missing)
+  std::string output;  // folder (created when missing); a shard's results go to output/shards/I-of-N
   bool resume = false;
+  CampaignShard shard;        // {0, 1}: every fault
+  bool save_outputs = false;  // outputs.h5
+  ReplayOptions replay;       // incremental passes (default) or full ones; the results are the same bytes
+  std::optional<SpikingCampaign> spiking;  // a spiking model (see above); `options` and `replay` are unused
+  bool spiking_report = false;             // spiking.csv for a non-spiking campaign too
   std::function<CampaignControl(const CampaignProgress&)> progress;  // optional
 };
 
 struct CampaignResult {
   GoldenOutcome golden;
-  std::vector<FaultOutcome> outcomes;  // one per summary row, resumed ones first, in list order
+  std::vector<FaultOutcome> outcomes;  // one per summary row (of this shard), resumed ones first, in list order
   int64_t resumed = 0;                 // rows found in summary.csv and skipped
   bool complete = false;               // every fault has its row (layers.csv and bits.csv written)
-  std::string summary_path, golden_path, layers_path, bits_path;
+  std::string folder;  // where the files are: output, or output/shards/I-of-N
+  std::string summary_path, golden_path, layers_path, bits_path, faults_path;
+  std::string outputs_path;  // outputs.h5 (with save_outputs)
+  std::string spiking_path;  // spiking.csv, when written
+  ReplayStats replay;        // how the faults of this run were executed (steps recomputed, early stops)
 };
 
 // Errors name the file or the fault list's row; a fault that fails to run stops the campaign with the rows

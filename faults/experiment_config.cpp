@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kMaxBatchSize = int64_t{1} << 20;
 constexpr int64_t kMaxThreads = 1024;
+constexpr int64_t kMaxSpikingSteps = int64_t{1} << 20;
 constexpr int64_t kMaxRepetitions = 1'000'000;
 constexpr int kMinErrorRateExp = -300;  // 1e-300 is still a normal double
 
@@ -382,10 +383,40 @@ Result<ErrorRateSweep> parse_error_rate(const Context& ctx, const YAML::Node& no
   return sweep;
 }
 
+Result<SpikingExperiment> parse_spiking(const Context& ctx, const YAML::Node& node, uint64_t default_seed) {
+  FL_RETURN_IF_ERROR(check_map(ctx, node, "spiking", {"steps", "encoding", "dt", "reset", "seed"}));
+  SpikingExperiment spiking;
+  spiking.seed = default_seed;
+  if (node["encoding"]) {
+    FL_ASSIGN_OR_RETURN(spiking.encoding,
+                        get_choice(ctx, node["encoding"], "spiking.encoding", {"rate", "direct", "events"}));
+  }
+  if (node["steps"]) {
+    FL_ASSIGN_OR_RETURN(spiking.steps, get_int(ctx, node["steps"], "spiking.steps", 1, kMaxSpikingSteps));
+  } else if (spiking.encoding != "events") {
+    return fail_missing(ctx, "spiking.steps");
+  }
+  if (node["dt"]) {
+    FL_ASSIGN_OR_RETURN(double dt, get_double(ctx, node["dt"], "spiking.dt"));
+    if (!(dt > 0.0) || !std::isfinite(dt)) return ctx.error("spiking.dt", "must be a positive number");
+    spiking.dt = static_cast<float>(dt);
+  }
+  if (node["reset"]) {
+    FL_ASSIGN_OR_RETURN(std::string reset, get_choice(ctx, node["reset"], "spiking.reset", {"zero", "subtract"}));
+    spiking.reset = reset == "zero" ? ResetMode::kToReset : ResetMode::kSubtract;
+  }
+  if (node["seed"]) {
+    FL_ASSIGN_OR_RETURN(int64_t seed, get_int(ctx, node["seed"], "spiking.seed", 0,
+                                              std::numeric_limits<int64_t>::max()));
+    spiking.seed = static_cast<uint64_t>(seed);
+  }
+  return spiking;
+}
+
 Result<ExperimentConfig> parse_root(const Context& ctx, const YAML::Node& root) {
   FL_RETURN_IF_ERROR(check_map(ctx, root, "",
                                {"model", "backend", "batch_size", "threads", "weights", "dataset", "faults",
-                                "output", "seed", "save_outputs"}));
+                                "output", "seed", "save_outputs", "spiking", "spiking_report"}));
   ExperimentConfig config;
   config.path = ctx.file;
 
@@ -443,6 +474,12 @@ Result<ExperimentConfig> parse_root(const Context& ctx, const YAML::Node& root) 
 
   if (root["save_outputs"]) {
     FL_ASSIGN_OR_RETURN(config.save_outputs, get_bool(ctx, root["save_outputs"], "save_outputs"));
+  }
+  if (root["spiking"]) {
+    FL_ASSIGN_OR_RETURN(config.spiking, parse_spiking(ctx, root["spiking"], config.seed));
+  }
+  if (root["spiking_report"]) {
+    FL_ASSIGN_OR_RETURN(config.spiking_report, get_bool(ctx, root["spiking_report"], "spiking_report"));
   }
   return config;
 }
@@ -517,6 +554,15 @@ std::string describe_experiment(const ExperimentConfig& config) {
         << " repetition(s), layers " << join(e.layers);
   }
   out << "\n";
+  if (config.spiking) {
+    const SpikingExperiment& sp = *config.spiking;
+    out << "  spiking  " << sp.encoding << " encoding";
+    if (sp.steps) out << ", " << *sp.steps << " steps";
+    if (sp.dt) out << ", dt " << *sp.dt;
+    if (sp.reset) out << ", reset " << (*sp.reset == ResetMode::kToReset ? "zero" : "subtract");
+    if (sp.encoding == "rate") out << ", seed " << sp.seed;
+    out << "\n";
+  }
   out << "  output   " << config.output << (config.save_outputs ? " (with outputs)" : "") << "\n";
   return out.str();
 }

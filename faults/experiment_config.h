@@ -37,6 +37,14 @@
 //   output: results/resnet20           # required; the folder need not exist
 //   seed: 1                            # >= 0 (default 51195)
 //   save_outputs: false                # keep every faulty run's outputs
+//   spiking:                           # spiking models (NIR) only; required for them
+//     steps: 25                        # >= 1 time steps (events: the dataset's T, checked when given)
+//     encoding: rate                   # rate (Bernoulli, seeded) | direct (the image every step) |
+//                                      # events (the dataset is [N, T, ...] spikes already) (default rate)
+//     dt: 1.0e-4                       # > 0, every neuron's Euler step (default: the model's, 1e-4)
+//     reset: zero                      # zero (to v_reset, NIR) | subtract (snnTorch) (default: the model's)
+//     seed: 1                          # >= 0, the rate encoding's seed (default: the top-level seed)
+//   spiking_report: false              # spiking.csv for a non-spiking model too (always for a spiking one)
 //
 // Relative paths (model, dataset.inputs, dataset.labels, faults.list, output) are resolved against the
 // folder of the YAML file. Every error is one line "<file>: <key.path>: <what is wrong>" (unknown keys list
@@ -48,6 +56,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/op_attrs.h"
 #include "engine/session.h"
 #include "engine/status.h"
 #include "faults/fault_generator.h"
@@ -81,6 +90,15 @@ struct ErrorRateSweep {
   std::vector<std::string> layers = {"*"};
 };
 
+// spiking: how a spiking model's campaign simulates the dataset (engine/spiking/spike_encoding.h).
+struct SpikingExperiment {
+  std::optional<int64_t> steps;  // required unless encoding is events
+  std::string encoding = "rate";
+  std::optional<float> dt;
+  std::optional<ResetMode> reset;
+  uint64_t seed = kDefaultExperimentSeed;  // spiking.seed, else the top-level seed
+};
+
 struct ExperimentConfig {
   std::string path;   // the YAML file
   std::string model;  // resolved
@@ -95,6 +113,8 @@ struct ExperimentConfig {
   std::string output;  // resolved
   uint64_t seed = kDefaultExperimentSeed;
   bool save_outputs = false;
+  std::optional<SpikingExperiment> spiking;
+  bool spiking_report = false;
 };
 
 // Reads and checks `yaml_path` (see above). Fails on the first problem, with one line naming the key path.

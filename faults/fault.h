@@ -70,8 +70,8 @@ bool fault_model_is_word_fault(FaultModel model);
 //   kBatch      the images of the one executed batch that holds image b, [b / B * B, min(N, that + B)): a
 //               weight is faulty while that batch runs and clean for the others; an activation/input fault
 //               hits every image of that batch.
-//   kSteps      the timestep range FaultSite::steps of a spiking model (refused until spiking models run:
-//               "persistence 'steps' needs a spiking model").
+//   kSteps      the timestep range FaultSite::steps of a spiking model, as faults/spiking_replay.h runs it
+//               (the CNN replay refuses it: "persistence 'steps' needs a spiking model").
 // faults/fault_replay.h checks these before anything runs and carries them out.
 enum class Persistence : uint8_t {
   kPermanent,

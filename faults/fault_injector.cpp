@@ -25,12 +25,12 @@ void add_to_group(std::vector<std::string_view>& names, std::vector<std::vector<
   members[static_cast<size_t>(it - names.begin())].push_back(fault);
 }
 
-Status check_armable(const ArmedFault& armed) {
+Status check_armable(const ArmedFault& armed, const InjectorOptions& options) {
   if (armed.fault == nullptr || armed.target == nullptr)
     return invalid_argument("an armed fault has no fault or target");
   const Fault& fault = *armed.fault;
   const FaultTarget& target = *armed.target;
-  if (fault.site.steps) return unsupported("timestep ranges (spiking models) are not supported yet");
+  if (fault.site.steps && !options.steps_gated_by_caller) return unsupported("timestep ranges (spiking models) are not supported yet");
   // float32 tensors; float16 / bfloat16 / int8 weights as their stored words (engine/weight_storage.h). Bit and
   // mask ranges follow the dtype (validate_word_fault): bit 15 is a half's sign, bit 7 an int8's.
   const bool stored_weight = target.kind == TargetKind::kWeight &&
@@ -76,7 +76,7 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
   std::deque<std::string> input_keys;  // owns the keys input_names views
   for (size_t i = 0; i < faults.size(); ++i) {
     const ArmedFault& armed = faults[i];
-    Status armable = check_armable(armed);
+    Status armable = check_armable(armed, options);
     if (!armable.is_ok()) return armed.fault ? armable.with_context(fault_context(*armed.fault)) : armable;
     Armed prepared{armed, {}};
     if (armed.fault->model != FaultModel::kBitErrorRate) {
@@ -86,6 +86,7 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
         random_bits = rng();
       }
       prepared.word = word_fault_of(*armed.fault, random_bits);
+      prepared.offset = engine_element(*armed.target, armed.element);  // model order -> engine tensor
       Status valid = validate_word_fault(armed.target->dtype, prepared.word);
       if (!valid.is_ok()) return valid.with_context(fault_context(*armed.fault));
     }
@@ -230,7 +231,7 @@ Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId
       continue;
     }
     auto original =
-        apply_word_fault(patched.dtype(), bytes + static_cast<size_t>(armed.source.element) * word_bytes, armed.word);
+        apply_word_fault(patched.dtype(), bytes + static_cast<size_t>(armed.offset) * word_bytes, armed.word);
     if (!original.is_ok()) return original.status().with_context(fault_context(fault));
   }
   return patched;
@@ -254,7 +255,7 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
         if (!flipped.is_ok()) return flipped.status().with_context(fault_context(fault));
         continue;
       }
-      const int64_t element = b * per_image + armed.source.element;
+      const int64_t element = b * per_image + armed.offset;
       auto original = apply_word_fault(value.dtype(), bytes + static_cast<size_t>(element) * word_bytes, armed.word);
       if (!original.is_ok()) return original.status().with_context(fault_context(fault));
     }
@@ -272,8 +273,7 @@ Status FaultInjector::write_originals(CompiledModel& model, ModelState& state) {
   return Status::ok();
 }
 
-Status FaultInjector::before_step(CompiledModel& model, size_t index) {
-  if (index != 0) return input_faults_in(model, index);
+Status FaultInjector::begin_pass(CompiledModel& model) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   batch_first_image_ = next_image_;
   next_image_ += state->batch_images;
@@ -286,7 +286,28 @@ Status FaultInjector::before_step(CompiledModel& model, size_t index) {
     Status status = model.write_value(id, state->patched[g]);
     if (!status.is_ok()) return status.with_context("writing the faulted '" + weight_groups_[g].value + "'");
   }
-  return input_faults_in(model, index);
+  return Status::ok();
+}
+
+Status FaultInjector::end_pass(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  if (state->weights_patched) return write_originals(model, *state);
+  return Status::ok();
+}
+
+Status FaultInjector::before_step(CompiledModel& model, size_t index) { return input_faults_in(model, index); }
+
+Result<std::vector<size_t>> FaultInjector::acting_steps(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  std::vector<size_t> steps;
+  for (size_t s = 0; s < model.num_steps(); ++s)
+    if (!state->producers[s].empty() || !state->readers[s].empty()) steps.push_back(s);
+  return steps;
+}
+
+Result<std::vector<ValueId>> FaultInjector::faulted_weights(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  return state->weight_ids;
 }
 
 Status FaultInjector::input_faults_in(CompiledModel& model, size_t index) {
@@ -344,7 +365,6 @@ Status FaultInjector::after_step(CompiledModel& model, size_t index) {
     Status write = model.write_value(id, value);
     if (!write.is_ok()) return write.with_context("writing the faulted activation '" + group.value + "'");
   }
-  if (index + 1 == model.num_steps() && state->weights_patched) return write_originals(model, *state);
   return Status::ok();
 }
 

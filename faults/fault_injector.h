@@ -2,11 +2,12 @@
 // to whatever CompiledModel the executor runs, through CompiledModel::write_value()/read_value() only: kernels
 // never see a fault (STYLE.md, principle 1).
 //
-// Weights. In before_step(0) every faulted parameter is replaced by a patched copy of its constant (the
-// graph's own tensor, model.graph().value(id).constant, is never touched); in after_step(last step) the
-// constant is written back, so the compiled model is bit-exactly restored after every execute(). A fault is
-// therefore applied and undone once per batch, which is what a permanent weight fault over a run means. If a
-// run stops early (an error between those two hooks), restore() writes the originals back.
+// Weights. In begin_pass every faulted parameter is replaced by a patched copy of its constant (the graph's
+// own tensor, model.graph().value(id).constant, is never touched); in end_pass the constant is written back,
+// so the compiled model is bit-exactly restored after every execute() (and after every incremental pass,
+// engine/incremental_executor.h, which may stop before the last step). A fault is therefore applied and
+// undone once per batch, which is what a permanent weight fault over a run means. If a run stops early (an
+// error between those two hooks), restore() writes the originals back.
 //
 // Activations. In after_step(i) every armed fault whose value step i produces is applied to the value as
 // read back (dense, logical order), then written back before the next step reads it, so every consumer of
@@ -27,7 +28,7 @@
 //
 // Images. FaultSite::batch is the image's index in the whole input of a run, not in one executed batch:
 // Session::run() splits N images into batches (and plans a smaller last batch on another CompiledModel),
-// so the injector counts images. Each execute() (seen at before_step(0)) covers the images after the
+// so the injector counts images. Each execute() (seen at begin_pass) covers the images after the
 // previous one's; set_image_offset() restarts the count (call it with 0 before reusing an injector for a
 // new run, or with the first image's index when driving batches by hand). With the whole input in one batch
 // the index is also the index in the batch, as PyTorch tools that run one batch address it.
@@ -65,12 +66,16 @@ namespace faultline {
 struct ArmedFault {
   const Fault* fault = nullptr;
   const FaultTarget* target = nullptr;
-  int64_t element = -1;   // ResolvedFault::element: row-major offset (per image for activations); -1 for ber
+  int64_t element = -1;   // ResolvedFault::element: row-major offset in the target's (model's) order, per image
+                          // for activations and inputs; -1 for ber
   int64_t injection = 0;  // the list's Injection number: seeds ber and random
 };
 
 struct InjectorOptions {
   uint64_t seed = 51195;  // base seed of ber / random faults (SFIadvancedmodels' default)
+  // Faults with a timestep range (FaultSite::steps) are armed too; the caller forwards the hooks only during
+  // those time steps (faults/spiking_replay.h). Off: such faults are refused, since nothing would gate them.
+  bool steps_gated_by_caller = false;
 };
 
 // The seed of one fault's random stream: a splitmix64 mix of (seed, injection), so neighbouring injection
@@ -85,14 +90,22 @@ class FaultInjector final : public StepObserver {
   // resolved element or ber, no timestep range) and prepares the word faults. Errors name the fault.
   static Result<FaultInjector> create(std::span<const ArmedFault> faults, InjectorOptions options = {});
 
+  Status begin_pass(CompiledModel& model) override;
+  Status end_pass(CompiledModel& model) override;
   Status before_step(CompiledModel& model, size_t index) override;
   Status after_step(CompiledModel& model, size_t index) override;
+
+  // The steps of `model` where the armed faults act on values: those that produce a faulted activation or
+  // run the consumer of a faulted input, in order. An incremental pass must run them.
+  Result<std::vector<size_t>> acting_steps(CompiledModel& model);
+  // The parameters of `model` that begin_pass replaces with faulted copies (the steps reading them must run).
+  Result<std::vector<ValueId>> faulted_weights(CompiledModel& model);
 
   // The index, in the whole input, of the first image the next execute() covers.
   void set_image_offset(int64_t first_image) { next_image_ = first_image; }
 
   // Writes the original constants back into every model whose weights are still patched (a run that stopped
-  // between before_step(0) and the last after_step). A no-op when everything is restored.
+  // between begin_pass and end_pass). A no-op when everything is restored.
   Status restore();
   // Reads every faulted parameter back from every model seen and compares its bytes with the graph's
   // constant; an error names the parameter whose bytes differ.
@@ -106,7 +119,8 @@ class FaultInjector final : public StepObserver {
   };
   struct Armed {
     ArmedFault source;
-    WordFault word;  // unused for ber
+    WordFault word;       // unused for ber
+    int64_t offset = -1;  // the element's offset in the engine's tensor (engine_element), mapped once at arming
   };
   // An input site in one compiled model.
   struct InputSite {

@@ -139,6 +139,11 @@ Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, 
     }
     fault.model = *model;
   }
+  const std::optional<double> stuck_spike = cell(kModel).empty() ? stuck_spike_value(site.layer) : std::nullopt;
+  if (stuck_spike) {
+    fault.model = FaultModel::kValue;
+    fault.value = *stuck_spike;
+  }
   FL_ASSIGN_OR_RETURN(BitField bits, parse_bit_field(cell(kBit)));
   if (bits.mask != 0) {
     if (cell(kModel).empty()) fault.model = FaultModel::kMultiBitFlip;
@@ -164,7 +169,7 @@ Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, 
     auto value = parse_double(cell(kValue));
     if (!value.is_ok()) return invalid_argument("Value: " + value.status().message());
     fault.value = *value;
-  } else if (fault_model_uses_value(fault.model)) {
+  } else if (fault_model_uses_value(fault.model) && !stuck_spike) {
     return invalid_argument(std::string(fault_model_name(fault.model)) + " needs a Value");
   }
   if (fault.model == FaultModel::kBitErrorRate && !(fault.value >= 0.0 && fault.value <= 1.0)) {
@@ -329,7 +334,62 @@ std::string fault_list_location(const FaultList& list, size_t entry) {
   return source + ": fault #" + std::to_string(entry);
 }
 
+namespace {
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+  return text.size() > suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// SpikingJET's spiking site names (faults/fault_targets.h, "Spiking sites"), which name their target whatever
+// the row's Target says (SpikingJET's lists have no Target column): "<layer>.potential" / ".current" (a state
+// activation, also its value name "lif1.v" for Target state), "<layer>.beta" (the tau parameter),
+// "<layer>.dead" / ".saturated" (the spike output activation). nullopt when `layer` is none of them.
+std::optional<Result<size_t>> find_spiking_site(const std::vector<FaultTarget>& targets, SiteTarget kind,
+                                                std::string_view layer) {
+  auto find = [&](TargetKind want, std::string_view name) -> std::optional<size_t> {
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (targets[i].kind == want && targets[i].layer == name) return i;
+    return std::nullopt;
+  };
+  auto found_or = [&](std::optional<size_t> i, std::string_view what) -> Result<size_t> {
+    if (i) return *i;
+    return not_found("no " + std::string(what) + " '" + std::string(layer) +
+                     "' in the model (`faultline layers` lists the spiking sites)");
+  };
+  if (ends_with(layer, ".potential") || ends_with(layer, ".current"))
+    return found_or(find(TargetKind::kActivation, layer), "neuron state");
+  if (ends_with(layer, ".beta")) {
+    const std::string tau = std::string(layer.substr(0, layer.size() - 5)) + ".tau";
+    return found_or(find(TargetKind::kWeight, tau), "neuron parameter");
+  }
+  for (std::string_view suffix : {std::string_view(".dead"), std::string_view(".saturated")})
+    if (ends_with(layer, suffix))
+      return found_or(find(TargetKind::kActivation, layer.substr(0, layer.size() - suffix.size())), "neuron");
+  if (kind == SiteTarget::kState) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const FaultTarget& t = targets[i];
+      if (t.kind == TargetKind::kActivation && t.name == layer &&
+          (ends_with(t.layer, ".potential") || ends_with(t.layer, ".current")))
+        return i;
+    }
+    return not_found("no neuron state '" + std::string(layer) +
+                     "' in the model (<layer>.potential, <layer>.current or the state's value name)");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<double> stuck_spike_value(std::string_view layer) {
+  if (ends_with(layer, ".dead")) return 0.0;
+  if (ends_with(layer, ".saturated")) return 1.0;
+  return std::nullopt;
+}
+
 Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTarget kind, std::string_view layer) {
+  if (kind != SiteTarget::kInput) {
+    if (auto spiking = find_spiking_site(targets, kind, layer)) return *spiking;
+  }
   switch (kind) {
     case SiteTarget::kWeight: {
       const std::string weight_name = std::string(layer) + ".weight";

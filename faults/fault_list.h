@@ -79,14 +79,24 @@ std::string fault_list_location(const FaultList& list, size_t entry);
 //     input slot 0 ("layer1.0.add", also "layer1.0.add:0"), "<layer>:<slot>" for another slot
 //     ("layer1.0.add:1"), or the consumer's ONNX node name likewise ("/layer1/layer1.0/Add:1"); an ONNX value
 //     name works when exactly one node reads the value.
-//   state: not resolvable yet (kUnsupported).
+//   state: a neuron state, "<layer>.potential" / "<layer>.current" or its value name ("lif1.v").
+//   Whatever the kind (input sites excepted), SpikingJET's spiking names resolve to their own target
+//   (faults/fault_targets.h, "Spiking sites"): "<layer>.potential" / ".current" (state activations),
+//   "<layer>.beta" (the tau parameter), "<layer>.dead" / ".saturated" (the spike output activation); a list
+//   without a Target column can therefore name them, as SpikingJET's lists do.
 // Returns the index into `targets`; kNotFound names the layer.
+// Dead and saturated neurons: a row whose Layer ends in ".dead" / ".saturated" and whose Model is empty is
+// Model value with Value 0 / 1 (the neuron's output spikes stuck at 0 / 1; no Bit), written back as such.
+// Returns that value, or nullopt for another layer.
+std::optional<double> stuck_spike_value(std::string_view layer);
+
 Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTarget kind, std::string_view layer);
 
 struct ResolvedFault {
   size_t entry = 0;      // index into FaultList::entries
   size_t target = 0;     // index into the targets
-  int64_t element = -1;  // row-major element offset in the target (per image for activations); -1 for ber
+  int64_t element = -1;  // row-major element offset in the target's shape (the model's order; per image for
+                         // activations and inputs); -1 for ber
 };
 
 // Checks one fault against its target (index rank and bounds, bit / mask against the dtype width, value

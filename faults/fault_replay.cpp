@@ -93,8 +93,10 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
                                                              SessionOptions options, const FaultList& list,
                                                              std::span<const ResolvedFault> faults,
                                                              const std::vector<FaultTarget>& targets,
-                                                             const Tensor& input, InjectorOptions injector_options) {
+                                                             const Tensor& input, InjectorOptions injector_options,
+                                                             ReplayOptions replay_options) {
   std::unique_ptr<FaultReplayer> replayer(new FaultReplayer());
+  replayer->replay_options_ = replay_options;
   replayer->list_ = &list;
   replayer->faults_ = faults;
   replayer->input_ = &input;
@@ -120,11 +122,102 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       options.observable.push_back(std::move(name));
   }
   options.propagate_nan = true;  // a NaN the fault makes must reach the outputs as in PyTorch (a DUE)
+  if (replay_options.incremental) {
+    // Golden values of every batch are kept when they fit the budget and the backend keeps values; else
+    // every fault runs full passes on a plan without kept values.
+    SessionOptions keeping = options;
+    keeping.keep_values = true;
+    FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, keeping));
+    auto executor = replayer->executor_for(replayer->session_->compiled());
+    const int64_t batch = replayer->session_->options().batch;
+    const int64_t batches = (replayer->images_ + batch - 1) / batch;
+    if (executor.is_ok() &&
+        (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
+            replay_options.golden_budget_bytes) {
+      replayer->incremental_ = true;
+      replayer->stats_.incremental = true;
+      replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
+      return replayer;
+    }
+    replayer->executors_.clear();
+  }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
   return replayer;
 }
 
+Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled) {
+  for (auto& executor : executors_)
+    if (&executor->model() == &compiled) return executor.get();
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<IncrementalExecutor> executor, IncrementalExecutor::create(compiled));
+  executors_.push_back(std::move(executor));
+  return executors_.back().get();
+}
+
+// The golden pass of the incremental path: every executed batch runs clean once, its outputs become rows of
+// golden_ and its values golden slot b (batch b = images [b * batch, + batch)).
+Status FaultReplayer::run_golden_incremental() {
+  const int64_t batch = session_->options().batch;
+  std::vector<Tensor> outputs(1);
+  for (int64_t first = 0, slot = 0; first < images_; first += batch, ++slot) {
+    const int64_t count = std::min(batch, images_ - first);
+    FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(count));
+    FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
+    const Graph& graph = compiled->graph();
+    FL_RETURN_IF_ERROR(compiled->write_value(graph.inputs()[0], image_rows(*input_, first, count)));
+    FL_RETURN_IF_ERROR(execute(*compiled));
+    Tensor rows;
+    FL_RETURN_IF_ERROR(compiled->read_value(graph.outputs()[0], rows));
+    if (golden_.empty()) {
+      Shape shape = rows.shape();
+      if (shape.empty() || shape[0] != count)
+        return unsupported("the model's output " + shape_to_string(shape) + " has no row per image");
+      shape[0] = images_;
+      FL_ASSIGN_OR_RETURN(golden_, Tensor::allocate(rows.dtype(), shape));
+    }
+    const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
+    std::memcpy(golden_.data<std::byte>() + static_cast<size_t>(first) * row_bytes, rows.raw(), rows.nbytes());
+    FL_RETURN_IF_ERROR(executor->capture(static_cast<size_t>(slot)));
+  }
+  return Status::ok();
+}
+
+// Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
+// incremental pass from its golden slot.
+Result<Tensor> FaultReplayer::run_incremental(FaultInjector& injector, int64_t first, int64_t count) {
+  if (golden_.empty()) FL_RETURN_IF_ERROR(run_golden_incremental());
+  const int64_t batch = session_->options().batch;
+  Shape shape = golden_.shape();
+  shape[0] = count;
+  FL_ASSIGN_OR_RETURN(Tensor output, Tensor::allocate(golden_.dtype(), shape));
+  const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
+  Tensor rows;
+  for (int64_t start = first; start < first + count; start += batch) {
+    const int64_t rows_here = std::min(batch, images_ - start);
+    FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(rows_here));
+    FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
+    FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(*compiled));
+    FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
+    FL_ASSIGN_OR_RETURN(IncrementalPass pass,
+                        executor->run(static_cast<size_t>(start / batch), injector, seeds, weights));
+    ++stats_.passes;
+    stats_.steps_run += static_cast<int64_t>(pass.steps_run);
+    stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
+    if (pass.stopped_early) ++stats_.stopped_early;
+    std::byte* destination = output.data<std::byte>() + static_cast<size_t>(start - first) * row_bytes;
+    if (pass.outputs_golden) {
+      std::memcpy(destination, golden_.data<std::byte>() + static_cast<size_t>(start) * row_bytes,
+                  static_cast<size_t>(rows_here) * row_bytes);
+      continue;
+    }
+    rows = Tensor();  // the last batch may run on a smaller plan
+    FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
+    std::memcpy(destination, rows.raw(), rows.nbytes());
+  }
+  return output;
+}
+
 Result<Tensor> FaultReplayer::golden() {
+  if (golden_.empty() && incremental_) FL_RETURN_IF_ERROR(run_golden_incremental());
   if (golden_.empty()) {
     FL_ASSIGN_OR_RETURN(std::vector<Tensor> clean, session_->run({*input_}));
     golden_ = std::move(clean.front());
@@ -134,15 +227,21 @@ Result<Tensor> FaultReplayer::golden() {
 
 // Runs the armed fault over images [first, first + count) (whole executed batches, so each runs on the plan
 // and with the neighbours it has in the full run) and returns the model's first output for them.
-Result<Tensor> FaultReplayer::run_armed(const ArmedFault& armed, int64_t first, int64_t count) {
-  FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create({&armed, 1}, injector_options_));
+Result<Tensor> FaultReplayer::run_armed(std::span<const ArmedFault> armed, int64_t first, int64_t count,
+                                        const InjectorOptions& injector_options) {
+  FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create(armed, injector_options));
   injector.set_image_offset(first);
-  auto outputs = session_->run({image_rows(*input_, first, count)}, &injector);
+  Result<Tensor> output = incremental_ ? run_incremental(injector, first, count) : Result<Tensor>(Tensor());
+  if (!incremental_) {
+    auto outputs = session_->run({image_rows(*input_, first, count)}, &injector);
+    if (outputs.is_ok()) output = std::move(outputs->front());
+    else output = outputs.status();
+  }
   const Status restored = injector.restore();  // a run that stopped early may have left weights patched
-  if (!outputs.is_ok()) return outputs.status();
+  if (!output.is_ok()) return output.status();
   FL_RETURN_IF_ERROR(restored);
   FL_RETURN_IF_ERROR(injector.check_restored());
-  return std::move(outputs->front());
+  return output;
 }
 
 Result<Tensor> FaultReplayer::run(size_t f) {
@@ -150,7 +249,7 @@ Result<Tensor> FaultReplayer::run(size_t f) {
   const ArmedFault armed = armed_fault(*list_, faults_[f], targets_);
   Tensor output;
   if (armed.fault->persistence == Persistence::kPermanent) {
-    auto faulted = run_armed(armed, 0, images_);
+    auto faulted = run_armed({&armed, 1}, 0, images_, injector_options_);
     if (!faulted.is_ok()) return faulted.status().with_context(location);
     output = std::move(faulted).value();
   } else {
@@ -171,7 +270,7 @@ Result<Tensor> FaultReplayer::run(size_t f) {
     if (scoped.persistence == Persistence::kBatch) scoped.site.batch.reset();  // every image of the batch
     ArmedFault scoped_armed = armed;
     scoped_armed.fault = &scoped;
-    auto faulted = run_armed(scoped_armed, first, count);
+    auto faulted = run_armed({&scoped_armed, 1}, first, count, injector_options_);
     if (!faulted.is_ok()) return faulted.status().with_context(location);
     output = golden_.clone();
     const size_t row_bytes = output.nbytes() / static_cast<size_t>(images_);
@@ -188,12 +287,30 @@ Result<Tensor> FaultReplayer::run(size_t f) {
   return output;
 }
 
+Result<Tensor> FaultReplayer::run_together(std::span<const size_t> together, InjectorOptions injector_options) {
+  if (together.empty()) return golden();
+  std::vector<ArmedFault> armed;
+  for (size_t f : together) {
+    if (f >= faults_.size()) return internal_error("run_together: fault " + std::to_string(f) + " is not in the list");
+    armed.push_back(armed_fault(*list_, faults_[f], targets_));
+    if (armed.back().fault->persistence != Persistence::kPermanent)
+      return invalid_argument("faults armed together must be permanent")
+          .with_context(fault_list_location(*list_, faults_[f].entry));
+  }
+  auto output = run_armed(armed, 0, images_, injector_options);
+  if (!output.is_ok()) return output.status().with_context(fault_list_location(*list_, faults_[together[0]].entry));
+  if (output->dtype() != DType::kFloat32)
+    return unsupported("the model's output is " + std::string(dtype_name(output->dtype())) + ", not float32");
+  return output;
+}
+
 Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
                              std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
-                             const Tensor& input, InjectorOptions injector_options) {
+                             const Tensor& input, InjectorOptions injector_options,
+                             ReplayOptions replay_options) {
   FL_ASSIGN_OR_RETURN(std::unique_ptr<FaultReplayer> replayer,
                       FaultReplayer::create(std::move(model), std::move(options), list, faults, targets, input,
-                                            injector_options));
+                                            injector_options, replay_options));
   if (faults.empty()) {  // only the output shape is needed: one clean run gives it
     FL_ASSIGN_OR_RETURN(Tensor clean, replayer->golden());
     Shape shape = clean.shape();

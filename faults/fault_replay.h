@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/graph.h"
+#include "engine/incremental_executor.h"
 #include "engine/session.h"
 #include "engine/tensor.h"
 #include "faults/fault_injector.h"
@@ -28,6 +29,27 @@
 #include "faults/fault_targets.h"
 
 namespace faultline {
+
+// How a replay runs each fault.
+struct ReplayOptions {
+  // Re-execute only what each fault changes, from golden values kept for every batch
+  // (engine/incremental_executor.h: steps downstream of the fault, branch-aware, stopping when everything
+  // equals golden again). The outputs are bit-identical to full passes. Off: every fault re-runs the model.
+  bool incremental = true;
+  // The golden values of all batches must fit in this many bytes (checked once the model is planned);
+  // otherwise the replay runs full passes.
+  size_t golden_budget_bytes = size_t{4} << 30;
+};
+
+// What the replay has run so far (for benchmarks and the run summary).
+struct ReplayStats {
+  bool incremental = false;     // passes run incrementally
+  int64_t passes = 0;           // faulty batch passes
+  int64_t steps_run = 0;        // steps executed by them
+  int64_t steps_total = 0;      // steps a full pass would have executed
+  int64_t stopped_early = 0;    // passes that ended with everything equal to golden
+  size_t golden_bytes = 0;      // memory the kept golden values of every batch take
+};
 
 // A resolved row as an ArmedFault (pointers into `list` and `targets`, which must outlive it).
 ArmedFault armed_fault(const FaultList& list, const ResolvedFault& resolved, const std::vector<FaultTarget>& targets);
@@ -47,24 +69,39 @@ Status check_replayable(const FaultList& list, std::span<const ResolvedFault> fa
 
 // The per-fault entry point of replay_faults: one Session planned for every fault of `faults` (as below),
 // then each fault run on demand. `list`, `faults`, `targets` and `input` must outlive it. create() runs
-// check_replayable() first, so nothing is planned for a list that cannot run.
+// check_replayable() first, so nothing is planned for a list that cannot run. With
+// ReplayOptions::incremental (the default) the golden pass keeps every batch's values and each fault pass
+// recomputes only what it changes; the outputs are the same bytes.
 class FaultReplayer {
  public:
   static Result<std::unique_ptr<FaultReplayer>> create(std::shared_ptr<const Graph> model, SessionOptions options,
                                                        const FaultList& list, std::span<const ResolvedFault> faults,
                                                        const std::vector<FaultTarget>& targets, const Tensor& input,
-                                                       InjectorOptions injector_options = {});
+                                                       InjectorOptions injector_options = {},
+                                                       ReplayOptions replay_options = {});
   // The clean outputs (the model's first output, [N, out...]), run once on the replay's Session and kept; the
   // returned tensor is a view of them, valid while the replayer lives.
   Result<Tensor> golden();
   // The model's first output for every image with faults[f] armed ([N, out...], float32). Errors name the
   // fault's location in the list.
   Result<Tensor> run(size_t f);
+  // The model's first output for every image with the faults faults[i], i in `together`, armed at once (all
+  // permanent: an error-rate run arms one ber fault per layer), their ber / random draws seeded by
+  // `injector_options` ([N, out...], float32). Errors name the first fault's location.
+  Result<Tensor> run_together(std::span<const size_t> together, InjectorOptions injector_options);
   size_t size() const { return faults_.size(); }
+  const ReplayStats& stats() const { return stats_; }
+  // The targets as faulted: weights in their stored dtype (SessionOptions::weight_dtype).
+  const std::vector<FaultTarget>& targets() const { return targets_; }
 
  private:
   FaultReplayer() = default;
-  Result<Tensor> run_armed(const ArmedFault& armed, int64_t first, int64_t count);
+  Result<Tensor> run_armed(std::span<const ArmedFault> armed, int64_t first, int64_t count,
+                           const InjectorOptions& injector_options);
+  // run_armed on the incremental path: one IncrementalExecutor pass per executed batch.
+  Result<Tensor> run_incremental(FaultInjector& injector, int64_t first, int64_t count);
+  Status run_golden_incremental();
+  Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
 
   const FaultList* list_ = nullptr;
   std::span<const ResolvedFault> faults_;
@@ -74,6 +111,10 @@ class FaultReplayer {
   InjectorOptions injector_options_;
   std::unique_ptr<Session> session_;
   Tensor golden_;
+  ReplayOptions replay_options_;
+  bool incremental_ = false;
+  std::vector<std::unique_ptr<IncrementalExecutor>> executors_;  // one per plan (batch size) used
+  ReplayStats stats_;
 };
 
 // Runs the model once per fault over every image of `input` ([N, ...], the model's single input) and returns
@@ -81,6 +122,7 @@ class FaultReplayer {
 // faulted_value_names(). Errors name the fault's location in the list; no partial result is returned.
 Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
                              std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
-                             const Tensor& input, InjectorOptions injector_options = {});
+                             const Tensor& input, InjectorOptions injector_options = {},
+                             ReplayOptions replay_options = {});
 
 }  // namespace faultline

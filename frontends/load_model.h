@@ -1,5 +1,5 @@
-// Loads a model file by its extension: .onnx today; Keras .h5/.keras and NIR .nir join with the HDF5
-// frontends. Errors name the file.
+// Loads a model file by its extension: .onnx (ONNX), .h5 / .hdf5 / .keras (Keras: frontends/keras/keras_import.h)
+// and .nir (NIR). Errors name the file.
 #pragma once
 
 #include <memory>

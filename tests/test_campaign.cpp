@@ -1,15 +1,23 @@
 // run_campaign (faults/campaign.h): summary.csv rows equal replay_faults + evaluate_fault computed here; a
 // campaign stopped after K faults (or with a torn last line) and resumed writes the same bytes as one that ran
 // through; existing results are not overwritten without resume; layers.csv and bits.csv add up to the
-// summary.
+// summary. Shards (faults/campaign_shard.h) merged by merge_shards (faults/campaign_merge.h) give every file
+// of an unsharded run byte for byte, and missing, foreign, incomplete or doubled shards are refused. Saved
+// outputs (faults/campaign_outputs.h) equal a direct Session run and replay_faults, and survive a stop, a torn
+// log and resume with exactly summary.csv's rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <random>
 
 #include "engine/file_io.h"
 #include "faults/campaign.h"
+#include "faults/campaign_merge.h"
+#include "faults/campaign_outputs.h"
 #include "faults/csv.h"
 #include "faults/fault_generator.h"
 #include "faults/fault_replay.h"
@@ -68,11 +76,21 @@ class CampaignTest : public ::testing::Test {
     spec_.faults = std::move(faults).value();
   }
 
-  CampaignSpec spec_in(const std::string& folder, bool resume = false) const {
+  CampaignSpec spec_in(const std::string& folder, bool resume = false, CampaignShard shard = {},
+                       bool save_outputs = false) const {
     CampaignSpec spec = spec_;
     spec.output = folder;
     spec.resume = resume;
+    spec.shard = shard;
+    spec.save_outputs = save_outputs;
     return spec;
+  }
+
+  // A stop after `done` rows of the run's faults.
+  static std::function<CampaignControl(const CampaignProgress&)> stop_after(int64_t done) {
+    return [done](const CampaignProgress& progress) {
+      return progress.faults_done == done ? CampaignControl::kStop : CampaignControl::kContinue;
+    };
   }
 
   static std::string read(const std::string& path) {
@@ -268,6 +286,178 @@ TEST_F(CampaignTest, LayersAndBitsAddUpToSummary) {
     EXPECT_EQ(sum("top_1_correct"), total.top_1_correct);
     EXPECT_EQ(sum("top_5_robust"), total.top_5_robust);
   }
+}
+
+constexpr int64_t kShards = 3;
+
+std::string shard_dir(const std::string& output, int64_t index) {
+  return output + "/shards/" + std::to_string(index) + "-of-" + std::to_string(kShards);
+}
+
+TEST_F(CampaignTest, ShardedRunsMergeToTheUnshardedFiles) {
+  const std::string whole = testing::temp_dir();
+  auto reference = run_campaign(spec_in(whole, false, {}, true));
+  ASSERT_TRUE(reference.is_ok()) << reference.status().message();
+
+  const std::string output = testing::temp_dir();
+  for (int64_t i = 0; i < kShards; ++i) {
+    CampaignSpec spec = spec_in(output, false, {i, kShards}, true);
+    if (i == 1) spec.progress = stop_after(2);  // shard 1 stops, then resumes
+    auto shard = run_campaign(spec);
+    ASSERT_TRUE(shard.is_ok()) << shard.status().message();
+    EXPECT_EQ(shard->folder, shard_dir(output, i));
+    EXPECT_EQ(shard->complete, i != 1);
+    if (i == 1) {
+      auto resumed = run_campaign(spec_in(output, true, {i, kShards}, true));
+      ASSERT_TRUE(resumed.is_ok()) << resumed.status().message();
+      EXPECT_EQ(resumed->resumed, 2);
+      EXPECT_TRUE(resumed->complete);
+    }
+    // Round-robin: shard i holds list positions i, i + 3, ... in order.
+    auto records = parse_csv(read(shard_dir(output, i) + "/summary.csv"), "shard");
+    ASSERT_TRUE(records.is_ok());
+    std::vector<std::string> injections;
+    for (size_t r = 2; r < records->size(); ++r) injections.push_back((*records)[r].fields[0]);
+    std::vector<std::string> expected;
+    for (int64_t k = i; k < kFaults; k += kShards)
+      expected.push_back(std::to_string(spec_.list.entries[static_cast<size_t>(k)].injection));
+    EXPECT_EQ(injections, expected) << "shard " << i;
+  }
+  EXPECT_FALSE(std::filesystem::exists(output + "/summary.csv"));
+
+  std::vector<std::string> shards;
+  for (int64_t i = kShards - 1; i >= 0; --i) shards.push_back(shard_dir(output, i));  // any order
+  auto merged = merge_shards(shards);
+  ASSERT_TRUE(merged.is_ok()) << merged.status().message();
+  EXPECT_TRUE(std::filesystem::equivalent(merged->output, output)) << merged->output;
+  EXPECT_TRUE(merged->outputs);
+  for (const char* file : {"summary.csv", "golden.csv", "layers.csv", "bits.csv", "faults.csv", "outputs.h5"}) {
+    ASSERT_TRUE(std::filesystem::exists(output + "/" + file)) << file;
+    EXPECT_EQ(read(output + "/" + file), read(whole + "/" + file)) << file;
+  }
+  // Merging again changes nothing.
+  ASSERT_TRUE(merge_shards(shards).is_ok());
+  EXPECT_EQ(read(output + "/summary.csv"), read(whole + "/summary.csv"));
+}
+
+TEST_F(CampaignTest, MergeRefusesMissingForeignIncompleteAndDoubledShards) {
+  const std::string output = testing::temp_dir();
+  for (int64_t i = 0; i < kShards; ++i) ASSERT_TRUE(run_campaign(spec_in(output, false, {i, kShards})).is_ok());
+  const std::string target = testing::temp_dir() + "/merged";
+  auto expect_refused = [&](const std::vector<std::string>& dirs, const std::vector<std::string>& phrases) {
+    auto merged = merge_shards(dirs, target);
+    ASSERT_FALSE(merged.is_ok());
+    for (const std::string& phrase : phrases)
+      EXPECT_NE(merged.status().message().find(phrase), std::string::npos) << merged.status().message();
+    EXPECT_FALSE(std::filesystem::exists(target)) << "nothing is written";
+  };
+  expect_refused({shard_dir(output, 0), shard_dir(output, 1)}, {"shard 2-of-3 is missing"});
+  expect_refused({shard_dir(output, 0), shard_dir(output, 1), shard_dir(output, 1)}, {"given twice", "1-of-3"});
+
+  // A shard of another campaign (another fault list) in place of shard 2.
+  const std::string foreign = testing::temp_dir();
+  CampaignSpec other = spec_in(foreign, false, {2, kShards});
+  GeneratorOptions options;
+  options.seed = 99;
+  other.list = generate_random_faults(other.targets, options, kFaults).value();
+  other.faults = resolve_fault_list(other.list, other.targets).value();
+  ASSERT_TRUE(run_campaign(other).is_ok());
+  expect_refused({shard_dir(output, 0), shard_dir(output, 1), shard_dir(foreign, 2)},
+                 {shard_dir(foreign, 2), "faults.csv", "different campaigns"});
+
+  // An incomplete shard names itself and the next fault.
+  const std::string partial = testing::temp_dir();
+  for (int64_t i = 0; i < kShards; ++i) {
+    CampaignSpec spec = spec_in(partial, false, {i, kShards});
+    if (i == 2) spec.progress = stop_after(3);
+    ASSERT_TRUE(run_campaign(spec).is_ok());
+  }
+  const std::string next = std::to_string(spec_.list.entries[static_cast<size_t>(3 * kShards + 2)].injection);
+  expect_refused({shard_dir(partial, 0), shard_dir(partial, 1), shard_dir(partial, 2)},
+                 {shard_dir(partial, 2), "incomplete", "3 of its 6", "Injection " + next});
+
+  // A row of another fault (the first two rows of shard 0 swapped).
+  const std::string swapped = testing::temp_dir();
+  std::filesystem::copy(output, swapped, std::filesystem::copy_options::recursive);
+  std::string text = read(shard_dir(swapped, 0) + "/summary.csv");
+  size_t a = 0;
+  for (int line = 0; line < 2; ++line) a = text.find('\n', a) + 1;
+  const size_t b = text.find('\n', a) + 1, c = text.find('\n', b) + 1;
+  text = text.substr(0, a) + text.substr(b, c - b) + text.substr(a, b - a) + text.substr(c);
+  ASSERT_TRUE(write_file_atomically(shard_dir(swapped, 0) + "/summary.csv", text).is_ok());
+  const std::string second = std::to_string(spec_.list.entries[static_cast<size_t>(kShards)].injection);
+  expect_refused({shard_dir(swapped, 0), shard_dir(swapped, 1), shard_dir(swapped, 2)},
+                 {shard_dir(swapped, 0), "row 1 is fault Injection " + second});
+
+  // --shard N above the number of faults.
+  auto too_many = run_campaign(spec_in(testing::temp_dir(), false, {0, kFaults + 1}));
+  EXPECT_FALSE(too_many.is_ok());
+}
+
+TEST_F(CampaignTest, SavedOutputsEqualSessionAndReplay) {
+  const std::string folder = testing::temp_dir();
+  auto result = run_campaign(spec_in(folder, false, {}, true));
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_EQ(result->outputs_path, folder + "/outputs.h5");
+  EXPECT_FALSE(std::filesystem::exists(folder + "/outputs.h5.part")) << "the log is removed when complete";
+  auto saved = read_outputs_h5(folder + "/outputs.h5");
+  ASSERT_TRUE(saved.is_ok()) << saved.status().message();
+
+  // Golden: a plain Session run of the dataset (no observable values, fusion allowed: equal within float noise).
+  auto session = Session::create(spec_.model, spec_.options);
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  auto clean = (*session)->run({spec_.dataset.images});
+  ASSERT_TRUE(clean.is_ok()) << clean.status().message();
+  EXPECT_TRUE(testing::tensors_near(clean->front(), saved->golden, 1e-6, 1e-6));
+  // Faulty: replay_faults, bit for bit.
+  auto stacked = replay_faults(spec_.model, spec_.options, spec_.list, spec_.faults, spec_.targets,
+                               spec_.dataset.images);
+  ASSERT_TRUE(stacked.is_ok()) << stacked.status().message();
+  ASSERT_EQ(saved->faulty.shape(), stacked->shape());
+  EXPECT_EQ(std::memcmp(saved->faulty.raw(), stacked->raw(), stacked->nbytes()), 0);
+  std::vector<int64_t> injections;
+  for (const FaultListEntry& entry : spec_.list.entries) injections.push_back(entry.injection);
+  EXPECT_EQ(saved->injections, injections);
+}
+
+TEST_F(CampaignTest, SavedOutputsSurviveStopTornLogAndResume) {
+  const std::string reference = testing::temp_dir();
+  ASSERT_TRUE(run_campaign(spec_in(reference, false, {}, true)).is_ok());
+
+  const std::string folder = testing::temp_dir();
+  CampaignSpec stopping = spec_in(folder, false, {}, true);
+  stopping.progress = stop_after(kStopAfter);
+  ASSERT_TRUE(run_campaign(stopping).is_ok());
+  EXPECT_FALSE(std::filesystem::exists(folder + "/outputs.h5"));
+  // A kill after the next fault's log record but before its summary row, then in the middle of another record.
+  const uintmax_t record = sizeof(int64_t) + sizeof(float) * kImages * kClasses;
+  ASSERT_EQ(std::filesystem::file_size(folder + "/outputs.h5.part"), kStopAfter * record);
+  {
+    std::ofstream log(folder + "/outputs.h5.part", std::ios::binary | std::ios::app);
+    log << std::string(record + record / 2, '\x7f');
+  }
+  auto refused = run_campaign(spec_in(folder, true, {}, false));
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("--save-outputs"), std::string::npos) << refused.status().message();
+
+  auto resumed = run_campaign(spec_in(folder, true, {}, true));
+  ASSERT_TRUE(resumed.is_ok()) << resumed.status().message();
+  EXPECT_EQ(resumed->resumed, kStopAfter);
+  EXPECT_TRUE(resumed->complete);
+  EXPECT_EQ(read(folder + "/summary.csv"), read(reference + "/summary.csv"));
+  EXPECT_EQ(read(folder + "/outputs.h5"), read(reference + "/outputs.h5"));
+  auto saved = read_outputs_h5(folder + "/outputs.h5");
+  ASSERT_TRUE(saved.is_ok());
+  EXPECT_EQ(saved->injections.size(), static_cast<size_t>(kFaults)) << "every row once";
+
+  // A campaign that ran without saving outputs cannot be resumed with them.
+  const std::string plain = testing::temp_dir();
+  CampaignSpec plain_stop = spec_in(plain);
+  plain_stop.progress = stop_after(3);
+  ASSERT_TRUE(run_campaign(plain_stop).is_ok());
+  auto lacking = run_campaign(spec_in(plain, true, {}, true));
+  ASSERT_FALSE(lacking.is_ok());
+  EXPECT_NE(lacking.status().message().find("outputs.h5.part"), std::string::npos) << lacking.status().message();
 }
 
 }  // namespace

@@ -296,7 +296,8 @@ TEST(FaultList, ResolutionErrorsNameTheLine) {
             "faults.csv:2: no activation 'nowhere' in the model (a canonical layer name, an ONNX value name or node "
             "name; `faultline layers` lists them)");
   EXPECT_EQ(resolve_error("Injection,Layer,TensorIndex,Bit,Target\n0,conv1,\"(1,)\",3,state\n"),
-            "faults.csv:2: state sites cannot be resolved yet");
+            "faults.csv:2: no neuron state 'conv1' in the model (<layer>.potential, <layer>.current or the state's "
+            "value name)");  // a CNN has no neuron state (spiking models: tests/test_spiking_campaign.cpp)
   // Several bad rows: the first is named, the others counted.
   EXPECT_EQ(resolve_error(kHeader + "0,conv1,\"(1, 2, 0, 1)\",40\n1,conv1,\"(1, 2, 0, 1)\",3\n2,x,\"(1,)\",1\n"
                                     "3,conv1,\"(99, 2, 0, 1)\",3\n"),

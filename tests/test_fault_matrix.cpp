@@ -637,8 +637,8 @@ std::string model_columns(FaultModel model) {
   }
 }
 
-// Refused: state x every dtype x every model. Spiking-neuron state is not resolvable yet (faults/fault_list.h:
-// kUnsupported); the message names the row.
+// Refused: state x every model on a CNN. A state site is a spiking neuron's potential or current
+// (faults/fault_list.h); a CNN has none, so the row does not resolve and the message names the row.
 TEST(MatrixRefusals, StateTargetIsRefusedForEveryModel) {
   auto targets = list_fault_targets(*matrix_model());
   ASSERT_TRUE(targets.is_ok());
@@ -654,8 +654,8 @@ TEST(MatrixRefusals, StateTargetIsRefusedForEveryModel) {
     ASSERT_TRUE(list.is_ok()) << list.status().message();
     auto resolved = resolve_fault_list(*list, *targets);
     ASSERT_FALSE(resolved.is_ok()) << "a state fault resolved";
-    EXPECT_EQ(resolved.status().code(), StatusCode::kUnsupported) << resolved.status().message();
-    EXPECT_TRUE(contains(resolved.status().message(), {"state.csv:2"}));
+    EXPECT_EQ(resolved.status().code(), StatusCode::kNotFound) << resolved.status().message();
+    EXPECT_TRUE(contains(resolved.status().message(), {"state.csv:2", "no neuron state 'conv'"}));
   }
 }
 

@@ -4,46 +4,12 @@
 
 #include <filesystem>
 
+#include "frontends/hdf5/hdf5_handles.h"
 #include "frontends/datasets/dataset_readers.h"
 
 namespace faultline::datasets {
 
 namespace {
-
-// Silences the HDF5 error stack printer while alive (errors come back as Status instead) and restores the
-// previous handler afterwards.
-class QuietHdf5Errors {
- public:
-  QuietHdf5Errors() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  QuietHdf5Errors(const QuietHdf5Errors&) = delete;
-  QuietHdf5Errors& operator=(const QuietHdf5Errors&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
-
-// Closes an HDF5 identifier at scope exit.
-class Hdf5Id {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Hdf5Id(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  ~Hdf5Id() {
-    if (id_ >= 0) closer_(id_);
-  }
-  Hdf5Id(const Hdf5Id&) = delete;
-  Hdf5Id& operator=(const Hdf5Id&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  Closer closer_;
-};
 
 Status check_is_hdf5_file(const std::string& key, const std::string& path) {
   std::error_code ec;
@@ -57,17 +23,17 @@ Status check_is_hdf5_file(const std::string& key, const std::string& path) {
 Result<Tensor> read_hdf5_array(const std::string& key, const std::string& path, const std::string& name,
                                DType dtype) {
   const std::string where = key + ": " + path + ": dataset '" + name + "'";
-  Hdf5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  Hdf5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.valid()) return io_error(key + ": " + path + ": cannot open the HDF5 file");
   if (H5Lexists(file.get(), name.c_str(), H5P_DEFAULT) <= 0) return not_found(where + " does not exist");
-  Hdf5Id dataset(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  Hdf5Handle dataset(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!dataset.valid()) return invalid_argument(where + " is not a dataset");
-  Hdf5Id type(H5Dget_type(dataset.get()), H5Tclose);
+  Hdf5Handle type(H5Dget_type(dataset.get()), H5Tclose);
   const H5T_class_t type_class = H5Tget_class(type.get());
   if (type_class != H5T_INTEGER && type_class != H5T_FLOAT) {
     return unsupported(where + " does not hold numbers (only integer and float types are read)");
   }
-  Hdf5Id space(H5Dget_space(dataset.get()), H5Sclose);
+  Hdf5Handle space(H5Dget_space(dataset.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) return invalid_argument(where + ": cannot read its shape");
   std::vector<hsize_t> dims(static_cast<size_t>(rank));

@@ -372,6 +372,14 @@ Result<OpAttrs> convert_onnx_attributes(OpKind op, const onnx::NodeProto& node, 
     case OpKind::kShape:
     case OpKind::kRange:
       return OpAttrs();
+    case OpKind::kLIF:
+    case OpKind::kCubaLIF:
+    case OpKind::kIF:
+    case OpKind::kLI:
+    case OpKind::kCubaLI:
+    case OpKind::kIntegrator:
+    case OpKind::kThreshold:
+      return unsupported("'" + std::string(op_name(op)) + "' is a NIR spiking neuron, not an ONNX op");
   }
   return internal_error("unhandled op kind");
 }

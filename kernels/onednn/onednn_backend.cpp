@@ -441,7 +441,8 @@ class OnednnModel final : public CompiledModel {
       : graph_(std::move(graph)),
         threads_(resolve_threads(options.threads)),
         fuse_(options.fuse),
-        propagate_nan_(options.propagate_nan) {
+        propagate_nan_(options.propagate_nan),
+        keep_values_(options.keep_values) {
     observable_.assign(graph_.values().size(), false);
     for (ValueId v : options.observable)
       if (v >= 0 && static_cast<size_t>(v) < observable_.size()) observable_[static_cast<size_t>(v)] = true;
@@ -465,6 +466,12 @@ class OnednnModel final : public CompiledModel {
 
   Status write_value(ValueId id, const Tensor& src) override;
   Status read_value(ValueId id, Tensor& dst) override;
+  std::span<std::byte> kept_storage(ValueId id) override {
+    if (!keep_values_ || id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
+    const ValueState& state = values_[static_cast<size_t>(id)];
+    if (state.kind != ValueKind::kBuffer) return {};
+    return {static_cast<std::byte*>(value_data(state)), state.md.get_size()};
+  }
 
  private:
   // planning
@@ -584,6 +591,7 @@ class OnednnModel final : public CompiledModel {
   int threads_ = 1;
   bool fuse_ = true;
   bool propagate_nan_ = false;
+  bool keep_values_ = false;  // PlanOptions::keep_values: no sharing, nothing in place, no alias
   std::vector<bool> observable_, is_graph_input_, is_graph_output_;
   std::vector<int> step_of_node_;
 
@@ -758,6 +766,10 @@ Status OnednnModel::build() {
     if (values_[static_cast<size_t>(v)].kind == ValueKind::kBuffer) use_buffer(values_[static_cast<size_t>(v)].buffer, 0);
   for (ValueId v : graph_.outputs())
     if (values_[static_cast<size_t>(v)].kind == ValueKind::kBuffer) use_buffer(values_[static_cast<size_t>(v)].buffer, end);
+  if (keep_values_) {  // every value's buffer lives from its first use to the end: nothing shares it
+    for (const ValueState& state : values_)
+      if (state.kind == ValueKind::kBuffer) use_buffer(state.buffer, end);
+  }
   std::vector<BufferRequest> requests;
   for (const BufferSpec& b : buffers_) {
     const int first = b.first == INT_MAX ? 0 : b.first;
@@ -1018,7 +1030,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
     const ValueId chain_value = graph_.node(nodes[std::find(nodes.begin(), nodes.end(), add) - nodes.begin() - 1]).outputs[0];
     const ValueId other = add_node.inputs[0] == chain_value ? add_node.inputs[1] : add_node.inputs[0];
     // The sum post-op accumulates into dst: reuse the other operand's buffer when nobody reads it later.
-    bool in_place = !is_const(other) && !is_graph_input_[static_cast<size_t>(other)] &&
+    bool in_place = !keep_values_ && !is_const(other) && !is_graph_input_[static_cast<size_t>(other)] &&
                     !is_graph_output_[static_cast<size_t>(other)] && !observable_[static_cast<size_t>(other)] &&
                     values_[static_cast<size_t>(other)].md == dst_md;
     for (NodeId reader : graph_.value(other).consumers)
@@ -1107,7 +1119,7 @@ bool OnednnModel::compile_nan_eltwise(int s, const Node& node, Step& step) {
   const float at_zero = op->apply(0.0f);
   if (padded != logical && (at_zero != 0.0f || std::signbit(at_zero))) return false;
   const size_t xi = static_cast<size_t>(x);
-  const bool in_place = !is_graph_input_[xi] && !is_graph_output_[xi] && !observable_[xi] &&
+  const bool in_place = !keep_values_ && !is_graph_input_[xi] && !is_graph_output_[xi] && !observable_[xi] &&
                         !observable_[static_cast<size_t>(y)] && graph_.value(x).consumers.size() == 1;
   use_buffer(x_state.buffer, s);
   const memory src = x_state.mem;
@@ -1404,7 +1416,7 @@ bool OnednnModel::compile_reshape(int s, const Node& node, Step& step) {
 void OnednnModel::alias_or_copy(int s, ValueId x, ValueId y, const Md& y_md, Step& step) {
   const ValueState& x_state = values_[static_cast<size_t>(x)];
   const size_t i = static_cast<size_t>(x);
-  if (!is_graph_input_[i] && !is_graph_output_[i] && graph_.value(x).consumers.size() == 1) {
+  if (!keep_values_ && !is_graph_input_[i] && !is_graph_output_[i] && graph_.value(x).consumers.size() == 1) {
     step.kernel = "alias";
     alias_output(s, y, y_md, x_state.buffer);
     return;

@@ -21,8 +21,8 @@ std::string describe_value(const Graph& graph, ValueId id) {
 // produce) is kept and returned by read_value() until the next run starts at step 0.
 class ReferenceModel final : public CompiledModel {
  public:
-  static Result<std::unique_ptr<CompiledModel>> create(const Graph& graph) {
-    std::unique_ptr<ReferenceModel> model(new ReferenceModel(graph));
+  static Result<std::unique_ptr<CompiledModel>> create(const Graph& graph, bool keep_values) {
+    std::unique_ptr<ReferenceModel> model(new ReferenceModel(graph, keep_values));
     FL_RETURN_IF_ERROR(model->plan());
     return std::unique_ptr<CompiledModel>(std::move(model));
   }
@@ -46,6 +46,13 @@ class ReferenceModel final : public CompiledModel {
     return Status::ok();
   }
 
+  std::span<std::byte> kept_storage(ValueId id) override {
+    if (!keep_values_ || id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
+    const Tensor& value = values_[static_cast<size_t>(id)];
+    if (value.raw() == nullptr || graph_.value(id).is_constant()) return {};
+    return {static_cast<std::byte*>(const_cast<void*>(value.raw())), value.nbytes()};
+  }
+
   Status read_value(ValueId id, Tensor& dst) override {
     FL_RETURN_IF_ERROR(run_error_);
     FL_ASSIGN_OR_RETURN(Tensor * value, stored_value(id));
@@ -64,7 +71,7 @@ class ReferenceModel final : public CompiledModel {
     std::vector<Tensor*> outputs;
   };
 
-  explicit ReferenceModel(const Graph& graph) : graph_(graph) {}
+  ReferenceModel(const Graph& graph, bool keep_values) : graph_(graph), keep_values_(keep_values) {}
 
   Status plan() {
     FL_ASSIGN_OR_RETURN(const std::vector<NodeId> order, graph_.topological_order());
@@ -112,6 +119,8 @@ class ReferenceModel final : public CompiledModel {
       arena_values.push_back(id);
       requests.push_back({static_cast<size_t>(*count) * dtype_size(value.dtype), first_step[v], last_step[v]});
     }
+    if (keep_values_)  // PlanOptions::keep_values: every value lives to the end, in a buffer of its own
+      for (BufferRequest& request : requests) request.last_step = final_step + 1;
     const BufferPlan buffers = plan_buffers(requests);
     FL_ASSIGN_OR_RETURN(arena_, Tensor::allocate(DType::kUInt8, {static_cast<int64_t>(buffers.total_bytes)}));
     for (size_t i = 0; i < arena_values.size(); ++i) {
@@ -150,6 +159,7 @@ class ReferenceModel final : public CompiledModel {
   }
 
   Graph graph_;
+  bool keep_values_ = false;
   Tensor arena_;
   std::vector<Tensor> values_;  // by ValueId: a constant's copy, a view into arena_, or empty (unused)
   std::vector<Step> steps_;
@@ -179,7 +189,7 @@ class ReferenceBackend final : public Backend {
       return unsupported(graph.describe(id) + ": shape arithmetic must be folded by specialize() before planning");
     if (std::optional<std::string> operand = operand_still_an_input(node))
       return unsupported(graph.describe(id) + ": " + *operand + " still an input (not in specialized form)");
-    if (node.outputs.size() != 1)
+    if (node.outputs.size() != 1 && !is_neuron_op(node.op))  // a neuron also outputs its next states
       return unsupported(graph.describe(id) + ": has " + std::to_string(node.outputs.size()) +
                          " outputs; the reference backend computes one");
     auto check_float32 = [&](ValueId value_id, const char* role) -> Status {
@@ -194,11 +204,12 @@ class ReferenceBackend final : public Backend {
     return Status::ok();
   }
 
-  // options (threads, fuse, observable) change nothing here: one step per node, no fusion, nothing in place.
+  // options (threads, fuse, observable) change nothing here: one step per node, no fusion, nothing in place;
+  // keep_values only stops buffer sharing.
   Result<std::unique_ptr<CompiledModel>> compile(const Graph& graph, const PlanOptions& options) const override {
     for (size_t id = 0; id < graph.nodes().size(); ++id)
       FL_RETURN_IF_ERROR(check_support(graph, static_cast<NodeId>(id)));
-    return ReferenceModel::create(graph);
+    return ReferenceModel::create(graph, options.keep_values);
   }
 };
 

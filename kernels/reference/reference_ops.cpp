@@ -1,5 +1,6 @@
 #include "kernels/reference/reference_ops.h"
 
+#include "kernels/reference/neuron_kernels.h"
 #include "kernels/reference/reference_internal.h"
 
 namespace faultline {
@@ -60,6 +61,14 @@ Status run_reference_node(const Node& node, std::span<const Tensor* const> input
       return run_constant_of_shape(node, inputs, outputs);
     case OpKind::kRange:
       return run_range(node, inputs, outputs);
+    case OpKind::kLIF:
+    case OpKind::kCubaLIF:
+    case OpKind::kIF:
+    case OpKind::kLI:
+    case OpKind::kCubaLI:
+    case OpKind::kIntegrator:
+    case OpKind::kThreshold:
+      return run_neuron(node, inputs, outputs);
   }
   return node_error(node, "unknown op kind");
 }

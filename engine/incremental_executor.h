@@ -1,0 +1,86 @@
+// Incremental fault passes: re-execute only what a fault can change, reading golden values for the rest.
+//
+// The model must be planned with PlanOptions::keep_values, so that every step's outputs (and the graph
+// inputs) stay in buffers of their own, exposed by CompiledModel::kept_storage().
+//
+// Golden slots. After a clean execute() of one batch, capture(slot) copies the bytes of every kept value
+// into golden slot `slot` (one slot per batch of a run; the caller numbers them).
+//
+// A faulty pass, run(slot, observer, seed_steps, changed_constants), replays batch `slot`:
+//   - observer.begin_pass() (which may replace constants: the faulted weights, listed in changed_constants),
+//   - then, in step order, step s runs only if it is a seed step (where the observer acts on values), reads
+//     a changed constant, or reads a value that differs from the slot's golden bytes. Before s runs, every
+//     value it reads that does not differ is made to hold the slot's golden bytes (copied only when its
+//     buffer holds something else: another slot, or an earlier pass's faulty value). The observer's
+//     before_step/after_step hooks run around s as in execute().
+//   - after s, each of its outputs is compared with the golden bytes: an equal output does not make its
+//     readers run (a fault masked inside one branch stops there; the other branch of a residual block or an
+//     Inception module never runs).
+//   - when no value differs and no seed step or reader of a changed constant lies ahead, the pass stops:
+//     everything after is golden (early masking).
+//   - observer.end_pass(), then every graph output is made to hold its right bytes (the recomputed ones, or
+//     the slot's golden ones), so read_value() of an output is valid after run().
+// The outputs are bit-identical to those of execute(model, &observer) on the same batch, provided the steps
+// are deterministic (the same inputs give the same bytes) and the observer acts only at its seed steps, on
+// the changed constants, and through the values of those steps.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/executor.h"
+#include "engine/status.h"
+
+namespace faultline {
+
+struct IncrementalPass {
+  size_t steps_run = 0;           // steps executed in this pass
+  bool stopped_early = false;     // no differing value remained before the last step (outputs are golden)
+  bool outputs_golden = false;    // every graph output equals the slot's golden bytes
+};
+
+class IncrementalExecutor {
+ public:
+  // Fails when a value some step reads or writes (or a graph input or output) has no kept storage: plan with
+  // PlanOptions::keep_values.
+  static Result<std::unique_ptr<IncrementalExecutor>> create(CompiledModel& model);
+
+  // Copies every kept value into golden slot `slot` (slots are created on demand). Call right after a clean
+  // execute() of the slot's batch.
+  Status capture(size_t slot);
+  // Forget which buffers hold golden bytes: call after the model ran anything else (a plain execute()), so
+  // the next pass reloads every golden value it reads.
+  void forget() { std::fill(holds_.begin(), holds_.end(), kNoSlot); }
+  // Bytes one golden slot takes.
+  size_t slot_bytes() const { return slot_bytes_; }
+
+  // One faulty pass of batch `slot` (captured before), as described above.
+  Result<IncrementalPass> run(size_t slot, StepObserver& observer, std::span<const size_t> seed_steps,
+                              std::span<const ValueId> changed_constants);
+
+  CompiledModel& model() { return model_; }
+
+ private:
+  explicit IncrementalExecutor(CompiledModel& model) : model_(model) {}
+  Status load_golden(ValueId value, size_t slot);
+
+  CompiledModel& model_;
+  std::vector<std::span<std::byte>> storage_;      // by ValueId: kept bytes (empty: constant / not kept)
+  std::vector<size_t> golden_offset_;              // by ValueId: offset of its bytes in a golden slot
+  std::vector<std::vector<ValueId>> step_reads_;   // per step: non-constant values read from other steps
+  std::vector<std::vector<ValueId>> step_constants_;  // per step: constants it reads
+  std::vector<std::vector<ValueId>> step_writes_;  // per step: kept values it produces
+  std::vector<std::unique_ptr<std::byte[]>> slots_;
+  size_t slot_bytes_ = 0;
+  // By ValueId: the golden slot whose bytes the buffer holds, or kNoSlot (a faulty value, or never loaded).
+  static constexpr int64_t kNoSlot = -1;
+  std::vector<int64_t> holds_;
+  std::vector<char> differs_;  // by ValueId, within a pass
+};
+
+}  // namespace faultline

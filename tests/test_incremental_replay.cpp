@@ -1,0 +1,220 @@
+// Incremental fault passes (engine/incremental_executor.h through FaultReplayer, ReplayOptions::incremental)
+// against the plain full recomputation: for every fault of random campaigns on ResNet20 (residual branches)
+// and an Inception net (Concat branches), on both backends, over several executed batches (a smaller last
+// batch included), the faulty outputs are bit-identical, NaN/Inf patterns included. The incremental path must
+// also really be the one taken: fewer steps than full passes, and passes that stop early.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/incremental_executor.h"
+#include "engine/session.h"
+#include "faults/fault_generator.h"
+#include "faults/fault_list.h"
+#include "faults/fault_replay.h"
+#include "faults/fault_targets.h"
+#include "frontends/load_model.h"
+#include "tests/support/fault_comparison.h"
+#include "tests/support/run_command.h"
+#include "tests/support/test_support.h"
+
+namespace faultline {
+namespace {
+
+using testing::read_npy_or_fail;
+using testing::test_data;
+
+struct Campaign {
+  std::shared_ptr<const Graph> model;
+  std::vector<FaultTarget> targets;
+  FaultList list;
+  std::vector<ResolvedFault> resolved;
+  Tensor input;
+};
+
+// `count` random faults on `target` sites (every bit, bit flips plus a share of stuck-at and multibit), with
+// `persistence`; inference / batch faults get a Batch image drawn from the input's images.
+Campaign make_campaign(const std::string& model_file, const std::string& input_file, SiteTarget target, int64_t count,
+                       uint64_t seed, Persistence persistence = Persistence::kPermanent, int64_t images = 0) {
+  Campaign c;
+  auto model = load_model(test_data(model_file));
+  EXPECT_TRUE(model.is_ok()) << model.status().message();
+  c.model = *model;
+  auto targets = list_fault_targets(*c.model);
+  EXPECT_TRUE(targets.is_ok()) << targets.status().message();
+  c.targets = *targets;
+  GeneratorOptions options;
+  options.target = target;
+  options.models = {FaultModel::kBitFlip, FaultModel::kBitFlip, FaultModel::kStuckAt1, FaultModel::kMultiBitFlip};
+  options.persistence = persistence;
+  options.seed = seed;
+  auto list = generate_random_faults(c.targets, options, count);
+  EXPECT_TRUE(list.is_ok()) << list.status().message();
+  c.list = *list;
+  c.input = read_npy_or_fail(test_data(input_file));
+  if (images > 0 && images < c.input.dim(0)) {
+    Shape shape = c.input.shape();
+    shape[0] = images;
+    Tensor head = std::move(Tensor::allocate(DType::kFloat32, shape)).value();
+    std::memcpy(head.raw(), c.input.raw(), head.nbytes());
+    c.input = std::move(head);
+  }
+  if (persistence != Persistence::kPermanent)
+    for (size_t i = 0; i < c.list.entries.size(); ++i)
+      c.list.entries[i].fault.site.batch = static_cast<int64_t>((i * 7 + 3) % static_cast<size_t>(c.input.dim(0)));
+  auto resolved = resolve_fault_list(c.list, c.targets);
+  EXPECT_TRUE(resolved.is_ok()) << resolved.status().message();
+  c.resolved = *resolved;
+  return c;
+}
+
+// Replays every fault both ways and requires bit-identical outputs; returns the incremental replay's stats.
+ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch) {
+  SessionOptions options;
+  options.backend = backend;
+  options.batch = batch;
+  options.threads = 2;
+  ReplayOptions full;
+  full.incremental = false;
+  auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
+  auto fast = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, ReplayOptions{});
+  EXPECT_TRUE(plain.is_ok()) << plain.status().message();
+  EXPECT_TRUE(fast.is_ok()) << fast.status().message();
+  if (!plain.is_ok() || !fast.is_ok()) return {};
+  EXPECT_TRUE((*fast)->stats().incremental);
+  auto golden_plain = (*plain)->golden();
+  auto golden_fast = (*fast)->golden();
+  EXPECT_TRUE(golden_plain.is_ok() && golden_fast.is_ok());
+  EXPECT_EQ(std::memcmp(golden_plain->raw(), golden_fast->raw(), golden_plain->nbytes()), 0) << "golden differs";
+  int mismatches = 0;
+  for (size_t f = 0; f < c.resolved.size(); ++f) {
+    auto a = (*plain)->run(f);
+    auto b = (*fast)->run(f);
+    EXPECT_TRUE(a.is_ok()) << a.status().message();
+    EXPECT_TRUE(b.is_ok()) << b.status().message();
+    if (!a.is_ok() || !b.is_ok()) return {};
+    if (a->nbytes() != b->nbytes() || std::memcmp(a->raw(), b->raw(), a->nbytes()) != 0) {
+      const FaultListEntry& entry = c.list.entries[c.resolved[f].entry];
+      if (++mismatches <= 5)
+        ADD_FAILURE() << backend << ": fault " << entry.injection << " (" << entry.fault.site.layer << ", element "
+                      << c.resolved[f].element << ") differs between incremental and full passes";
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << "of " << c.resolved.size() << " faults";
+  return (*fast)->stats();
+}
+
+TEST(IncrementalReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 300, 11,
+                                    Persistence::kPermanent, 8);
+  const ReplayStats stats = expect_identical(c, "onednn", 3);  // batches of 3, 3 and 2 images: two plans
+  EXPECT_LT(stats.steps_run, stats.steps_total / 2) << "weight faults sit mostly in layer3: most steps are skipped";
+  EXPECT_GT(stats.stopped_early, 0);
+}
+
+TEST(IncrementalReplay, ResNet20ActivationFaultsMatchFullPassesOnOnednn) {
+  const Campaign c =
+      make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 250, 12,
+                    Persistence::kPermanent, 8);
+  const ReplayStats stats = expect_identical(c, "onednn", 4);
+  EXPECT_LT(stats.steps_run, stats.steps_total);
+  EXPECT_GT(stats.stopped_early, 0) << "activation faults on other images' rows are masked at their own step";
+}
+
+TEST(IncrementalReplay, ResNet20InputFaultsMatchFullPassesOnOnednn) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kInput, 150, 13,
+                                    Persistence::kPermanent, 4);
+  const ReplayStats stats = expect_identical(c, "onednn", 4);
+  EXPECT_LT(stats.steps_run, stats.steps_total);
+}
+
+TEST(IncrementalReplay, InferenceAndBatchPersistenceMatchFullPasses) {
+  const Campaign weights = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight,
+                                         100, 14, Persistence::kInference, 8);
+  expect_identical(weights, "onednn", 3);
+  const Campaign activations = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy",
+                                             SiteTarget::kActivation, 100, 15, Persistence::kBatch, 8);
+  expect_identical(activations, "onednn", 3);
+}
+
+TEST(IncrementalReplay, InceptionConcatFaultsMatchFullPassesOnOnednn) {
+  const Campaign weights =
+      make_campaign("models/googlenet_small.onnx", "models/googlenet_small_input.npy", SiteTarget::kWeight, 150, 16);
+  const ReplayStats stats = expect_identical(weights, "onednn", 3);  // batches of 3 and 1
+  EXPECT_LT(stats.steps_run, stats.steps_total);
+  const Campaign activations = make_campaign("models/googlenet_small.onnx", "models/googlenet_small_input.npy",
+                                             SiteTarget::kActivation, 150, 17);
+  expect_identical(activations, "onednn", 4);
+}
+
+TEST(IncrementalReplay, ResNet20FaultsMatchFullPassesOnReference) {
+  const Campaign weights = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight,
+                                         24, 18, Persistence::kPermanent, 3);
+  const ReplayStats stats = expect_identical(weights, "reference", 2);
+  EXPECT_LT(stats.steps_run, stats.steps_total);
+  const Campaign activations = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy",
+                                             SiteTarget::kActivation, 24, 19, Persistence::kPermanent, 3);
+  expect_identical(activations, "reference", 2);
+}
+
+TEST(IncrementalReplay, GoldenBudgetTooSmallFallsBackToFullPasses) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 5, 20);
+  SessionOptions options;
+  options.batch = 8;
+  ReplayOptions tiny;
+  tiny.golden_budget_bytes = 1024;
+  auto replayer = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, tiny);
+  ASSERT_TRUE(replayer.is_ok()) << replayer.status().message();
+  EXPECT_FALSE((*replayer)->stats().incremental);
+  ASSERT_TRUE((*replayer)->run(0).is_ok());
+  EXPECT_EQ((*replayer)->stats().passes, 0);
+}
+
+TEST(IncrementalExecutor, RefusesAModelPlannedWithoutKeptValues) {
+  auto model = load_model(test_data("models/resnet20.onnx"));
+  ASSERT_TRUE(model.is_ok());
+  SessionOptions options;
+  options.batch = 2;
+  auto session = Session::create(*model, options);
+  ASSERT_TRUE(session.is_ok());
+  auto executor = IncrementalExecutor::create((*session)->compiled());
+  ASSERT_FALSE(executor.is_ok());
+  EXPECT_NE(executor.status().message().find("keep_values"), std::string::npos) << executor.status().message();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// `faultline run` recomputes incrementally by default and says so; --full-passes writes the same files.
+TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
+  const std::string dir = testing::temp_dir();
+  for (const char* target : {"weight", "activation"}) {
+    for (const char* mode : {"incremental", "full"}) {
+      const std::string yaml = dir + "/" + target + "_" + mode + ".yaml";
+      std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
+                          << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
+                          << "batch_size: 6\n"
+                          << "faults: {generate: {target: " << target << ", count: 40, seed: 5}}\n"
+                          << "output: " << dir << "/" << target << "_" << mode << "\n";
+      auto run = testing::run_faultline("run " + yaml + (std::string(mode) == "full" ? " --full-passes" : ""));
+      ASSERT_EQ(run.exit_code, 0) << run.err;
+      EXPECT_EQ(run.out.find("incremental passes:") != std::string::npos, std::string(mode) == "incremental")
+          << run.out;
+    }
+    for (const char* file : {"summary.csv", "layers.csv", "bits.csv", "golden.csv"})
+      EXPECT_EQ(slurp(dir + "/" + target + "_incremental/" + file), slurp(dir + "/" + target + "_full/" + file))
+          << target << " " << file;
+  }
+}
+
+}  // namespace
+}  // namespace faultline
