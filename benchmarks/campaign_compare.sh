@@ -20,6 +20,7 @@
 #   3. the same two fault lists (peer.json "faults") written as faultline fault lists, and `faultline run` on
 #      each (BatchNorm kept, batch 100, the same threads). faultline's time is the whole command's wall time:
 #      loading, planning, the golden pass and the campaign.
+# faultline then runs both lists again with --full-passes (every fault through the whole network).
 # The table gives fault-images/s (faults x images / seconds) and faultline's ratio to the peer; the last column
 # says whether every fault's number of top-1 changes is the same (peer sdc_per_fault, faultline `critical`;
 # images with NaN/Inf logits are faultline's `due`, which the peer's argmax counts as SDC: for such faults
@@ -94,15 +95,23 @@ for kind in weight neuron; do
   "$faultline" run "$work/$kind.yaml" --quiet >"$work/$kind.log"
   times+=("$start" "$EPOCHREALTIME")
 done
+# The same campaigns with every fault through the whole network, for the share of the incremental passes.
+for kind in weight neuron; do
+  sed "s|^output: .*|output: results_${kind}_full|" "$work/$kind.yaml" >"$work/${kind}_full.yaml"
+  start=$EPOCHREALTIME
+  "$faultline" run "$work/${kind}_full.yaml" --quiet --full-passes >"$work/${kind}_full.log"
+  times+=("$start" "$EPOCHREALTIME")
+done
 
 "$python" - "$work" "${times[@]}" <<'EOF'
 import csv, json, sys
 work = sys.argv[1]
 t = [float(x) for x in sys.argv[2:]]
 ours = {"weight": t[1] - t[0], "neuron": t[3] - t[2]}
+full = {"weight": t[5] - t[4], "neuron": t[7] - t[6]}
 peer = json.load(open(f"{work}/peer.json"))
 print(f"{'campaign':<10} {'faults':>6} {'images':>6} {'peer fault-img/s':>17} {'faultline fault-img/s':>22} "
-      f"{'ratio':>6}  same outcomes")
+      f"{'ratio':>6} {'full passes':>12} {'ratio':>6}  same outcomes")
 for kind in ("weight", "neuron"):
     p = peer["campaigns"][f"native_{kind}"]
     rows = list(csv.DictReader(open(f"{work}/results_{kind}/summary.csv")))
@@ -116,8 +125,12 @@ for kind in ("weight", "neuron"):
     # NaN/Inf, within [critical, critical + due] elsewhere, and the NaN/Inf image totals equal.
     same = all(c == s if d == 0 else c <= s <= c + d for c, d, s in zip(critical, due, p["sdc_per_fault"]))
     same = same and sum(due) == p["nonfinite_fault_images"]
+    full_rows = [r for r in csv.DictReader(open(f"{work}/results_{kind}_full/summary.csv")) if r["Injection"] != "GOLDEN"]
+    same = same and full_rows == rows  # full passes give the same outcomes
+    full_rate = fi / full[kind]
     print(f"{kind:<10} {p['faults']:>6} {p['images']:>6} {p['fault_images_per_s']:>17.0f} {ours_rate:>22.0f} "
-          f"{ours_rate / p['fault_images_per_s']:>5.1f}x  {'yes' if same else 'NO'}"
+          f"{ours_rate / p['fault_images_per_s']:>5.1f}x {full_rate:>12.0f} {full_rate / p['fault_images_per_s']:>5.1f}x"
+          f"  {'yes' if same else 'NO'}"
           f"  (peer other-cpu {p.get('other_cpu', 0):.2f})")
     if not same:
         bad = [(i, c, d, s) for i, (c, d, s) in enumerate(zip(critical, due, p["sdc_per_fault"])) if c != s]
