@@ -74,29 +74,37 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> mo
   return session;
 }
 
-Result<Session::Plan*> Session::plan_for(int64_t batch) {
-  for (Plan& plan : plans_)
-    if (plan.batch == batch) return &plan;
+Result<std::unique_ptr<CompiledModel>> compile_for_batch(const Backend& backend, const Graph& model, int64_t batch,
+                                                         PlanOptions options, const std::vector<std::string>& observable) {
   SpecializeOptions specialize_options;
   specialize_options.batch = batch;
   specialize_options.fold_weight_decodes = true;  // clean inference reads folded float32 weights
-  specialize_options.observable = options_.observable;
-  auto specialized = specialize(*model_, specialize_options);
-  if (!specialized.is_ok()) return specialized.status().with_context(model_->source);
+  specialize_options.observable = observable;
+  auto specialized = specialize(model, specialize_options);
+  if (!specialized.is_ok()) return specialized.status().with_context(model.source);
   const Graph& graph = specialized.value();
+  options.observable.clear();
+  for (const std::string& name : observable) {
+    auto id = graph.find_value(name);
+    if (!id) return not_found(model.source + ": no value named '" + name + "' to observe");
+    options.observable.push_back(*id);
+  }
+  auto compiled = backend.compile(graph, options);
+  if (!compiled.is_ok()) return compiled.status().with_context(model.source);
+  return std::move(compiled).value();
+}
+
+Result<Session::Plan*> Session::plan_for(int64_t batch) {
+  for (Plan& plan : plans_)
+    if (plan.batch == batch) return &plan;
   PlanOptions plan_options;
   plan_options.threads = options_.threads;
   plan_options.fuse = options_.fuse;
   plan_options.propagate_nan = options_.propagate_nan;
   plan_options.keep_values = options_.keep_values;
-  for (const std::string& name : options_.observable) {
-    auto id = graph.find_value(name);
-    if (!id) return not_found(model_->source + ": no value named '" + name + "' to observe");
-    plan_options.observable.push_back(*id);
-  }
-  auto compiled = backend_->compile(graph, plan_options);
-  if (!compiled.is_ok()) return compiled.status().with_context(model_->source);
-  plans_.push_back(Plan{batch, std::move(compiled).value()});
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> compiled,
+                      compile_for_batch(*backend_, *model_, batch, std::move(plan_options), options_.observable));
+  plans_.push_back(Plan{batch, std::move(compiled)});
   return &plans_.back();
 }
 

@@ -32,6 +32,13 @@ struct SessionOptions {
   bool keep_values = false;
 };
 
+// Specializes `model` for batches of `batch` images (weight decodes folded, `observable` value names kept) and
+// compiles it on `backend` with `options` (threads, fuse, propagate_nan, keep_values), `options.observable`
+// resolved from those names in the specialized graph. The compiled model holds the specialized graph. Errors
+// name the model's source. Session and SpikingSession (engine/spiking) plan through it.
+Result<std::unique_ptr<CompiledModel>> compile_for_batch(const Backend& backend, const Graph& model, int64_t batch,
+                                                         PlanOptions options, const std::vector<std::string>& observable);
+
 class Session {
  public:
   // Stores the weights as options.weight_dtype (when set), specializes for options.batch and compiles. Errors name the node that cannot be planned.

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <set>
 
-#include "engine/specialize.h"
+#include "engine/session.h"
 
 namespace faultline {
 
@@ -87,15 +87,15 @@ Result<std::unique_ptr<SpikingSession>> SpikingSession::create(std::shared_ptr<c
 Result<SpikingSession::Plan*> SpikingSession::plan_for(int64_t batch) {
   for (Plan& plan : plans_)
     if (plan.batch == batch) return &plan;
-  SpecializeOptions specialize_options;
-  specialize_options.batch = batch;
-  specialize_options.fold_weight_decodes = true;
-  specialize_options.observable = options_.observable;
-  auto specialized = specialize(*model_, specialize_options);
-  if (!specialized.is_ok()) return specialized.status().with_context(model_->source);
-  const Graph& graph = specialized.value();
+  PlanOptions plan_options;
+  plan_options.threads = options_.threads;
+  plan_options.fuse = options_.fuse;
+  plan_options.propagate_nan = options_.propagate_nan;
   Plan plan;
   plan.batch = batch;
+  FL_ASSIGN_OR_RETURN(plan.compiled,
+                      compile_for_batch(*backend_, *model_, batch, std::move(plan_options), options_.observable));
+  const Graph& graph = plan.compiled->graph();
   for (const std::string& name : data_inputs_) {
     FL_ASSIGN_OR_RETURN(ValueId id, id_of(graph, name));
     plan.data_inputs.push_back(id);
@@ -116,18 +116,6 @@ Result<SpikingSession::Plan*> SpikingSession::plan_for(int64_t batch) {
     plan.state_inputs.push_back(state);
     plan.next_values.push_back(next);
   }
-  PlanOptions plan_options;
-  plan_options.threads = options_.threads;
-  plan_options.fuse = options_.fuse;
-  plan_options.propagate_nan = options_.propagate_nan;
-  for (const std::string& name : options_.observable) {
-    auto id = graph.find_value(name);
-    if (!id) return not_found(model_->source + ": no value named '" + name + "' to observe");
-    plan_options.observable.push_back(*id);
-  }
-  auto compiled = backend_->compile(graph, plan_options);
-  if (!compiled.is_ok()) return compiled.status().with_context(model_->source);
-  plan.compiled = std::move(compiled).value();
   plans_.push_back(std::move(plan));
   return &plans_.back();
 }
