@@ -103,8 +103,24 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
     FL_ASSIGN_OR_RETURN(replayer, FaultReplayer::create(spec.model, options, spec.list, faults, spec.targets,
                                                         spec.dataset.images, spec.injector_options, spec.replay));
   }
-  auto run_fault = [&](size_t f) { return spiking ? spiking->run(f) : replayer->run(f); };
   FL_ASSIGN_OR_RETURN(Tensor golden, spiking ? spiking->golden() : replayer->golden());
+  // Batch-major replays (faults/fault_replay.h) run faults in groups that share each batch's clean pass; the
+  // group's outputs wait here (at most 256 MB of them, 64 faults) and rows are still appended one by one.
+  const size_t group_size =
+      std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 64);
+  std::vector<Tensor> pending;
+  size_t pending_first = 0;
+  auto run_fault = [&](size_t f) -> Result<Tensor> {
+    if (spiking) return spiking->run(f);
+    if (!replayer->stats().batch_major) return replayer->run(f);
+    if (f < pending_first || f >= pending_first + pending.size()) {
+      std::vector<size_t> group;
+      for (size_t g = f; g < faults.size() && group.size() < group_size; ++g) group.push_back(g);
+      FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
+      pending_first = f;
+    }
+    return std::move(pending[f - pending_first]);
+  };
   const bool spiking_report = spec.spiking.has_value() || spec.spiking_report;
   std::vector<SpikingJetCounts> spiking_counts;
   auto count_spiking = [&](size_t f, const Tensor& faulty) -> Status {

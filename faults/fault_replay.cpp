@@ -139,6 +139,12 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
       return replayer;
     }
+    if (executor.is_ok() && (*executor)->slot_bytes() <= replay_options.golden_budget_bytes) {
+      replayer->incremental_ = replayer->batch_major_ = true;
+      replayer->stats_.incremental = replayer->stats_.batch_major = true;
+      replayer->stats_.golden_bytes = (*executor)->slot_bytes();
+      return replayer;
+    }
     replayer->executors_.clear();
   }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
@@ -154,7 +160,8 @@ Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled
 }
 
 // The golden pass of the incremental path: every executed batch runs clean once, its outputs become rows of
-// golden_ and its values golden slot b (batch b = images [b * batch, + batch)).
+// golden_ and its values golden slot b (batch b = images [b * batch, + batch)); slot 0 in batch-major mode,
+// where each faulty batch recaptures it.
 Status FaultReplayer::run_golden_incremental() {
   const int64_t batch = session_->options().batch;
   std::vector<Tensor> outputs(1);
@@ -176,44 +183,99 @@ Status FaultReplayer::run_golden_incremental() {
     }
     const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
     std::memcpy(golden_.data<std::byte>() + static_cast<size_t>(first) * row_bytes, rows.raw(), rows.nbytes());
-    FL_RETURN_IF_ERROR(executor->capture(static_cast<size_t>(slot)));
+    FL_RETURN_IF_ERROR(executor->capture(batch_major_ ? 0 : static_cast<size_t>(slot)));
   }
   return Status::ok();
 }
 
 // Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
 // incremental pass from its golden slot.
-Result<Tensor> FaultReplayer::run_incremental(FaultInjector& injector, int64_t first, int64_t count) {
+Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
+                                 std::vector<Tensor>& outputs) {
   if (golden_.empty()) FL_RETURN_IF_ERROR(run_golden_incremental());
   const int64_t batch = session_->options().batch;
   Shape shape = golden_.shape();
   shape[0] = count;
-  FL_ASSIGN_OR_RETURN(Tensor output, Tensor::allocate(golden_.dtype(), shape));
+  outputs.clear();
+  for (size_t i = 0; i < injectors.size(); ++i) {
+    FL_ASSIGN_OR_RETURN(Tensor output, Tensor::allocate(golden_.dtype(), shape));
+    outputs.push_back(std::move(output));
+  }
   const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
   Tensor rows;
   for (int64_t start = first; start < first + count; start += batch) {
     const int64_t rows_here = std::min(batch, images_ - start);
     FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(rows_here));
     FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
-    FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(*compiled));
-    FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
-    FL_ASSIGN_OR_RETURN(IncrementalPass pass,
-                        executor->run(static_cast<size_t>(start / batch), injector, seeds, weights));
-    ++stats_.passes;
-    stats_.steps_run += static_cast<int64_t>(pass.steps_run);
-    stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
-    if (pass.stopped_early) ++stats_.stopped_early;
-    std::byte* destination = output.data<std::byte>() + static_cast<size_t>(start - first) * row_bytes;
-    if (pass.outputs_golden) {
-      std::memcpy(destination, golden_.data<std::byte>() + static_cast<size_t>(start) * row_bytes,
-                  static_cast<size_t>(rows_here) * row_bytes);
-      continue;
+    size_t slot = static_cast<size_t>(start / batch);
+    if (batch_major_) {  // this batch's golden values, into the one slot
+      slot = 0;
+      FL_RETURN_IF_ERROR(compiled->write_value(compiled->graph().inputs()[0], image_rows(*input_, start, rows_here)));
+      FL_RETURN_IF_ERROR(execute(*compiled));
+      FL_RETURN_IF_ERROR(executor->capture(slot));
     }
-    rows = Tensor();  // the last batch may run on a smaller plan
-    FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
-    std::memcpy(destination, rows.raw(), rows.nbytes());
+    for (size_t i = 0; i < injectors.size(); ++i) {
+      FaultInjector& injector = *injectors[i];
+      injector.set_image_offset(start);
+      FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(*compiled));
+      FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
+      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights));
+      ++stats_.passes;
+      stats_.steps_run += static_cast<int64_t>(pass.steps_run);
+      stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
+      if (pass.stopped_early) ++stats_.stopped_early;
+      std::byte* destination = outputs[i].data<std::byte>() + static_cast<size_t>(start - first) * row_bytes;
+      if (pass.outputs_golden) {
+        std::memcpy(destination, golden_.data<std::byte>() + static_cast<size_t>(start) * row_bytes,
+                    static_cast<size_t>(rows_here) * row_bytes);
+        continue;
+      }
+      rows = Tensor();  // the last batch may run on a smaller plan
+      FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
+      std::memcpy(destination, rows.raw(), rows.nbytes());
+    }
   }
-  return output;
+  return Status::ok();
+}
+
+Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> group) {
+  std::vector<Tensor> outputs(group.size());
+  std::vector<size_t> shared;  // positions in `group` of the faults that share batch passes
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (group[i] >= faults_.size()) return internal_error("run_group: fault " + std::to_string(group[i]) + " is not in the list");
+    const bool permanent = list_->entries[faults_[group[i]].entry].fault.persistence == Persistence::kPermanent;
+    if (batch_major_ && permanent) {
+      shared.push_back(i);
+    } else {
+      FL_ASSIGN_OR_RETURN(outputs[i], run(group[i]));
+    }
+  }
+  if (shared.empty()) return outputs;
+  std::vector<ArmedFault> armed;
+  std::vector<FaultInjector> injectors;
+  armed.reserve(shared.size());
+  injectors.reserve(shared.size());
+  for (size_t i : shared) {
+    armed.push_back(armed_fault(*list_, faults_[group[i]], targets_));
+    auto injector = FaultInjector::create({&armed.back(), 1}, injector_options_);
+    if (!injector.is_ok()) return injector.status().with_context(fault_list_location(*list_, faults_[group[i]].entry));
+    injectors.push_back(std::move(injector).value());
+  }
+  std::vector<FaultInjector*> pointers;
+  for (FaultInjector& injector : injectors) pointers.push_back(&injector);
+  std::vector<Tensor> shared_outputs;
+  const Status status = run_passes(pointers, 0, images_, shared_outputs);
+  for (size_t k = 0; k < shared.size(); ++k) {
+    const std::string location = fault_list_location(*list_, faults_[group[shared[k]]].entry);
+    const Status restored = injectors[k].restore();
+    FL_RETURN_IF_ERROR(status.with_context(location));
+    FL_RETURN_IF_ERROR(restored.with_context(location));
+    FL_RETURN_IF_ERROR(injectors[k].check_restored().with_context(location));
+    if (shared_outputs[k].dtype() != DType::kFloat32)
+      return unsupported("the model's output is " + std::string(dtype_name(shared_outputs[k].dtype())) + ", not float32");
+    outputs[shared[k]] = std::move(shared_outputs[k]);
+  }
+  return outputs;
 }
 
 Result<Tensor> FaultReplayer::golden() {
@@ -231,8 +293,14 @@ Result<Tensor> FaultReplayer::run_armed(std::span<const ArmedFault> armed, int64
                                         const InjectorOptions& injector_options) {
   FL_ASSIGN_OR_RETURN(FaultInjector injector, FaultInjector::create(armed, injector_options));
   injector.set_image_offset(first);
-  Result<Tensor> output = incremental_ ? run_incremental(injector, first, count) : Result<Tensor>(Tensor());
-  if (!incremental_) {
+  Result<Tensor> output = Tensor();
+  if (incremental_) {
+    FaultInjector* injectors[] = {&injector};
+    std::vector<Tensor> outputs;
+    const Status status = run_passes(injectors, first, count, outputs);
+    if (status.is_ok()) output = std::move(outputs.front());
+    else output = status;
+  } else {
     auto outputs = session_->run({image_rows(*input_, first, count)}, &injector);
     if (outputs.is_ok()) output = std::move(outputs->front());
     else output = outputs.status();

@@ -36,19 +36,21 @@ struct ReplayOptions {
   // (engine/incremental_executor.h: steps downstream of the fault, branch-aware, stopping when everything
   // equals golden again). The outputs are bit-identical to full passes. Off: every fault re-runs the model.
   bool incremental = true;
-  // The golden values of all batches must fit in this many bytes (checked once the model is planned);
-  // otherwise the replay runs full passes.
+  // The golden values of all batches must fit in this many bytes (checked once the model is planned).
+  // Otherwise, when one batch's values fit, the replay goes batch-major: run_group() runs each batch clean
+  // once and then every fault of the group on it; when not even one batch's fit, it runs full passes.
   size_t golden_budget_bytes = size_t{4} << 30;
 };
 
 // What the replay has run so far (for benchmarks and the run summary).
 struct ReplayStats {
   bool incremental = false;     // passes run incrementally
+  bool batch_major = false;     // one batch's golden values kept at a time (run_group)
   int64_t passes = 0;           // faulty batch passes
   int64_t steps_run = 0;        // steps executed by them
   int64_t steps_total = 0;      // steps a full pass would have executed
   int64_t stopped_early = 0;    // passes that ended with everything equal to golden
-  size_t golden_bytes = 0;      // memory the kept golden values of every batch take
+  size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
 };
 
 // A resolved row as an ArmedFault (pointers into `list` and `targets`, which must outlive it).
@@ -89,6 +91,11 @@ class FaultReplayer {
   // permanent: an error-rate run arms one ber fault per layer), their ber / random draws seeded by
   // `injector_options` ([N, out...], float32). Errors name the first fault's location.
   Result<Tensor> run_together(std::span<const size_t> together, InjectorOptions injector_options);
+  // The outputs of faults[f] for every f in `group`, in group order, each exactly as run(f) gives it. In
+  // batch-major mode (ReplayStats::batch_major) the permanent faults of the group share each batch's clean
+  // pass: batch by batch, the batch runs clean once into the one golden slot and every permanent fault runs
+  // its incremental pass from it. Inference and batch faults, and the other modes, run as run(f).
+  Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
   size_t size() const { return faults_.size(); }
   const ReplayStats& stats() const { return stats_; }
   // The targets as faulted: weights in their stored dtype (SessionOptions::weight_dtype).
@@ -98,8 +105,11 @@ class FaultReplayer {
   FaultReplayer() = default;
   Result<Tensor> run_armed(std::span<const ArmedFault> armed, int64_t first, int64_t count,
                            const InjectorOptions& injector_options);
-  // run_armed on the incremental path: one IncrementalExecutor pass per executed batch.
-  Result<Tensor> run_incremental(FaultInjector& injector, int64_t first, int64_t count);
+  // The incremental path: for every executed batch of images [first, first + count) (from a batch boundary),
+  // one IncrementalExecutor pass per injector, its rows written into outputs[i] ([count, out...]). In
+  // batch-major mode each batch first runs clean into golden slot 0.
+  Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
+                    std::vector<Tensor>& outputs);
   Status run_golden_incremental();
   Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
 
@@ -113,6 +123,7 @@ class FaultReplayer {
   Tensor golden_;
   ReplayOptions replay_options_;
   bool incremental_ = false;
+  bool batch_major_ = false;
   std::vector<std::unique_ptr<IncrementalExecutor>> executors_;  // one per plan (batch size) used
   ReplayStats stats_;
 };

@@ -14,6 +14,7 @@
 
 #include "engine/incremental_executor.h"
 #include "engine/session.h"
+#include "faults/campaign.h"
 #include "faults/fault_generator.h"
 #include "faults/fault_list.h"
 #include "faults/fault_replay.h"
@@ -78,7 +79,7 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
   SessionOptions options;
   options.backend = backend;
   options.batch = batch;
-  options.threads = 2;
+  options.threads = 1;  // ctest runs two tests at once on two cores: no oversubscribed OpenMP barriers
   ReplayOptions full;
   full.incremental = false;
   auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
@@ -187,6 +188,84 @@ TEST(IncrementalExecutor, RefusesAModelPlannedWithoutKeptValues) {
   EXPECT_NE(executor.status().message().find("keep_values"), std::string::npos) << executor.status().message();
 }
 
+std::string slurp(const std::string& path);
+
+// Batch-major replays: a golden budget that holds one batch's values but not every batch's.
+TEST(IncrementalReplay, BatchMajorGroupsMatchFullPasses) {
+  for (SiteTarget target : {SiteTarget::kWeight, SiteTarget::kActivation}) {
+    const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", target, 60,
+                                     target == SiteTarget::kWeight ? 21 : 22, Persistence::kPermanent, 8);
+    SessionOptions options;
+    options.batch = 3;  // batches of 3, 3 and 2: two plans
+    options.threads = 1;  // ctest runs two tests at once on two cores: no oversubscribed OpenMP barriers
+    auto sizing = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input);
+    ASSERT_TRUE(sizing.is_ok()) << sizing.status().message();
+    ReplayOptions one_batch;
+    one_batch.golden_budget_bytes = (*sizing)->stats().golden_bytes / 3 + 1;  // one slot of three
+    ReplayOptions full;
+    full.incremental = false;
+    auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
+    auto major = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, one_batch);
+    ASSERT_TRUE(plain.is_ok() && major.is_ok());
+    ASSERT_TRUE((*major)->stats().batch_major);
+    auto golden_plain = (*plain)->golden();
+    auto golden_major = (*major)->golden();
+    ASSERT_TRUE(golden_plain.is_ok() && golden_major.is_ok());
+    EXPECT_EQ(std::memcmp(golden_plain->raw(), golden_major->raw(), golden_plain->nbytes()), 0);
+    std::vector<size_t> group;
+    for (size_t f = 0; f < c.resolved.size(); ++f) group.push_back(f);
+    auto outputs = (*major)->run_group(std::span<const size_t>(group).subspan(0, 40));
+    ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
+    for (size_t f = 0; f < c.resolved.size(); ++f) {
+      auto expected = (*plain)->run(f);
+      ASSERT_TRUE(expected.is_ok()) << expected.status().message();
+      // The first 40 from the group, the rest one at a time (run(f) in batch-major mode).
+      Tensor actual;
+      if (f < 40) {
+        actual = std::move((*outputs)[f]);
+      } else {
+        auto single = (*major)->run(f);
+        ASSERT_TRUE(single.is_ok()) << single.status().message();
+        actual = std::move(single).value();
+      }
+      ASSERT_EQ(actual.nbytes(), expected->nbytes());
+      EXPECT_EQ(std::memcmp(actual.raw(), expected->raw(), actual.nbytes()), 0) << "fault " << f;
+    }
+    EXPECT_LT((*major)->stats().steps_run, (*major)->stats().steps_total);
+  }
+}
+
+// A campaign whose golden values do not all fit writes the same summary.csv in batch-major groups.
+TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 90,
+                                   23, Persistence::kPermanent, 8);
+  const std::string dir = testing::temp_dir();
+  std::string summaries[2];
+  for (int mode = 0; mode < 2; ++mode) {
+    CampaignSpec spec;
+    spec.model = c.model;
+    spec.options.batch = 3;
+    spec.options.threads = 1;
+    spec.dataset.images = c.input;
+    spec.list = c.list;
+    spec.faults = c.resolved;
+    spec.targets = c.targets;
+    spec.output = dir + (mode == 0 ? "/full" : "/major");
+    spec.replay.incremental = mode == 1;
+    if (mode == 1) {
+      auto sizing = FaultReplayer::create(c.model, spec.options, c.list, c.resolved, c.targets, c.input);
+      ASSERT_TRUE(sizing.is_ok());
+      spec.replay.golden_budget_bytes = (*sizing)->stats().golden_bytes / 3 + 1;
+    }
+    auto result = run_campaign(spec);
+    ASSERT_TRUE(result.is_ok()) << result.status().message();
+    EXPECT_EQ(result->replay.batch_major, mode == 1);
+    summaries[mode] = slurp(result->summary_path);
+  }
+  EXPECT_EQ(summaries[0], summaries[1]);
+  EXPECT_NE(summaries[0].find("\n"), std::string::npos);
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream content;
@@ -202,7 +281,7 @@ TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
       const std::string yaml = dir + "/" + target + "_" + mode + ".yaml";
       std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
                           << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
-                          << "batch_size: 6\n"
+                          << "batch_size: 6\nthreads: 1\n"
                           << "faults: {generate: {target: " << target << ", count: 40, seed: 5}}\n"
                           << "output: " << dir << "/" << target << "_" << mode << "\n";
       auto run = testing::run_faultline("run " + yaml + (std::string(mode) == "full" ? " --full-passes" : ""));
