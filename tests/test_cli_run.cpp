@@ -15,16 +15,10 @@
 namespace faultline {
 namespace {
 
+using testing::read_text;
 using testing::run_faultline;
 using testing::run_shell;
 using testing::test_data;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 // An experiment `dir`/`name` over the bundled ResNet20 and its 16 images, writing to `output`.
 std::string write_experiment(const std::string& dir, const std::string& name, const std::string& output, int count,
@@ -35,15 +29,17 @@ std::string write_experiment(const std::string& dir, const std::string& name, co
                       << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
                       << "batch_size: 8\n"
                       << "faults:\n  "
-                      << (faults.empty() ? "generate: {target: weight, bits: \"0-31\", count: " + std::to_string(count) +
-                                               ", seed: 7}"
+                      << (faults.empty() ? "generate: {target: weight, bits: \"0-31\", count: " +
+                                               std::to_string(count) + ", seed: 7}"
                                          : faults)
                       << "\noutput: " << output << "\n"
                       << "seed: 3\n";
   return path;
 }
 
-int64_t lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+int64_t lines(const std::string& text) {
+  return std::count(text.begin(), text.end(), '\n');
+}
 
 TEST(CliRun, KilledCampaignsResumeToIdenticalResults) {
   const std::string dir = testing::temp_dir();
@@ -62,18 +58,18 @@ TEST(CliRun, KilledCampaignsResumeToIdenticalResults) {
   auto resumed = run_faultline("run " + killed + " --resume --quiet");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   for (const char* file : {"summary.csv", "layers.csv", "bits.csv", "golden.csv", "faults.csv"})
-    EXPECT_EQ(slurp(dir + "/killed/" + file), slurp(dir + "/reference/" + file)) << file;
+    EXPECT_EQ(read_text(dir + "/killed/" + file), read_text(dir + "/reference/" + file)) << file;
 }
 
 TEST(CliRun, ExistingResultsNeedResume) {
   const std::string dir = testing::temp_dir();
   const std::string exp = write_experiment(dir, "exp.yaml", dir + "/out", 5);
   ASSERT_EQ(run_faultline("run " + exp + " --quiet").exit_code, 0);
-  const std::string before = slurp(dir + "/out/summary.csv");
+  const std::string before = read_text(dir + "/out/summary.csv");
   auto again = run_faultline("run " + exp + " --quiet");
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
-  EXPECT_EQ(slurp(dir + "/out/summary.csv"), before);
+  EXPECT_EQ(read_text(dir + "/out/summary.csv"), before);
 }
 
 TEST(CliRun, BadExperimentsNameTheKeyAndWriteNothing) {
@@ -109,7 +105,7 @@ TEST(CliRun, ShardsMergeToTheUnshardedFiles) {
   ASSERT_EQ(merged.exit_code, 0) << merged.err;
   EXPECT_NE(merged.out.find("merged 3 shards, 14 faults (with outputs.h5)"), std::string::npos) << merged.out;
   for (const char* file : {"summary.csv", "golden.csv", "layers.csv", "bits.csv", "faults.csv", "outputs.h5"})
-    EXPECT_EQ(slurp(dir + "/sharded/" + file), slurp(dir + "/reference/" + file)) << file;
+    EXPECT_EQ(read_text(dir + "/sharded/" + file), read_text(dir + "/reference/" + file)) << file;
 
   // A missing shard: one line naming it, nothing written.
   auto missing = run_faultline("merge " + dir + "/sharded/shards/0-of-3 " + dir + "/sharded/shards/1-of-3 --output " +
@@ -140,9 +136,10 @@ TEST(CliRun, ErrorRateSweepFromYaml) {
   auto r = run_faultline("run " + exp + " --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("error rate 1e-6"), std::string::npos) << r.out;
-  EXPECT_EQ(lines(slurp(dir + "/out/error_rate_detail.csv")), 1 + 4);
-  EXPECT_EQ(lines(slurp(dir + "/out/error_rate.csv")), 1 + 2);
-  EXPECT_EQ(slurp(dir + "/out/error_rate_detail.csv").substr(0, 46), "exponent,error_rate,repetition,seed,flipped_bi");
+  EXPECT_EQ(lines(read_text(dir + "/out/error_rate_detail.csv")), 1 + 4);
+  EXPECT_EQ(lines(read_text(dir + "/out/error_rate.csv")), 1 + 2);
+  EXPECT_EQ(read_text(dir + "/out/error_rate_detail.csv").substr(0, 46),
+            "exponent,error_rate,repetition,seed,flipped_bi");
   auto sharded = run_faultline("run " + exp + " --quiet --resume --shard 0/2");
   EXPECT_NE(sharded.exit_code, 0);
   EXPECT_NE(sharded.err.find("--shard"), std::string::npos) << sharded.err;

@@ -28,6 +28,7 @@ namespace faultline {
 namespace {
 
 using testing::read_npy_or_fail;
+using testing::read_text;
 using testing::test_data;
 
 struct Campaign {
@@ -112,16 +113,15 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
 
 TEST(IncrementalReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 300, 11,
-                                    Persistence::kPermanent, 8);
+                                   Persistence::kPermanent, 8);
   const ReplayStats stats = expect_identical(c, "onednn", 3);  // batches of 3, 3 and 2 images: two plans
   EXPECT_LT(stats.steps_run, stats.steps_total / 2) << "weight faults sit mostly in layer3: most steps are skipped";
   EXPECT_GT(stats.stopped_early, 0);
 }
 
 TEST(IncrementalReplay, ResNet20ActivationFaultsMatchFullPassesOnOnednn) {
-  const Campaign c =
-      make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 250, 12,
-                    Persistence::kPermanent, 8);
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 250,
+                                   12, Persistence::kPermanent, 8);
   const ReplayStats stats = expect_identical(c, "onednn", 4);
   EXPECT_LT(stats.steps_run, stats.steps_total);
   EXPECT_GT(stats.stopped_early, 0) << "activation faults on other images' rows are masked at their own step";
@@ -129,7 +129,7 @@ TEST(IncrementalReplay, ResNet20ActivationFaultsMatchFullPassesOnOnednn) {
 
 TEST(IncrementalReplay, ResNet20InputFaultsMatchFullPassesOnOnednn) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kInput, 150, 13,
-                                    Persistence::kPermanent, 4);
+                                   Persistence::kPermanent, 4);
   const ReplayStats stats = expect_identical(c, "onednn", 4);
   EXPECT_LT(stats.steps_run, stats.steps_total);
 }
@@ -188,15 +188,13 @@ TEST(IncrementalExecutor, RefusesAModelPlannedWithoutKeptValues) {
   EXPECT_NE(executor.status().message().find("keep_values"), std::string::npos) << executor.status().message();
 }
 
-std::string slurp(const std::string& path);
-
 // Batch-major replays: a golden budget that holds one batch's values but not every batch's.
 TEST(IncrementalReplay, BatchMajorGroupsMatchFullPasses) {
   for (SiteTarget target : {SiteTarget::kWeight, SiteTarget::kActivation}) {
     const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", target, 60,
                                      target == SiteTarget::kWeight ? 21 : 22, Persistence::kPermanent, 8);
     SessionOptions options;
-    options.batch = 3;  // batches of 3, 3 and 2: two plans
+    options.batch = 3;    // batches of 3, 3 and 2: two plans
     options.threads = 1;  // ctest runs two tests at once on two cores: no oversubscribed OpenMP barriers
     auto sizing = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input);
     ASSERT_TRUE(sizing.is_ok()) << sizing.status().message();
@@ -237,8 +235,8 @@ TEST(IncrementalReplay, BatchMajorGroupsMatchFullPasses) {
 
 // A campaign whose golden values do not all fit writes the same summary.csv in batch-major groups.
 TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
-  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 90,
-                                   23, Persistence::kPermanent, 8);
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 90, 23,
+                                   Persistence::kPermanent, 8);
   const std::string dir = testing::temp_dir();
   std::string summaries[2];
   for (int mode = 0; mode < 2; ++mode) {
@@ -260,17 +258,10 @@ TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
     auto result = run_campaign(spec);
     ASSERT_TRUE(result.is_ok()) << result.status().message();
     EXPECT_EQ(result->replay.batch_major, mode == 1);
-    summaries[mode] = slurp(result->summary_path);
+    summaries[mode] = read_text(result->summary_path);
   }
   EXPECT_EQ(summaries[0], summaries[1]);
   EXPECT_NE(summaries[0].find("\n"), std::string::npos);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 // `faultline run` recomputes incrementally by default and says so; --full-passes writes the same files.
@@ -290,7 +281,7 @@ TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
           << run.out;
     }
     for (const char* file : {"summary.csv", "layers.csv", "bits.csv", "golden.csv"})
-      EXPECT_EQ(slurp(dir + "/" + target + "_incremental/" + file), slurp(dir + "/" + target + "_full/" + file))
+      EXPECT_EQ(read_text(dir + "/" + target + "_incremental/" + file), read_text(dir + "/" + target + "_full/" + file))
           << target << " " << file;
   }
 }

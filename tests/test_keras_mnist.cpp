@@ -46,11 +46,9 @@ TEST(KerasMnist, FaultlineRunReachesTheRealAccuracy) {
   }
   auto result = run_faultline("run " + dir + "/lenet5.yaml --quiet");
   ASSERT_EQ(result.exit_code, 0) << result.err << result.out;
-  std::ifstream golden(dir + "/out/golden.csv");
-  std::stringstream text;
-  text << golden.rdbuf();
-  EXPECT_EQ(text.str(), "images,top_1_correct,top_5_correct,top_1_accuracy,top_5_accuracy\n10000," +
-                            std::to_string(kReferenceCorrect) + ",10000,0.9976,1\n");
+  EXPECT_EQ(testing::read_text(dir + "/out/golden.csv"),
+            "images,top_1_correct,top_5_correct,top_1_accuracy,top_5_accuracy\n10000," +
+                std::to_string(kReferenceCorrect) + ",10000,0.9976,1\n");
 }
 
 TEST(KerasMnist, SessionPredictsTheReferenceClassForEveryDigit) {

@@ -23,6 +23,7 @@
 namespace faultline {
 namespace {
 
+using testing::read_text;
 using testing::run_faultline;
 using testing::test_data;
 
@@ -30,19 +31,14 @@ using testing::test_data;
 constexpr int64_t kHeldOut = 2000;
 constexpr int64_t kHeldOutCorrect = 1955;
 const std::vector<int64_t> kHeldOutPerClass = {196, 236, 196, 198, 198, 177, 214, 198, 176, 211};
-const std::vector<std::string> kWeightLayers = {"conv1", "res.conv_a", "res.conv_b", "mixed.branch1x1",
-                                                "mixed.branch3x3", "fc"};
+const std::vector<std::string> kWeightLayers = {"conv1",           "res.conv_a",      "res.conv_b",
+                                                "mixed.branch1x1", "mixed.branch3x3", "fc"};
 // float32 logits of a 3x3-conv network through different kernels: within 1e-4 of the largest logit.
 constexpr double kRelTol = 1e-4;
 constexpr double kAbsTol = 1e-5;
 
-std::string example(const std::string& relative) { return test_data("../../examples/" + relative); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
+std::string example(const std::string& relative) {
+  return test_data("../../examples/" + relative);
 }
 
 std::vector<int64_t> argmax_rows(const Tensor& t) {
@@ -72,7 +68,8 @@ int64_t correct_top1(const Tensor& logits, const Tensor& labels, int64_t rows) {
 
 // The held-out digits as the example experiment reads them (its dataset keys), `count` of them.
 Dataset held_out_digits(int64_t count) {
-  auto config = parse_experiment(slurp(example("mnist_weight_campaign.yaml")), example("mnist_weight_campaign.yaml"));
+  auto config =
+      parse_experiment(read_text(example("mnist_weight_campaign.yaml")), example("mnist_weight_campaign.yaml"));
   EXPECT_TRUE(config.is_ok()) << config.status().message();
   if (!config.is_ok()) return {};
   DatasetSpec spec = config->dataset;
@@ -133,7 +130,7 @@ TEST(MnistDemo, BothBackendsReproducePyTorchLogitsAndAccuracy) {
 
 TEST(MnistDemo, ExampleExperimentParsesAndRuns) {
   const std::string yaml_path = example("mnist_weight_campaign.yaml");
-  const std::string text = slurp(yaml_path);
+  const std::string text = read_text(yaml_path);
   auto config = parse_experiment(text, yaml_path);
   ASSERT_TRUE(config.is_ok()) << config.status().message();
   EXPECT_EQ(config->dataset.format, "hdf5");
@@ -162,7 +159,7 @@ TEST(MnistDemo, ExampleExperimentParsesAndRuns) {
   // golden.csv: the top-1 correct count of PyTorch's logits on the same 20 digits.
   const Tensor torch_logits = testing::read_npy_or_fail(example("data/mnist_cnn_logits.npy"));
   const Dataset digits = held_out_digits(20);
-  auto golden = parse_csv(slurp(dir + "/out/golden.csv"), "golden.csv");
+  auto golden = parse_csv(read_text(dir + "/out/golden.csv"), "golden.csv");
   ASSERT_TRUE(golden.is_ok()) << golden.status().message();
   ASSERT_EQ(golden->size(), 2u);
   EXPECT_EQ((*golden)[1].fields[0], "20");
@@ -170,7 +167,7 @@ TEST(MnistDemo, ExampleExperimentParsesAndRuns) {
 
   // layers.csv: one row per trained conv / linear layer of the PyTorch model, in model order, each with
   // faults x 20 injections.
-  auto layers = parse_csv(slurp(dir + "/out/layers.csv"), "layers.csv");
+  auto layers = parse_csv(read_text(dir + "/out/layers.csv"), "layers.csv");
   ASSERT_TRUE(layers.is_ok()) << layers.status().message();
   ASSERT_EQ(layers->size(), kWeightLayers.size() + 1);
   const std::vector<std::string>& header = (*layers)[0].fields;

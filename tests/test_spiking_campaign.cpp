@@ -38,20 +38,9 @@ std::shared_ptr<const Graph> lif_layer() {
   inputs.push_back(b.constant("n.v_threshold", Tensor::from_floats({2}, {1.0f, 1.0f})));
   inputs.push_back(b.constant("n.v_reset", Tensor::from_floats({1}, {0.0f})));
   Graph& g = b.graph();
-  auto value = [&](const std::string& name) {
-    Value v;
-    v.name = name;
-    return g.add_value(v);
-  };
-  const ValueId spikes = value("n");
-  const ValueId v = value("n.v");
-  Node node;
-  node.op = OpKind::kLIF;
-  node.name = node.layer = "n";
-  node.inputs = inputs;
-  node.outputs = {spikes, v};
-  node.attrs = NeuronAttrs{0.5f, ResetMode::kToReset};
-  g.add_node(node);
+  const std::vector<ValueId> lif =
+      b.node_with_outputs(OpKind::kLIF, inputs, NeuronAttrs{0.5f, ResetMode::kToReset}, "n", {"n", "n.v"});
+  const ValueId spikes = lif[0], v = lif[1];
   b.output(b.node(OpKind::kIdentity, {spikes}, {}, "out", "out"));
   b.output(v);
   g.state_links.push_back({"n.v@prev", "n.v"});
@@ -235,19 +224,8 @@ TEST(SpikingReplay, SynapticCurrentFaultOfACubaLif) {
                              {"c.w_in", 1.0f}})
     inputs.push_back(b.constant(name, Tensor::from_floats({1}, {value})));
   Graph& g = b.graph();
-  std::vector<ValueId> outputs;
-  for (const char* name : {"c", "c.i", "c.v"}) {
-    Value v;
-    v.name = name;
-    outputs.push_back(g.add_value(v));
-  }
-  Node node;
-  node.op = OpKind::kCubaLIF;
-  node.name = node.layer = "c";
-  node.inputs = inputs;
-  node.outputs = outputs;
-  node.attrs = NeuronAttrs{0.5f, ResetMode::kToReset};
-  g.add_node(node);
+  const std::vector<ValueId> outputs =
+      b.node_with_outputs(OpKind::kCubaLIF, inputs, NeuronAttrs{0.5f, ResetMode::kToReset}, "c", {"c", "c.i", "c.v"});
   b.output(b.node(OpKind::kIdentity, {outputs[0]}, {}, "out", "out"));
   b.output(outputs[1]);
   b.output(outputs[2]);

@@ -25,20 +25,9 @@ std::shared_ptr<const Graph> lif_graph() {
        {std::pair{"n.tau", 2.0f}, {"n.r", 1.0f}, {"n.v_leak", 0.5f}, {"n.v_threshold", 1.0f}, {"n.v_reset", 0.125f}})
     inputs.push_back(b.constant(name, Tensor::from_floats({1}, {value})));
   Graph& g = b.graph();
-  auto value = [&](const std::string& name) {
-    Value v;
-    v.name = name;
-    return g.add_value(v);
-  };
-  const ValueId spikes = value("n");
-  const ValueId v = value("n.v");
-  Node node;
-  node.op = OpKind::kLIF;
-  node.name = node.layer = "n";
-  node.inputs = inputs;
-  node.outputs = {spikes, v};
-  node.attrs = NeuronAttrs{0.5f, ResetMode::kToReset};
-  g.add_node(node);
+  const std::vector<ValueId> lif =
+      b.node_with_outputs(OpKind::kLIF, inputs, NeuronAttrs{0.5f, ResetMode::kToReset}, "n", {"n", "n.v"});
+  const ValueId spikes = lif[0], v = lif[1];
   const ValueId out = b.node(OpKind::kIdentity, {spikes}, {}, "out", "out");
   b.output(out);
   b.output(v);

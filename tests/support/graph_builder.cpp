@@ -30,18 +30,30 @@ ValueId GraphBuilder::constant(const std::string& name, Tensor value, bool is_pa
 
 ValueId GraphBuilder::node(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs, const std::string& name,
                            const std::string& output_name) {
+  const std::string node_name =
+      name.empty() ? std::string(op_name(op)) + "_" + std::to_string(graph_.nodes().size()) : name;
+  return node_with_outputs(op, std::move(inputs), std::move(attrs), node_name,
+                           {output_name.empty() ? node_name + ":0" : output_name})
+      .front();
+}
+
+std::vector<ValueId> GraphBuilder::node_with_outputs(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs,
+                                                     const std::string& name,
+                                                     const std::vector<std::string>& output_names) {
   Node n;
   n.op = op;
-  n.name = name.empty() ? std::string(op_name(op)) + "_" + std::to_string(graph_.nodes().size()) : name;
+  n.name = name;
   n.layer = n.name;
   n.inputs = std::move(inputs);
   n.attrs = std::move(attrs);
-  Value out;
-  out.name = output_name.empty() ? n.name + ":0" : output_name;
-  ValueId out_id = graph_.add_value(std::move(out));
-  n.outputs = {out_id};
+  for (const std::string& output_name : output_names) {
+    Value out;
+    out.name = output_name;
+    n.outputs.push_back(graph_.add_value(std::move(out)));
+  }
+  std::vector<ValueId> outputs = n.outputs;
   graph_.add_node(std::move(n));
-  return out_id;
+  return outputs;
 }
 
 void GraphBuilder::output(ValueId id) { graph_.outputs().push_back(id); }

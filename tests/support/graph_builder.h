@@ -15,6 +15,9 @@ class GraphBuilder {
   // Adds a node with one output named `name` + ":0" (or `output_name`), returns the output.
   ValueId node(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs = {}, const std::string& name = "",
                const std::string& output_name = "");
+  // Adds a node with one output per name of `output_names` (a neuron's spikes and next states), returns them.
+  std::vector<ValueId> node_with_outputs(OpKind op, std::vector<ValueId> inputs, OpAttrs attrs, const std::string& name,
+                                         const std::vector<std::string>& output_names);
   void output(ValueId id);
   Graph& graph() { return graph_; }
   Graph build() { return graph_; }

@@ -1,15 +1,14 @@
 #include "tests/support/test_support.h"
 
-#include <random>
-#include <vector>
-
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -84,6 +83,13 @@ std::string test_data(const std::string& relative) {
 std::string temp_dir() {
   static TempDirs dirs;
   return dirs.create();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
 }
 
 Tensor random_tensor(Shape shape, uint32_t seed, float lo, float hi) {

@@ -3,10 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include <string>
-
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/backend.h"
 #include "engine/executor.h"
@@ -37,5 +36,8 @@ std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& i
 
 // A fresh empty folder under the system temp dir, unique to this process and call; removed at exit.
 std::string temp_dir();
+
+// The bytes of a file as a string (empty when it cannot be read).
+std::string read_text(const std::string& path);
 
 }  // namespace faultline::testing
