@@ -62,7 +62,7 @@ Status IncrementalExecutor::capture(size_t slot) {
     slots_[slot].reset(new (std::nothrow) std::byte[slot_bytes_]);
     if (!slots_[slot])
       return internal_error("incremental execution: cannot allocate a " + std::to_string(slot_bytes_) +
-                                "-byte golden slot");
+                            "-byte golden slot");
   }
   std::byte* base = slots_[slot].get();
   for (size_t v = 0; v < storage_.size(); ++v) {
@@ -73,12 +73,11 @@ Status IncrementalExecutor::capture(size_t slot) {
   return Status::ok();
 }
 
-Status IncrementalExecutor::load_golden(ValueId value, size_t slot) {
+void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
   const size_t v = static_cast<size_t>(value);
-  if (holds_[v] == static_cast<int64_t>(slot)) return Status::ok();
+  if (holds_[v] == static_cast<int64_t>(slot)) return;
   std::memcpy(storage_[v].data(), slots_[slot].get() + golden_offset_[v], storage_[v].size());
   holds_[v] = static_cast<int64_t>(slot);
-  return Status::ok();
 }
 
 Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& observer,
@@ -117,7 +116,7 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       continue;
     }
     for (ValueId v : step_reads_[s])
-      if (!differs_[static_cast<size_t>(v)]) FL_RETURN_IF_ERROR(load_golden(v, slot));
+      if (!differs_[static_cast<size_t>(v)]) load_golden(v, slot);
     status = observer.before_step(model_, s);
     if (!status.is_ok()) break;
     model_.run_step(s);
@@ -139,8 +138,10 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
   pass.outputs_golden = true;
   for (ValueId v : model_.graph().outputs()) {
     if (model_.graph().value(v).is_constant()) continue;
-    if (differs_[static_cast<size_t>(v)]) pass.outputs_golden = false;
-    else FL_RETURN_IF_ERROR(load_golden(v, slot));
+    if (differs_[static_cast<size_t>(v)])
+      pass.outputs_golden = false;
+    else
+      load_golden(v, slot);
   }
   return pass;
 }

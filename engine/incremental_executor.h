@@ -67,7 +67,7 @@ class IncrementalExecutor {
 
  private:
   explicit IncrementalExecutor(CompiledModel& model) : model_(model) {}
-  Status load_golden(ValueId value, size_t slot);
+  void load_golden(ValueId value, size_t slot);
 
   CompiledModel& model_;
   std::vector<std::span<std::byte>> storage_;      // by ValueId: kept bytes (empty: constant / not kept)

@@ -89,8 +89,8 @@ Status check_replayable(const FaultList& list, std::span<const ResolvedFault> fa
   return Status::ok();
 }
 
-Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<const Graph> model,
-                                                             SessionOptions options, const FaultList& list,
+Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<const Graph> model, SessionOptions options,
+                                                             const FaultList& list,
                                                              std::span<const ResolvedFault> faults,
                                                              const std::vector<FaultTarget>& targets,
                                                              const Tensor& input, InjectorOptions injector_options,
@@ -131,9 +131,8 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     auto executor = replayer->executor_for(replayer->session_->compiled());
     const int64_t batch = replayer->session_->options().batch;
     const int64_t batches = (replayer->images_ + batch - 1) / batch;
-    if (executor.is_ok() &&
-        (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
-            replay_options.golden_budget_bytes) {
+    if (executor.is_ok() && (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
+                                replay_options.golden_budget_bytes) {
       replayer->incremental_ = true;
       replayer->stats_.incremental = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
@@ -164,16 +163,14 @@ Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled
 // where each faulty batch recaptures it.
 Status FaultReplayer::run_golden_incremental() {
   const int64_t batch = session_->options().batch;
-  std::vector<Tensor> outputs(1);
   for (int64_t first = 0, slot = 0; first < images_; first += batch, ++slot) {
     const int64_t count = std::min(batch, images_ - first);
     FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(count));
     FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
-    const Graph& graph = compiled->graph();
-    FL_RETURN_IF_ERROR(compiled->write_value(graph.inputs()[0], image_rows(*input_, first, count)));
-    FL_RETURN_IF_ERROR(execute(*compiled));
+    FL_RETURN_IF_ERROR(
+        run_clean_batch(*compiled, *executor, first, count, batch_major_ ? 0 : static_cast<size_t>(slot)));
     Tensor rows;
-    FL_RETURN_IF_ERROR(compiled->read_value(graph.outputs()[0], rows));
+    FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
     if (golden_.empty()) {
       Shape shape = rows.shape();
       if (shape.empty() || shape[0] != count)
@@ -183,9 +180,15 @@ Status FaultReplayer::run_golden_incremental() {
     }
     const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
     std::memcpy(golden_.data<std::byte>() + static_cast<size_t>(first) * row_bytes, rows.raw(), rows.nbytes());
-    FL_RETURN_IF_ERROR(executor->capture(batch_major_ ? 0 : static_cast<size_t>(slot)));
   }
   return Status::ok();
+}
+
+Status FaultReplayer::run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first,
+                                      int64_t count, size_t slot) {
+  FL_RETURN_IF_ERROR(compiled.write_value(compiled.graph().inputs()[0], image_rows(*input_, first, count)));
+  FL_RETURN_IF_ERROR(execute(compiled));
+  return executor.capture(slot);
 }
 
 // Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
@@ -210,9 +213,7 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
     size_t slot = static_cast<size_t>(start / batch);
     if (batch_major_) {  // this batch's golden values, into the one slot
       slot = 0;
-      FL_RETURN_IF_ERROR(compiled->write_value(compiled->graph().inputs()[0], image_rows(*input_, start, rows_here)));
-      FL_RETURN_IF_ERROR(execute(*compiled));
-      FL_RETURN_IF_ERROR(executor->capture(slot));
+      FL_RETURN_IF_ERROR(run_clean_batch(*compiled, *executor, start, rows_here, slot));
     }
     for (size_t i = 0; i < injectors.size(); ++i) {
       FaultInjector& injector = *injectors[i];
@@ -242,7 +243,8 @@ Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> gro
   std::vector<Tensor> outputs(group.size());
   std::vector<size_t> shared;  // positions in `group` of the faults that share batch passes
   for (size_t i = 0; i < group.size(); ++i) {
-    if (group[i] >= faults_.size()) return internal_error("run_group: fault " + std::to_string(group[i]) + " is not in the list");
+    if (group[i] >= faults_.size())
+      return internal_error("run_group: fault " + std::to_string(group[i]) + " is not in the list");
     const bool permanent = list_->entries[faults_[group[i]].entry].fault.persistence == Persistence::kPermanent;
     if (batch_major_ && permanent) {
       shared.push_back(i);
@@ -272,7 +274,8 @@ Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> gro
     FL_RETURN_IF_ERROR(restored.with_context(location));
     FL_RETURN_IF_ERROR(injectors[k].check_restored().with_context(location));
     if (shared_outputs[k].dtype() != DType::kFloat32)
-      return unsupported("the model's output is " + std::string(dtype_name(shared_outputs[k].dtype())) + ", not float32");
+      return unsupported("the model's output is " + std::string(dtype_name(shared_outputs[k].dtype())) +
+                         ", not float32");
     outputs[shared[k]] = std::move(shared_outputs[k]);
   }
   return outputs;
@@ -298,12 +301,16 @@ Result<Tensor> FaultReplayer::run_armed(std::span<const ArmedFault> armed, int64
     FaultInjector* injectors[] = {&injector};
     std::vector<Tensor> outputs;
     const Status status = run_passes(injectors, first, count, outputs);
-    if (status.is_ok()) output = std::move(outputs.front());
-    else output = status;
+    if (status.is_ok())
+      output = std::move(outputs.front());
+    else
+      output = status;
   } else {
     auto outputs = session_->run({image_rows(*input_, first, count)}, &injector);
-    if (outputs.is_ok()) output = std::move(outputs->front());
-    else output = outputs.status();
+    if (outputs.is_ok())
+      output = std::move(outputs->front());
+    else
+      output = outputs.status();
   }
   const Status restored = injector.restore();  // a run that stopped early may have left weights patched
   if (!output.is_ok()) return output.status();
@@ -374,8 +381,7 @@ Result<Tensor> FaultReplayer::run_together(std::span<const size_t> together, Inj
 
 Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
                              std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
-                             const Tensor& input, InjectorOptions injector_options,
-                             ReplayOptions replay_options) {
+                             const Tensor& input, InjectorOptions injector_options, ReplayOptions replay_options) {
   FL_ASSIGN_OR_RETURN(std::unique_ptr<FaultReplayer> replayer,
                       FaultReplayer::create(std::move(model), std::move(options), list, faults, targets, input,
                                             injector_options, replay_options));

@@ -111,6 +111,9 @@ class FaultReplayer {
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                     std::vector<Tensor>& outputs);
   Status run_golden_incremental();
+  // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`.
+  Status run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first, int64_t count,
+                         size_t slot);
   Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
 
   const FaultList* list_ = nullptr;
