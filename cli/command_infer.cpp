@@ -23,7 +23,9 @@ constexpr const char* kHelp =
     "  --top K          also print each image's K highest-scoring classes\n";
 
 // "image 3: 7 (12.41)  1 (3.02)" per image, classes by descending score.
-void print_top_classes(const Tensor& scores, int64_t top) {
+void print_top_classes(const Tensor& output, int64_t top) {
+  // An int8 model's first output may be its quantized scores: ranked by value, as float32.
+  const Tensor scores = output.dtype() == DType::kFloat32 ? output : output.cast(DType::kFloat32);
   const int64_t images = scores.rank() > 0 ? scores.dim(0) : 1;
   const int64_t classes = images ? scores.numel() / images : 0;
   for (int64_t i = 0; i < images; ++i) {

@@ -103,6 +103,7 @@ void print_results(const CampaignResult& result) {
   std::printf("results: %s, %s, %s%s%s\n", result.summary_path.c_str(), result.layers_path.c_str(),
               result.bits_path.c_str(), result.outputs_path.empty() ? "" : ", ", result.outputs_path.c_str());
   if (!result.spiking_path.empty()) std::printf("spiking analysis: %s\n", result.spiking_path.c_str());
+  for (const std::string& path : result.kernel_report_paths) std::printf("kernel-level report: %s\n", path.c_str());
 }
 
 void print_sweep_results(const ErrorRateResult& result) {

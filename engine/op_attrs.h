@@ -4,6 +4,11 @@
 // Operand convention after specialize() (engine/specialize.h): a node's inputs are data tensors only.
 //   Conv [X, W, B?]   BatchNormalization [X, scale, bias, mean, var]   Gemm [A, B, C?]   MatMul [A, B]
 //   Add/Sub/Mul/Div [A, B]   Concat [X...]   DequantizeLinear [X, scale, zero_point?]   every other op [X]
+//   Integer ops (ONNX's operand order; see QuantizeAttrs below for their arithmetic):
+//   QuantizeLinear [X, y_scale, y_zero_point?]      ConvInteger [X, W, x_zero_point?, w_zero_point?]
+//   MatMulInteger [A, B, a_zero_point?, b_zero_point?]
+//   QLinearConv [X, x_scale, x_zero_point, W, w_scale, w_zero_point, y_scale, y_zero_point, B?]
+//   QLinearMatMul [A, a_scale, a_zero_point, B, b_scale, b_zero_point, y_scale, y_zero_point]
 // Parameters that ONNX passes as extra inputs (Clip min/max, Pad pads/value, Slice starts/ends/axes/steps,
 // Reshape shape, Squeeze/Unsqueeze axes) are constant-folded and moved into these structs by
 // specialize(); before that, a frontend may leave them as inputs and mark the struct `*_from_inputs`.
@@ -95,10 +100,32 @@ struct AxesAttrs {  // Squeeze, Unsqueeze
 };
 
 struct CastAttrs { DType to = DType::kFloat32; };
-// DequantizeLinear [x, x_scale, x_zero_point?]: y = (x - zero_point) * scale, float32 y. A per-tensor scale
-// (one element) or one scale (and zero point) per index of `axis`.
+// DequantizeLinear [x, x_scale, x_zero_point?]: y = (x - zero_point) * scale, float32 y; x int8, uint8 or int32 (an
+// int32 x, a QDQ model's bias, has no zero point). A per-tensor scale (one element) or one scale (and zero point)
+// per index of `axis`.
 struct DequantizeAttrs { int64_t axis = 1; };
 struct ConstantOfShapeAttrs { Tensor value; };  // one element; empty = float32 0
+
+// The integer ops (engine/op_kind.h is_integer_op). Quantized data are int8 or uint8; a zero point has the dtype
+// of the data it belongs to; scales are float32; accumulators and QLinearConv's bias B are int32.
+//   QuantizeLinear: y = saturate(round(x / y_scale) + y_zero_point), x float32, x / y_scale one float32 division,
+//     round half to even, saturate to y's range ([-128, 127] int8, [0, 255] uint8). y has y_zero_point's dtype,
+//     uint8 when it is omitted. y_scale (and y_zero_point) has one element or one per index of `axis`.
+//   ConvInteger / MatMulInteger: int32 y = sum of (x - x_zero_point) * (w - w_zero_point), the sum wrapping
+//     modulo 2^32 ("the accumulation may overflow if and only if in 32 bits"). ConvInteger's x_zero_point has
+//     one element, w_zero_point one or one per output channel; MatMulInteger's a_zero_point one or one per row
+//     of A (A 2-D), b_zero_point one or one per column of B (B 2-D). Omitted zero points are 0.
+//   QLinearConv / QLinearMatMul: the same int32 sum (QLinearConv then adds B[m], wrapping), then
+//     y = saturate(round(float(acc) * (x_scale * w_scale / y_scale)) + y_zero_point) with the multiplier and the
+//     product in float32 (x_scale * w_scale first), round half to even. QLinearConv's w_scale / w_zero_point have
+//     one element or one per output channel, every other scale and zero point one element; QLinearMatMul's
+//     b_scale / b_zero_point one element or one per column of B (B 2-D). A NaN before saturation (a faulted
+//     scale) stores 0.
+// ConvInteger and QLinearConv take ConvAttrs; MatMulInteger and QLinearMatMul have no attributes.
+struct QuantizeAttrs {
+  int64_t axis = 1;       // opset 13+; opset 10-12 quantize per tensor only
+  bool saturate = true;   // opset 19+; only float8 outputs may set it to 0, and faultline has none
+};
 
 // Spiking neurons (LIF, CubaLIF, IF, LI, CubaLI, Integrator, Threshold): one forward-Euler step of NIR's
 // equations, in the operation order kernels/reference/neuron_kernels.h documents. Operands (specialized form
@@ -123,7 +150,7 @@ struct NeuronAttrs {
 using OpAttrs = std::variant<std::monostate, ConvAttrs, PoolAttrs, BatchNormAttrs, LeakyReluAttrs, ClipAttrs,
                              SoftmaxAttrs, ConcatAttrs, FlattenAttrs, ReshapeAttrs, TransposeAttrs, GemmAttrs,
                              PadAttrs, SliceAttrs, GatherAttrs, AxesAttrs, CastAttrs, ConstantOfShapeAttrs,
-                             DequantizeAttrs, NeuronAttrs>;
+                             DequantizeAttrs, QuantizeAttrs, NeuronAttrs>;
 
 // A node's attributes as `A`; A's defaults when the node carries none (std::monostate); null when it carries
 // another op's attributes (a frontend bug the caller reports).

@@ -60,6 +60,13 @@ NeuronLayout neuron_layout(OpKind op) {
   }
 }
 
+bool is_integer_op(OpKind op) {
+  return op == OpKind::kQuantizeLinear || op == OpKind::kConvInteger || op == OpKind::kMatMulInteger ||
+         op == OpKind::kQLinearConv || op == OpKind::kQLinearMatMul;
+}
+
+size_t conv_weight_slot(OpKind op) { return op == OpKind::kQLinearConv ? 3 : 1; }
+
 bool is_unary_activation(OpKind op) {
   return op == OpKind::kRelu || op == OpKind::kLeakyRelu || op == OpKind::kClip || op == OpKind::kSigmoid ||
          op == OpKind::kTanh;

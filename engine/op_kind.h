@@ -11,7 +11,8 @@
 
 namespace faultline {
 
-// X(Name): ONNX spelling of the op type (the spiking neurons, LIF ... Threshold, are NIR's primitives, one time
+// X(Name): ONNX spelling of the op type (the integer ops QuantizeLinear ... QLinearMatMul compute on int8/uint8
+// data with int32 accumulators: see is_integer_op and engine/op_attrs.h; the spiking neurons, LIF ... Threshold, are NIR's primitives, one time
 // step each: see is_neuron_op and kernels/reference/neuron_kernels.h). The last group is shape arithmetic that
 // specialize() folds into constants before planning; no backend executes it, except a Cast that decodes a stored
 // weight (engine/weight_storage.h: is_weight_decode), which stays a run-time node when its weight is a fault site.
@@ -19,6 +20,7 @@ namespace faultline {
   X(Conv) X(BatchNormalization) X(Relu) X(LeakyRelu) X(Clip) X(Sigmoid) X(Tanh) X(Softmax) X(MaxPool)      \
   X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool) X(Add) X(Sub) X(Mul) X(Div) X(Concat) X(Flatten)    \
   X(Reshape) X(Transpose) X(Gemm) X(MatMul) X(Pad) X(Slice) X(Identity) X(DequantizeLinear)                \
+  X(QuantizeLinear) X(ConvInteger) X(MatMulInteger) X(QLinearConv) X(QLinearMatMul)                        \
   X(LIF) X(CubaLIF) X(IF) X(LI) X(CubaLI) X(Integrator) X(Threshold)                                       \
   X(Shape) X(Gather) X(Unsqueeze) X(Squeeze) X(Cast) X(ConstantOfShape) X(Range)
 
@@ -45,6 +47,12 @@ bool is_unary_activation(OpKind op);
 // NIR neuron. Their operands are [x, state inputs..., parameters...] and they may have several outputs
 // (spikes and next states); see engine/op_attrs.h NeuronAttrs.
 bool is_neuron_op(OpKind op);
+// Ops that compute on quantized integers (QuantizeLinear, ConvInteger, MatMulInteger, QLinearConv,
+// QLinearMatMul): int8/uint8 operands, int32 accumulators and biases; the reference backend runs them.
+bool is_integer_op(OpKind op);
+// The input slot of a convolution's weight: 3 for QLinearConv [x, x_scale, x_zero_point, w, ...], 1 for Conv
+// and ConvInteger. Requires an op whose attributes are ConvAttrs.
+size_t conv_weight_slot(OpKind op);
 
 // The operands of a neuron op: inputs [x, states..., params...]; outputs ["spikes" when it fires, then the next
 // value of each state in `states` order]. State and parameter names are NIR's ("v", "i"; "tau", "v_threshold",

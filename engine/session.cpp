@@ -55,6 +55,30 @@ Status run_compiled(CompiledModel& compiled, const std::vector<Tensor>& inputs, 
   return Status::ok();
 }
 
+// A non-constant value of an integer dtype: an int8 model's quantized activation or int32 accumulator.
+bool is_integer_activation(const Graph& graph, ValueId id) {
+  if (id == kNoValue) return false;
+  const Value& value = graph.value(id);
+  return !value.is_constant() &&
+         (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8 || value.dtype == DType::kInt32);
+}
+
+// Only the reference backend runs int8 models (engine/op_kind.h is_integer_op): on another backend, the first
+// node that reads or writes an integer activation and that the backend refuses fails with that hint.
+Status check_integer_nodes(const Backend& backend, const Graph& graph) {
+  if (backend.name() == "reference") return Status::ok();
+  FL_ASSIGN_OR_RETURN(std::vector<NodeId> order, graph.topological_order());
+  for (NodeId id : order) {
+    const Node& node = graph.node(id);
+    bool integer = is_integer_op(node.op);
+    for (ValueId v : node.inputs) integer = integer || is_integer_activation(graph, v);
+    for (ValueId v : node.outputs) integer = integer || is_integer_activation(graph, v);
+    if (integer && !backend.check_support(graph, id).is_ok())
+      return unsupported(graph.describe(id) + ": int8 ops run on the reference backend (--backend reference)");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> model, SessionOptions options) {
@@ -89,6 +113,8 @@ Result<std::unique_ptr<CompiledModel>> compile_for_batch(const Backend& backend,
     if (!id) return not_found(model.source + ": no value named '" + name + "' to observe");
     options.observable.push_back(*id);
   }
+  Status integer = check_integer_nodes(backend, graph);
+  if (!integer.is_ok()) return integer.with_context(model.source);
   auto compiled = backend.compile(graph, options);
   if (!compiled.is_ok()) return compiled.status().with_context(model.source);
   return std::move(compiled).value();

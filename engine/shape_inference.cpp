@@ -164,15 +164,15 @@ Result<Shape> window_output_spatial(const NodeShapes& node, const Shape& input, 
   return out;
 }
 
-Status infer_conv(NodeShapes& node) {
-  FL_RETURN_IF_ERROR(node.expect_operands(2, 3));
+// [N, M, spatial...] of a convolution of input slot `x_slot` by weight slot `w_slot` (Conv, ConvInteger,
+// QLinearConv); the caller checks dtypes and bias.
+Result<Shape> conv_output_shape(const NodeShapes& node, size_t x_slot, size_t w_slot) {
   FL_ASSIGN_OR_RETURN(const ConvAttrs* attrs, node.attrs<ConvAttrs>());
-  const Shape& x = node.shape(0);
-  const Shape& w = node.shape(1);
+  const Shape& x = node.shape(x_slot);
+  const Shape& w = node.shape(w_slot);
   if (x.size() < 3) return node.error("input X " + shape_to_string(x) + " must be [N, C, spatial...]");
   if (w.size() != x.size())
     return node.error("weight " + shape_to_string(w) + " must have the rank of input " + shape_to_string(x));
-  FL_RETURN_IF_ERROR(node.expect_same_dtype(0, 1));
   const int64_t group = attrs->group;
   if (group < 1) return node.error("group " + std::to_string(group) + " must be >= 1");
   if (x[1] % group != 0 || w[1] * group != x[1])
@@ -181,8 +181,6 @@ Status infer_conv(NodeShapes& node) {
   if (w[0] % group != 0)
     return node.error("weight has " + std::to_string(w[0]) + " output channels, not a multiple of group " +
                       std::to_string(group));
-  if (node.has_input(2) && node.shape(2) != Shape{w[0]})
-    return node.error("bias " + shape_to_string(node.shape(2)) + " should be [" + std::to_string(w[0]) + "]");
   const std::vector<int64_t> weight_kernel(w.begin() + 2, w.end());
   if (!attrs->kernel_shape.empty() && attrs->kernel_shape != weight_kernel)
     return node.error("kernel_shape " + ints_to_string(attrs->kernel_shape) + " differs from weight " +
@@ -192,6 +190,15 @@ Status infer_conv(NodeShapes& node) {
                                                             attrs->pads, attrs->auto_pad, false}));
   Shape out = {x[0], w[0]};
   out.insert(out.end(), spatial.begin(), spatial.end());
+  return out;
+}
+
+Status infer_conv(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 3));
+  FL_ASSIGN_OR_RETURN(Shape out, conv_output_shape(node, 0, 1));
+  FL_RETURN_IF_ERROR(node.expect_same_dtype(0, 1));
+  if (node.has_input(2) && node.shape(2) != Shape{out[1]})
+    return node.error("bias " + shape_to_string(node.shape(2)) + " should be [" + std::to_string(out[1]) + "]");
   return node.set_output(node.dtype(0), std::move(out));
 }
 
@@ -295,24 +302,30 @@ Status infer_gemm(NodeShapes& node) {
   return node.set_output(node.dtype(0), out);
 }
 
-Status infer_matmul(NodeShapes& node) {
-  FL_RETURN_IF_ERROR(node.expect_operands(2, 2));
-  FL_RETURN_IF_ERROR(node.expect_same_dtype(0, 1));
-  Shape a = node.shape(0);
-  Shape b = node.shape(1);
+// NumPy matmul of input slots `a_slot` and `b_slot` (MatMul, MatMulInteger, QLinearMatMul).
+Result<Shape> matmul_output_shape(const NodeShapes& node, size_t a_slot, size_t b_slot) {
+  Shape a = node.shape(a_slot);
+  Shape b = node.shape(b_slot);
   if (a.empty() || b.empty()) return node.error("MatMul operands must have rank >= 1");
   const bool a_is_vector = a.size() == 1;
   const bool b_is_vector = b.size() == 1;
   if (a_is_vector) a.insert(a.begin(), 1);
   if (b_is_vector) b.push_back(1);
   if (a.back() != b[b.size() - 2])
-    return node.error("A " + shape_to_string(node.shape(0)) + " and B " + shape_to_string(node.shape(1)) +
+    return node.error("A " + shape_to_string(node.shape(a_slot)) + " and B " + shape_to_string(node.shape(b_slot)) +
                       " disagree on K (" + std::to_string(a.back()) + " vs " + std::to_string(b[b.size() - 2]) + ")");
   Result<Shape> batch = broadcast_shapes(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
   if (!batch.is_ok()) return node.error("batch dimensions: " + batch.status().message());
   Shape out = std::move(batch).value();
   if (!a_is_vector) out.push_back(a[a.size() - 2]);
   if (!b_is_vector) out.push_back(b.back());
+  return out;
+}
+
+Status infer_matmul(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 2));
+  FL_RETURN_IF_ERROR(node.expect_same_dtype(0, 1));
+  FL_ASSIGN_OR_RETURN(Shape out, matmul_output_shape(node, 0, 1));
   return node.set_output(node.dtype(0), std::move(out));
 }
 
@@ -562,13 +575,13 @@ Status infer_cast(NodeShapes& node) {
 }
 
 // y = (x - zero_point) * scale: float32 of x's shape. The scale (and zero point) has one element, or one per
-// index of `axis` (a 1-D tensor).
+// index of `axis` (a 1-D tensor). x is int8, uint8 or int32 (a QDQ model's bias: no zero point).
 Status infer_dequantize(NodeShapes& node) {
   FL_RETURN_IF_ERROR(node.expect_operands(2, 3));
   FL_ASSIGN_OR_RETURN(const DequantizeAttrs* attrs, node.attrs<DequantizeAttrs>());
   const Value& x = node.input(0);
-  if (x.dtype != DType::kInt8 && x.dtype != DType::kUInt8)
-    return node.error("x must be int8 or uint8, got " + std::string(dtype_name(x.dtype)));
+  if (x.dtype != DType::kInt8 && x.dtype != DType::kUInt8 && x.dtype != DType::kInt32)
+    return node.error("x must be int8, uint8 or int32, got " + std::string(dtype_name(x.dtype)));
   const Value& scale = node.input(1);
   if (scale.dtype != DType::kFloat32)
     return node.error("x_scale must be float32, got " + std::string(dtype_name(scale.dtype)));
@@ -584,11 +597,137 @@ Status infer_dequantize(NodeShapes& node) {
   if (node.has_input(2)) {
     const Value& zero_point = node.input(2);
     if (zero_point.dtype != x.dtype) return node.error("x_zero_point must have x's dtype");
+    if (x.dtype == DType::kInt32) return node.error("an int32 x has no zero point (it is 0)");
     if (zero_point.shape != scale.shape && numel(zero_point.shape) != scales)
       return node.error("x_zero_point " + shape_to_string(zero_point.shape) + " does not match x_scale " +
                         shape_to_string(scale.shape));
   }
   return node.set_output(DType::kFloat32, x.shape);
+}
+
+// --- integer ops (engine/op_attrs.h QuantizeAttrs) -------------------------------------------------------
+
+bool is_quantized(DType dtype) { return dtype == DType::kInt8 || dtype == DType::kUInt8; }
+
+// Input `slot` is int8 or uint8.
+Status expect_quantized(const NodeShapes& node, size_t slot, const char* role) {
+  if (is_quantized(node.dtype(slot))) return Status::ok();
+  return node.error(std::string(role) + " must be int8 or uint8, got " + std::string(dtype_name(node.dtype(slot))));
+}
+
+// Optional input `slot` (a scale or a zero point): absent, or of `dtype` with one element or, when
+// `per_index` > 0, a 1-D tensor of `per_index` elements (`what_index` says of what: "output channel").
+Status expect_quantization_parameter(const NodeShapes& node, size_t slot, const char* role, DType dtype,
+                                     int64_t per_index, const char* what_index) {
+  if (!node.has_input(slot)) return Status::ok();
+  if (node.dtype(slot) != dtype)
+    return node.error(std::string(role) + " must be " + std::string(dtype_name(dtype)) + ", got " +
+                      std::string(dtype_name(node.dtype(slot))));
+  const Shape& shape = node.shape(slot);
+  if (numel(shape) == 1 || (per_index > 0 && shape == Shape{per_index})) return Status::ok();
+  std::string expected = "one element";
+  if (per_index > 0) expected += " or [" + std::to_string(per_index) + "] (one per " + what_index + ")";
+  return node.error(std::string(role) + " " + shape_to_string(shape) + " should have " + expected);
+}
+
+Status infer_quantize(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 3));
+  FL_ASSIGN_OR_RETURN(const QuantizeAttrs* attrs, node.attrs<QuantizeAttrs>());
+  if (node.dtype(0) != DType::kFloat32)
+    return node.error("x must be float32, got " + std::string(dtype_name(node.dtype(0))));
+  const DType y_dtype = node.has_input(2) ? node.dtype(2) : DType::kUInt8;
+  if (!is_quantized(y_dtype))
+    return node.error("y_zero_point must be int8 or uint8, got " + std::string(dtype_name(y_dtype)));
+  int64_t per_index = 0;
+  if (numel(node.shape(1)) != 1) {
+    std::optional<int64_t> axis = normalize_axis(attrs->axis, node.rank(0));
+    if (!axis)
+      return node.error("axis " + std::to_string(attrs->axis) + " is out of range for x " +
+                        shape_to_string(node.shape(0)));
+    per_index = node.shape(0)[static_cast<size_t>(*axis)];
+  }
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 1, "y_scale", DType::kFloat32, per_index, "index of axis"));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 2, "y_zero_point", y_dtype, per_index, "index of axis"));
+  if (node.has_input(2) && node.shape(2) != node.shape(1) && numel(node.shape(2)) != numel(node.shape(1)))
+    return node.error("y_zero_point " + shape_to_string(node.shape(2)) + " does not match y_scale " +
+                      shape_to_string(node.shape(1)));
+  return node.set_output(y_dtype, node.shape(0));
+}
+
+// ConvInteger [x, w, x_zero_point?, w_zero_point?] -> int32.
+Status infer_conv_integer(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 4));
+  FL_ASSIGN_OR_RETURN(Shape out, conv_output_shape(node, 0, 1));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 0, "x"));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 1, "w"));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 2, "x_zero_point", node.dtype(0), 0, ""));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 3, "w_zero_point", node.dtype(1), out[1], "output channel"));
+  return node.set_output(DType::kInt32, std::move(out));
+}
+
+// Rows of a MatMul operand A (1 for a vector) and columns of B, for per-row / per-column parameters; 0 when
+// the operand is not 2-D (only one-element parameters then).
+int64_t matrix_rows(const Shape& a) { return a.size() == 2 ? a[0] : 0; }
+int64_t matrix_cols(const Shape& b) { return b.size() == 2 ? b[1] : 0; }
+
+// MatMulInteger [A, B, a_zero_point?, b_zero_point?] -> int32.
+Status infer_matmul_integer(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(2, 4));
+  FL_ASSIGN_OR_RETURN(Shape out, matmul_output_shape(node, 0, 1));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 0, "A"));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 1, "B"));
+  FL_RETURN_IF_ERROR(
+      expect_quantization_parameter(node, 2, "a_zero_point", node.dtype(0), matrix_rows(node.shape(0)), "row of A"));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 3, "b_zero_point", node.dtype(1),
+                                                   matrix_cols(node.shape(1)), "column of B"));
+  return node.set_output(DType::kInt32, std::move(out));
+}
+
+// The scale and zero-point pairs of QLinearConv / QLinearMatMul: (x_scale, x_zero_point) at slots 1, 2 for the
+// data at slot 0, (w_scale, w_zero_point) at 4, 5 for the data at 3 (one element or `w_per_index`),
+// (y_scale, y_zero_point) at 6, 7. Returns y's dtype.
+Result<DType> check_qlinear_parameters(const NodeShapes& node, const char* x, const char* w, int64_t w_per_index,
+                                       const char* w_index) {
+  const std::string x_name(x), w_name(w);
+  FL_RETURN_IF_ERROR(expect_quantized(node, 0, x));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 3, w));
+  FL_RETURN_IF_ERROR(expect_quantized(node, 7, "y_zero_point"));
+  FL_RETURN_IF_ERROR(
+      expect_quantization_parameter(node, 1, (x_name + "_scale").c_str(), DType::kFloat32, 0, ""));
+  FL_RETURN_IF_ERROR(
+      expect_quantization_parameter(node, 2, (x_name + "_zero_point").c_str(), node.dtype(0), 0, ""));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 4, (w_name + "_scale").c_str(), DType::kFloat32,
+                                                   w_per_index, w_index));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 5, (w_name + "_zero_point").c_str(), node.dtype(3),
+                                                   w_per_index, w_index));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 6, "y_scale", DType::kFloat32, 0, ""));
+  FL_RETURN_IF_ERROR(expect_quantization_parameter(node, 7, "y_zero_point", node.dtype(7), 0, ""));
+  return node.dtype(7);
+}
+
+// QLinearConv [x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B?] -> y_zero_point's
+// dtype.
+Status infer_qlinear_conv(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(8, 9));
+  FL_ASSIGN_OR_RETURN(Shape out, conv_output_shape(node, 0, 3));
+  FL_ASSIGN_OR_RETURN(DType y_dtype, check_qlinear_parameters(node, "x", "w", out[1], "output channel"));
+  if (node.has_input(8)) {
+    if (node.dtype(8) != DType::kInt32)
+      return node.error("bias B must be int32, got " + std::string(dtype_name(node.dtype(8))));
+    if (node.shape(8) != Shape{out[1]})
+      return node.error("bias B " + shape_to_string(node.shape(8)) + " should be [" + std::to_string(out[1]) + "]");
+  }
+  return node.set_output(y_dtype, std::move(out));
+}
+
+// QLinearMatMul [a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point] -> y_zero_point's
+// dtype.
+Status infer_qlinear_matmul(NodeShapes& node) {
+  FL_RETURN_IF_ERROR(node.expect_operands(8, 8));
+  FL_ASSIGN_OR_RETURN(Shape out, matmul_output_shape(node, 0, 3));
+  FL_ASSIGN_OR_RETURN(DType y_dtype,
+                      check_qlinear_parameters(node, "a", "b", matrix_cols(node.shape(3)), "column of b"));
+  return node.set_output(y_dtype, std::move(out));
 }
 
 Status infer_constant_of_shape(NodeShapes& node) {
@@ -694,6 +833,16 @@ Status infer_by_op(NodeShapes& node) {
       return infer_cast(node);
     case OpKind::kDequantizeLinear:
       return infer_dequantize(node);
+    case OpKind::kQuantizeLinear:
+      return infer_quantize(node);
+    case OpKind::kConvInteger:
+      return infer_conv_integer(node);
+    case OpKind::kMatMulInteger:
+      return infer_matmul_integer(node);
+    case OpKind::kQLinearConv:
+      return infer_qlinear_conv(node);
+    case OpKind::kQLinearMatMul:
+      return infer_qlinear_matmul(node);
     case OpKind::kConstantOfShape:
       return infer_constant_of_shape(node);
     case OpKind::kRange:

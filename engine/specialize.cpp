@@ -81,8 +81,9 @@ void resolve_windows(Graph& g, Node& node) {
   if (x.size() < 3) return;
   std::vector<int64_t> spatial(x.begin() + 2, x.end());
   if (auto* conv = std::get_if<ConvAttrs>(&node.attrs)) {
-    if (conv->kernel_shape.empty() && node.inputs.size() > 1 && node.inputs[1] != kNoValue) {
-      const Shape& w = g.value(node.inputs[1]).shape;
+    const size_t weight = conv_weight_slot(node.op);  // QLinearConv's weight is its fourth input
+    if (conv->kernel_shape.empty() && node.inputs.size() > weight && node.inputs[weight] != kNoValue) {
+      const Shape& w = g.value(node.inputs[weight]).shape;
       if (w.size() >= 3) conv->kernel_shape.assign(w.begin() + 2, w.end());
     }
     if (conv->kernel_shape.size() == spatial.size())

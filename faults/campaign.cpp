@@ -223,6 +223,8 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   for (size_t f = 0; f < faults.size(); ++f) rows.push_back(fault_fields(f));
   FL_RETURN_IF_ERROR(
       write_layer_and_bit_reports(result.layers_path, result.bits_path, fault_header, rows, result.outcomes));
+  FL_ASSIGN_OR_RETURN(result.kernel_report_paths,
+                      write_kernel_reports(result.folder, fault_header, rows, result.outcomes));
   if (spiking_report) {
     std::vector<SpikingJetCounts> all;
     for (size_t f = 0; f < static_cast<size_t>(result.resumed); ++f) {  // resumed rows: their outputs again

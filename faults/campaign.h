@@ -114,6 +114,7 @@ struct CampaignResult {
   std::string summary_path, golden_path, layers_path, bits_path, faults_path;
   std::string outputs_path;  // outputs.h5 (with save_outputs)
   std::string spiking_path;  // spiking.csv, when written
+  std::vector<std::string> kernel_report_paths;  // pes.csv / patterns.csv, when the list has such sites
   ReplayStats replay;        // how the faults of this run were executed (steps recomputed, early stops)
 };
 

@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <optional>
 
+#include "engine/file_io.h"
 #include "faults/csv.h"
+#include "faults/fault.h"
 
 namespace faultline {
 
@@ -137,6 +139,57 @@ Status write_layer_and_bit_reports(const std::string& layers_path, const std::st
   }
   FL_RETURN_IF_ERROR(write_layers_csv(layers_path, group_outcomes(layer_keys, outcomes)));
   return write_bits_csv(bits_path, group_outcomes(bit_keys, bit_outcomes));
+}
+
+Result<std::vector<std::string>> write_kernel_reports(const std::string& folder,
+                                                      const std::vector<std::string>& fault_header,
+                                                      const std::vector<std::vector<std::string>>& fault_rows,
+                                                      const std::vector<FaultOutcome>& outcomes) {
+  std::vector<std::string> written;
+  const std::optional<size_t> target_column = column_index(fault_header, "Target");
+  if (!target_column || fault_rows.size() != outcomes.size()) return written;
+  auto field = [&](const std::vector<std::string>& row, const char* name) -> std::string {
+    const std::optional<size_t> c = column_index(fault_header, name);
+    return c && *c < row.size() ? std::string(trim(row[*c])) : std::string();
+  };
+  struct Report {
+    SiteTarget target;
+    const char* file;
+    std::vector<std::string> columns;
+  };
+  const Report reports[] = {
+      {SiteTarget::kPe, kPesFile, {"layer", "array", "dataflow", "unit", "pe_row", "pe_col"}},
+      {SiteTarget::kPattern, kPatternsFile, {"layer", "pattern", "index"}},
+  };
+  for (const Report& report : reports) {
+    std::vector<std::string> keys;
+    std::vector<FaultOutcome> chosen;
+    for (size_t f = 0; f < fault_rows.size(); ++f) {
+      const std::vector<std::string>& row = fault_rows[f];
+      if (site_target_from_name(field(row, "Target")) != report.target) continue;
+      std::vector<std::string> key = {field(row, "Layer")};
+      if (report.target == SiteTarget::kPe) {
+        const std::string index_text = field(row, "TensorIndex");
+        auto index = parse_index(index_text);
+        const bool pair = index.is_ok() && index->size() == 2;
+        std::string dataflow = field(row, "Dataflow"), unit = field(row, "Unit");
+        key.insert(key.end(), {field(row, "Array"), dataflow.empty() ? "output-stationary" : dataflow,
+                               unit.empty() ? "accumulator" : unit, pair ? std::to_string((*index)[0]) : index_text,
+                               pair ? std::to_string((*index)[1]) : std::string()});
+      } else {
+        key.insert(key.end(), {field(row, "Pattern"), field(row, "TensorIndex")});
+      }
+      std::string joined;
+      for (size_t k = 0; k < key.size(); ++k) joined += (k ? std::string(1, kKeySeparator) : "") + key[k];
+      keys.push_back(std::move(joined));
+      chosen.push_back(outcomes[f]);
+    }
+    if (keys.empty()) continue;
+    const std::string path = (std::filesystem::path(folder) / report.file).string();
+    FL_RETURN_IF_ERROR(write_file_atomically(path, groups_csv(report.columns, group_outcomes(keys, chosen))));
+    written.push_back(path);
+  }
+  return written;
 }
 
 }  // namespace faultline

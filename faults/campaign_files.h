@@ -65,4 +65,15 @@ Status write_layer_and_bit_reports(const std::string& layers_path, const std::st
                                    const std::vector<std::vector<std::string>>& fault_rows,
                                    const std::vector<FaultOutcome>& outcomes);
 
+// Kernel-level reports (faults/kernel_sites.h) from the same rows, written atomically into `folder` only when the
+// list has such rows: pes.csv groups the rows whose Target is pe by (layer, array, dataflow, unit, pe_row,
+// pe_col); patterns.csv the rows whose Target is pattern by (layer, pattern, index). Each row then holds the
+// outcome counts, rates and 99 % margins of layers.csv. Returns the paths written.
+inline constexpr const char* kPesFile = "pes.csv";
+inline constexpr const char* kPatternsFile = "patterns.csv";
+Result<std::vector<std::string>> write_kernel_reports(const std::string& folder,
+                                                      const std::vector<std::string>& fault_header,
+                                                      const std::vector<std::vector<std::string>>& fault_rows,
+                                                      const std::vector<FaultOutcome>& outcomes);
+
 }  // namespace faultline

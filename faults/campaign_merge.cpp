@@ -217,6 +217,7 @@ Result<MergeResult> merge_shards(const std::vector<std::string>& shard_folders, 
   FL_RETURN_IF_ERROR(write_file_atomically(path_in(output, kGoldenFile), shard0.golden_text));
   FL_RETURN_IF_ERROR(write_layer_and_bit_reports(path_in(output, kLayersFile), path_in(output, kBitsFile), fault_header,
                                                  fault_rows, outcomes));
+  FL_RETURN_IF_ERROR(write_kernel_reports(output, fault_header, fault_rows, outcomes).status());
   FL_RETURN_IF_ERROR(write_file_atomically(summary_path, summary));
   return MergeResult{output, count, faults, any_outputs};
 }

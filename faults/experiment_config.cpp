@@ -290,11 +290,62 @@ Result<StatisticalSampling> parse_statistical(const Context& ctx, const YAML::No
   return out;
 }
 
+// faults.generate.array / pattern / tile: the kernel-level fault spaces (faults/kernel_sites.h).
+Status parse_kernel_generation(const Context& ctx, const YAML::Node& node, const std::string& path,
+                               GeneratorOptions& options) {
+  const SiteTarget target = options.target;
+  for (const char* key : {"array", "pattern", "tile"}) {
+    const bool wanted = (std::string_view(key) == "array" && target == SiteTarget::kPe) ||
+                        (std::string_view(key) != "array" && target == SiteTarget::kPattern);
+    if (node[key] && !wanted) {
+      return ctx.error(path + "." + key, "is not read by target " + std::string(site_target_name(target)) +
+                                             " (array: pe; pattern, tile: pattern)");
+    }
+  }
+  if (target == SiteTarget::kPe) {
+    const std::string where = path + ".array";
+    if (!node["array"]) return ctx.error(where, "target pe needs an array: {rows: 16, cols: 16}");
+    const YAML::Node array = node["array"];
+    FL_RETURN_IF_ERROR(check_map(ctx, array, where, {"rows", "cols", "dataflow", "unit"}));
+    if (!array["rows"] || !array["cols"]) return ctx.error(where, "needs rows and cols");
+    FL_ASSIGN_OR_RETURN(options.kernel.array.rows, get_int(ctx, array["rows"], where + ".rows", 1, 1 << 20));
+    FL_ASSIGN_OR_RETURN(options.kernel.array.cols, get_int(ctx, array["cols"], where + ".cols", 1, 1 << 20));
+    if (array["dataflow"]) {
+      FL_ASSIGN_OR_RETURN(std::string name, get_choice(ctx, array["dataflow"], where + ".dataflow",
+                                                       {"output-stationary", "weight-stationary", "os", "ws"}));
+      options.kernel.array.dataflow = *dataflow_from_name(name);
+    }
+    if (array["unit"]) {
+      FL_ASSIGN_OR_RETURN(std::string name, get_choice(ctx, array["unit"], where + ".unit", {"accumulator", "product"}));
+      options.kernel.array.unit = *pe_unit_from_name(name);
+    }
+  }
+  if (target == SiteTarget::kPattern) {
+    if (!node["pattern"]) return ctx.error(path + ".pattern", "target pattern needs a pattern: element, row, column, channel or tile");
+    FL_ASSIGN_OR_RETURN(std::string name, get_choice(ctx, node["pattern"], path + ".pattern",
+                                                     {"element", "row", "column", "channel", "tile"}));
+    options.kernel.pattern = *output_pattern_from_name(name);
+    const bool tile = options.kernel.pattern == OutputPattern::kTile;
+    if (tile != static_cast<bool>(node["tile"])) {
+      return ctx.error(path + ".tile", tile ? "pattern tile needs a tile: {rows: 4, cols: 4}" : "is read by pattern tile only");
+    }
+    if (tile) {
+      const std::string where = path + ".tile";
+      FL_RETURN_IF_ERROR(check_map(ctx, node["tile"], where, {"rows", "cols"}));
+      if (!node["tile"]["rows"] || !node["tile"]["cols"]) return ctx.error(where, "needs rows and cols");
+      FL_ASSIGN_OR_RETURN(options.tile_rows, get_int(ctx, node["tile"]["rows"], where + ".rows", 1, 1 << 20));
+      FL_ASSIGN_OR_RETURN(options.tile_cols, get_int(ctx, node["tile"]["cols"], where + ".cols", 1, 1 << 20));
+    }
+  }
+  return Status::ok();
+}
+
 Result<FaultGeneration> parse_generate(const Context& ctx, const YAML::Node& node, uint64_t default_seed) {
   const std::string path = "faults.generate";
   FL_RETURN_IF_ERROR(check_map(ctx, node, path,
                                {"target", "layers", "parameters", "bits", "model", "multibit_bits", "value",
-                                "persistence", "seed", "count", "statistical", "exhaustive"}));
+                                "persistence", "seed", "count", "statistical", "exhaustive", "array", "pattern",
+                                "tile"}));
   FaultGeneration gen;
   GeneratorOptions& options = gen.options;
   options.seed = default_seed;
@@ -302,10 +353,12 @@ Result<FaultGeneration> parse_generate(const Context& ctx, const YAML::Node& nod
     FL_ASSIGN_OR_RETURN(std::string name, get_string(ctx, node["target"], path + ".target"));
     auto target = site_target_from_name(name);
     if (!target || *target == SiteTarget::kState) {
-      return ctx.error(path + ".target", "'" + name + "' is not one of weight, activation, input");
+      return ctx.error(path + ".target",
+                       "'" + name + "' is not one of weight, activation, input, accumulator, product, pe, pattern");
     }
     options.target = *target;
   }
+  FL_RETURN_IF_ERROR(parse_kernel_generation(ctx, node, path, options));
   if (node["layers"]) {
     FL_ASSIGN_OR_RETURN(options.layers, get_strings(ctx, node["layers"], path + ".layers"));
   }
@@ -544,6 +597,12 @@ std::string describe_experiment(const ExperimentConfig& config) {
     }
     if (g.exhaustive) out << "exhaustive";
     out << " " << site_target_name(g.options.target) << " faults";
+    if (g.options.target == SiteTarget::kPe) {
+      out << " (" << array_to_string(g.options.kernel.array) << " " << dataflow_name(g.options.kernel.array.dataflow)
+          << " " << pe_unit_name(g.options.kernel.array.unit) << ")";
+    } else if (g.options.target == SiteTarget::kPattern) {
+      out << " (" << output_pattern_name(g.options.kernel.pattern) << ")";
+    }
     std::vector<std::string> models;
     for (FaultModel m : g.options.models) models.emplace_back(fault_model_name(m));
     out << ", " << join(models) << ", layers " << join(g.options.layers);

@@ -18,7 +18,12 @@
 //   faults:                            # required; exactly one of list / generate / error_rate
 //     list: faults.csv                 # a fault list; must exist
 //     generate:                        # exactly one of count / statistical / exhaustive
-//       target: weight                 # weight | activation | input (default weight)
+//       target: weight                 # weight | activation | input (default weight) | accumulator |
+//                                      # product | pe | pattern (kernel-level: faults/kernel_sites.h)
+//       array: {rows: 16, cols: 16, dataflow: output-stationary, unit: accumulator}
+//                                      # pe only: the PE array (dataflow os | ws; unit accumulator | product)
+//       pattern: row                   # pattern only: element | row | column | channel | tile
+//       tile: {rows: 4, cols: 4}       # pattern tile only
 //       layers: ["layer*"]             # globs (a list or one string; default "*")
 //       parameters: weights            # weights (conv/linear weights, default) | all
 //       bits: "0-31"                   # parse_bit_spec syntax (default: every bit of each word)

@@ -10,12 +10,18 @@ namespace faultline {
 
 namespace {
 
-constexpr std::array<std::string_view, kSiteTargetCount> kSiteTargetNames = {"weight", "activation", "input", "state"};
+constexpr std::array<std::string_view, kSiteTargetCount> kSiteTargetNames = {
+    "weight", "activation", "input", "state", "accumulator", "product", "pe", "pattern"};
+constexpr std::array<std::string_view, static_cast<size_t>(Dataflow::kCount)> kDataflowNames = {
+    "output-stationary", "weight-stationary"};
+constexpr std::array<std::string_view, static_cast<size_t>(PeUnit::kCount)> kPeUnitNames = {"accumulator", "product"};
+constexpr std::array<std::string_view, static_cast<size_t>(OutputPattern::kCount)> kOutputPatternNames = {
+    "element", "row", "column", "channel", "tile"};
 constexpr std::array<std::string_view, kFaultModelCount> kFaultModelNames = {
     "bitflip", "multibit", "stuck-at-0", "stuck-at-1", "zero", "value", "random", "ber"};
 constexpr std::array<std::string_view, kPersistenceCount> kPersistenceNames = {"permanent", "inference", "batch",
                                                                                "steps"};
-static_assert(kSiteTargetNames.size() == 4 && kFaultModelNames.size() == 8 && kPersistenceNames.size() == 4,
+static_assert(kSiteTargetNames.size() == 8 && kFaultModelNames.size() == 8 && kPersistenceNames.size() == 4,
               "a new enum value needs its name here");
 
 struct Alias {
@@ -50,6 +56,73 @@ std::optional<size_t> find_name(const std::array<std::string_view, N>& names, st
 
 std::string_view site_target_name(SiteTarget target) {
   return kSiteTargetNames[static_cast<size_t>(target)];
+}
+
+bool is_kernel_site(SiteTarget target) {
+  return target == SiteTarget::kAccumulator || target == SiteTarget::kProduct || target == SiteTarget::kPe ||
+         target == SiteTarget::kPattern;
+}
+
+std::string_view dataflow_name(Dataflow dataflow) { return kDataflowNames[static_cast<size_t>(dataflow)]; }
+
+std::optional<Dataflow> dataflow_from_name(std::string_view name) {
+  if (iequals(trim(name), "os")) return Dataflow::kOutputStationary;
+  if (iequals(trim(name), "ws")) return Dataflow::kWeightStationary;
+  if (auto i = find_name(kDataflowNames, name)) return static_cast<Dataflow>(*i);
+  return std::nullopt;
+}
+
+std::string_view pe_unit_name(PeUnit unit) { return kPeUnitNames[static_cast<size_t>(unit)]; }
+
+std::optional<PeUnit> pe_unit_from_name(std::string_view name) {
+  if (auto i = find_name(kPeUnitNames, name)) return static_cast<PeUnit>(*i);
+  return std::nullopt;
+}
+
+std::string_view output_pattern_name(OutputPattern pattern) {
+  return kOutputPatternNames[static_cast<size_t>(pattern)];
+}
+
+std::optional<OutputPattern> output_pattern_from_name(std::string_view name) {
+  if (auto i = find_name(kOutputPatternNames, name)) return static_cast<OutputPattern>(*i);
+  return std::nullopt;
+}
+
+std::string mac_to_string(int64_t mac) {
+  if (mac == kMacLast) return "last";
+  if (mac == kMacBias) return "bias";
+  return std::to_string(mac);
+}
+
+Result<int64_t> parse_mac(std::string_view text) {
+  const std::string_view t = trim(text);
+  if (iequals(t, "last")) return kMacLast;
+  if (iequals(t, "bias")) return kMacBias;
+  auto mac = parse_int64(t);
+  if (!mac.is_ok() || *mac < 0) {
+    return invalid_argument("Mac '" + std::string(text) + "' is not a MAC index (0, 1, ...), 'last' or 'bias'");
+  }
+  return *mac;
+}
+
+std::string array_to_string(const PeArray& array) {
+  return std::to_string(array.rows) + "x" + std::to_string(array.cols);
+}
+
+Result<PeArray> parse_array_size(std::string_view text) {
+  const std::string_view t = trim(text);
+  const size_t x = t.find_first_of("xX");
+  auto bad = [&] {
+    return invalid_argument("Array '" + std::string(text) + "' is not a PE array size like \"16x16\" (rows x columns)");
+  };
+  if (x == std::string_view::npos) return bad();
+  auto rows = parse_int64(trim(t.substr(0, x)));
+  auto cols = parse_int64(trim(t.substr(x + 1)));
+  if (!rows.is_ok() || !cols.is_ok() || *rows < 1 || *cols < 1) return bad();
+  PeArray array;
+  array.rows = *rows;
+  array.cols = *cols;
+  return array;
 }
 
 std::optional<SiteTarget> site_target_from_name(std::string_view name) {
@@ -207,6 +280,21 @@ std::string describe(const Fault& fault) {
     } else {
       out.append(index_to_string(site.index));
     }
+  }
+  switch (site.target) {
+    case SiteTarget::kAccumulator:
+    case SiteTarget::kProduct:
+      out.append(" mac ").append(mac_to_string(site.kernel.mac));
+      break;
+    case SiteTarget::kPe:
+      out.append(" of ").append(array_to_string(site.kernel.array)).append(" ");
+      out.append(dataflow_name(site.kernel.array.dataflow)).append(" ").append(pe_unit_name(site.kernel.array.unit));
+      break;
+    case SiteTarget::kPattern:
+      out.append(" ").append(output_pattern_name(site.kernel.pattern));
+      break;
+    default:
+      break;
   }
   if (site.batch) out.append(" image ").append(std::to_string(*site.batch));
   if (site.bit != kNoBit) out.append(" bit ").append(std::to_string(site.bit));

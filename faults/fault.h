@@ -25,12 +25,19 @@ enum class SiteTarget : uint8_t {
   kActivation,  // the output of a node
   kInput,       // one consumer's copy of an input value
   kState,       // spiking-neuron state (membrane potential, ...)
+  // Kernel-level sites (faults/kernel_sites.h): inside the arithmetic of a Conv / Gemm / MatMul node.
+  kAccumulator,  // the partial sum of one output element after MAC KernelSite::mac (or after the bias)
+  kProduct,      // the product of MAC KernelSite::mac of one output element
+  kPe,           // a processing element of a KernelSite::array: every computation the dataflow maps to it
+  kPattern,      // an output pattern of the GEMM view (one element, a row, a column, a channel, a tile)
   kCount,
 };
 inline constexpr int kSiteTargetCount = static_cast<int>(SiteTarget::kCount);
 
-// "weight", "activation", "input", "state".
+// "weight", "activation", "input", "state", "accumulator", "product", "pe", "pattern".
 std::string_view site_target_name(SiteTarget target);
+// accumulator, product, pe, pattern.
+bool is_kernel_site(SiteTarget target);
 // Case-insensitive; also accepts the plurals ("weights", "activations").
 std::optional<SiteTarget> site_target_from_name(std::string_view name);
 
@@ -95,6 +102,58 @@ struct StepRange {
 
 inline constexpr int kNoBit = -1;  // a site whose model needs no bit (zero, value, multibit, ber)
 
+// Kernel-level sites (faults/kernel_sites.h defines the GEMM view, the MAC order and the PE mappings).
+enum class Dataflow : uint8_t {
+  kOutputStationary,  // PE (r, c) computes the outputs (row, col) with row % R == r, col % C == c
+  kWeightStationary,  // PE (r, c) holds the weights (MAC t, col) with t % R == r, col % C == c
+  kCount,
+};
+// The register of a processing element a pe fault corrupts.
+enum class PeUnit : uint8_t {
+  kAccumulator,  // the partial sum it writes
+  kProduct,      // the product its multiplier writes
+  kCount,
+};
+enum class OutputPattern : uint8_t { kElement, kRow, kColumn, kChannel, kTile, kCount };
+
+// "output-stationary" (also "os"), "weight-stationary" ("ws").
+std::string_view dataflow_name(Dataflow dataflow);
+std::optional<Dataflow> dataflow_from_name(std::string_view name);
+// "accumulator", "product".
+std::string_view pe_unit_name(PeUnit unit);
+std::optional<PeUnit> pe_unit_from_name(std::string_view name);
+// "element", "row", "column", "channel", "tile".
+std::string_view output_pattern_name(OutputPattern pattern);
+std::optional<OutputPattern> output_pattern_from_name(std::string_view name);
+
+inline constexpr int64_t kMacLast = -1;  // accumulator: after the last MAC (the output before the bias)
+inline constexpr int64_t kMacBias = -2;  // accumulator: after the bias is added (the kernel's output)
+
+struct PeArray {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  Dataflow dataflow = Dataflow::kOutputStationary;
+  PeUnit unit = PeUnit::kAccumulator;
+  bool operator==(const PeArray&) const = default;
+};
+
+// What a kernel-level site adds to (target, layer, index, bit). FaultSite::index holds: the output element
+// (per image, in the model's order) for accumulator and product and pattern element; (r, c) of the PE for pe;
+// (row,) / (col,) of the GEMM view for pattern row / column / channel; (row, col, rows, cols) for a tile.
+struct KernelSite {
+  int64_t mac = kMacLast;  // accumulator: MAC t (0-based), kMacLast or kMacBias; product: MAC t
+  PeArray array;           // pe
+  OutputPattern pattern = OutputPattern::kElement;  // pattern
+  bool operator==(const KernelSite&) const = default;
+};
+
+// "12", "last", "bias" (the Mac column).
+std::string mac_to_string(int64_t mac);
+Result<int64_t> parse_mac(std::string_view text);
+// "16x16" (the Array column): rows and columns >= 1.
+std::string array_to_string(const PeArray& array);
+Result<PeArray> parse_array_size(std::string_view text);
+
 struct FaultSite {
   SiteTarget target = SiteTarget::kWeight;
   // As written by the user: a canonical layer name ("layer1.0.conv1"), a parameter name
@@ -110,6 +169,7 @@ struct FaultSite {
   // (or its batch) of a kInference / kBatch fault, weights included.
   std::optional<int64_t> batch;
   std::optional<StepRange> steps;  // spiking models: only these timesteps
+  KernelSite kernel;               // kernel-level targets only (is_kernel_site)
 
   bool operator==(const FaultSite&) const = default;
 };

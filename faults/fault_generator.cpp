@@ -12,7 +12,10 @@ namespace {
 constexpr int kMaxBit = 63;
 
 bool is_conv_or_linear_weight(const FaultTarget& target) {
-  return (target.op == "Conv" || target.op == "ConvTranspose" || target.op == "Gemm" || target.op == "MatMul") &&
+  // The integer ops' rank >= 2 parameter is their int8 weight (scales, zero points and biases are 1-D at most).
+  return (target.op == "Conv" || target.op == "ConvTranspose" || target.op == "Gemm" || target.op == "MatMul" ||
+          target.op == "ConvInteger" || target.op == "QLinearConv" || target.op == "MatMulInteger" ||
+          target.op == "QLinearMatMul") &&
          target.shape.size() >= 2;
 }
 
@@ -46,6 +49,10 @@ Status validate_models(const GeneratorOptions& options) {
   return Status::ok();
 }
 
+KernelSpace kernel_space(const GeneratorOptions& options) {
+  return {options.target, options.kernel, options.tile_rows, options.tile_cols};
+}
+
 // The fault at position `pos` of `layer`, with `model`; multibit draws its extra bits from `rng`.
 Result<Fault> make_fault(const FaultSpaceLayer& layer, uint64_t pos, FaultModel model, const GeneratorOptions& options,
                          std::mt19937_64& rng) {
@@ -56,6 +63,9 @@ Result<Fault> make_fault(const FaultSpaceLayer& layer, uint64_t pos, FaultModel 
   fault.site.target = options.target;
   fault.site.layer = layer.layer;
   fault.site.index = unravel(element, layer.shape);
+  if (is_kernel_site(options.target)) {
+    set_kernel_site(*layer.source, kernel_space(options), fault.site.index, fault.site);
+  }
   fault.model = model;
   fault.persistence = options.persistence;
   if (fault_model_uses_bit(model)) fault.site.bit = layer.bits[bit_slot];
@@ -191,6 +201,12 @@ Result<std::vector<FaultSpaceLayer>> select_fault_space(const std::vector<FaultT
     case SiteTarget::kInput:
       kind = TargetKind::kInput;
       break;
+    case SiteTarget::kAccumulator:
+    case SiteTarget::kProduct:
+    case SiteTarget::kPe:
+    case SiteTarget::kPattern:
+      kind = TargetKind::kKernel;
+      break;
     default:
       return unsupported("cannot generate " + std::string(site_target_name(options.target)) + " faults yet");
   }
@@ -219,9 +235,16 @@ Result<std::vector<FaultSpaceLayer>> select_fault_space(const std::vector<FaultT
     if (t.elements <= 0) continue;
     FaultSpaceLayer layer;
     layer.target = i;
+    layer.source = &t;
     layer.layer = list_name(targets, i, options.target);
     layer.shape = t.shape;
     layer.elements = t.elements;
+    if (kind == TargetKind::kKernel) {
+      auto shape = kernel_space_shape(t, kernel_space(options));
+      if (!shape.is_ok()) return shape.status().with_context("'" + layer.layer + "'");
+      layer.shape = *shape;
+      layer.elements = numel(layer.shape);
+    }
     const int width = dtype_bits(t.dtype);
     if (chosen_bits.empty()) {
       for (int b = 0; b < width; ++b) layer.bits.push_back(b);
@@ -344,6 +367,10 @@ Result<FaultList> generate_ber_faults(const std::vector<FaultTarget>& targets, c
                                       double p) {
   if (!(p >= 0.0 && p <= 1.0)) {
     return out_of_range("bit error rate " + std::to_string(p) + " is not a probability in [0, 1]");
+  }
+  if (is_kernel_site(options.target)) {
+    return invalid_argument("ber is not a kernel-level fault model (" + std::string(site_target_name(options.target)) +
+                            " sites take word faults)");
   }
   FL_ASSIGN_OR_RETURN(std::vector<FaultSpaceLayer> space, select_fault_space(targets, options));
   FaultList list = new_list();

@@ -22,6 +22,7 @@
 #include "faults/fault.h"
 #include "faults/fault_list.h"
 #include "faults/fault_targets.h"
+#include "faults/kernel_sites.h"
 #include "faults/sample_size.h"
 
 namespace faultline {
@@ -47,7 +48,13 @@ enum class ParameterSet {
 };
 
 struct GeneratorOptions {
-  SiteTarget target = SiteTarget::kWeight;  // weight, activation or input
+  // weight, activation, input, or a kernel-level target (accumulator, product, pe, pattern: the Conv / Gemm /
+  // MatMul layers; faults/kernel_sites.h kernel_space_shape() gives their positions: (element, MAC), the PEs of
+  // `kernel.array`, or the rows / columns / tiles of `kernel.pattern`)
+  SiteTarget target = SiteTarget::kWeight;
+  KernelSite kernel;       // pe: the array; pattern: the pattern
+  int64_t tile_rows = 0;   // pattern tile: the tile size
+  int64_t tile_cols = 0;
   // Globs over canonical layer names; a target is chosen when a pattern matches its canonical layer name
   // or its own name (parameter or value name, so "*.running_var" works).
   std::vector<std::string> layers = {"*"};
@@ -67,7 +74,8 @@ struct GeneratorOptions {
 struct FaultSpaceLayer {
   size_t target = 0;  // index into the targets
   std::string layer;  // the name written in fault lists (resolves back to this target)
-  Shape shape;        // the target's shape (per image for activations)
+  Shape shape;        // the target's shape (per image for activations); a kernel target's position shape
+  const FaultTarget* source = nullptr;  // the target itself
   int64_t elements = 0;
   std::vector<int> bits;
 };
@@ -96,7 +104,7 @@ Result<FaultList> generate_statistical_faults(const std::vector<FaultTarget>& ta
                                               SampleScope scope, const SampleSizeOptions& sample_options);
 
 // One ber fault (whole tensor, probability p) per chosen target; p in [0, 1] (NN-Error-Injection uses
-// 1e-10 .. 1e-3).
+// 1e-10 .. 1e-3). Refuses the kernel-level targets (they take word faults only).
 Result<FaultList> generate_ber_faults(const std::vector<FaultTarget>& targets, const GeneratorOptions& options,
                                       double p);
 

@@ -1,8 +1,11 @@
 #include "faults/fault_injector.h"
 
+#include "faults/kernel_sites.h"
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <random>
 
 namespace faultline {
@@ -33,6 +36,17 @@ Status check_armable(const ArmedFault& armed, const InjectorOptions& options) {
   if (fault.site.steps && !options.steps_gated_by_caller) return unsupported("timestep ranges (spiking models) are not supported yet");
   // float32 tensors; float16 / bfloat16 / int8 weights as their stored words (engine/weight_storage.h). Bit and
   // mask ranges follow the dtype (validate_word_fault): bit 15 is a half's sign, bit 7 an int8's.
+  if (target.kind == TargetKind::kKernel) {
+    if (!is_kernel_site(fault.site.target))
+      return invalid_argument("'" + target.layer + "' is a kernel target; the fault's target must be accumulator, product, pe or pattern");
+    auto element = check_kernel_fault(fault, target);
+    if (!element.is_ok()) return element.status();
+    if (*element != armed.element && armed.element != -1)
+      return invalid_argument("element " + std::to_string(armed.element) + " is not the site's (" + std::to_string(*element) + ")");
+    return Status::ok();
+  }
+  if (is_kernel_site(fault.site.target))
+    return invalid_argument("a " + std::string(site_target_name(fault.site.target)) + " site needs a Conv, Gemm or MatMul layer, not '" + target.name + "'");
   const bool stored_weight = target.kind == TargetKind::kWeight &&
                              (target.dtype == DType::kFloat16 || target.dtype == DType::kBFloat16 ||
                               target.dtype == DType::kInt8);
@@ -74,10 +88,18 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
   std::vector<std::string_view> weight_names, activation_names, input_names;
   std::vector<std::vector<size_t>> weight_members, activation_members, input_members;
   std::deque<std::string> input_keys;  // owns the keys input_names views
+  std::vector<KernelFaultHook::Armed> kernel_faults;
   for (size_t i = 0; i < faults.size(); ++i) {
     const ArmedFault& armed = faults[i];
     Status armable = check_armable(armed, options);
     if (!armable.is_ok()) return armed.fault ? armable.with_context(fault_context(*armed.fault)) : armable;
+    if (armed.target->kind == TargetKind::kKernel) {
+      uint64_t random_bits = 0;
+      if (armed.fault->model == FaultModel::kRandomValue) random_bits = std::mt19937_64(fault_seed(options.seed, armed.injection))();
+      const int64_t element = check_kernel_fault(*armed.fault, *armed.target).value();
+      kernel_faults.push_back({armed.fault, armed.target, element, float32_transform(word_fault_of(*armed.fault, random_bits))});
+      continue;
+    }
     Armed prepared{armed, {}};
     if (armed.fault->model != FaultModel::kBitErrorRate) {
       uint64_t random_bits = 0;
@@ -91,20 +113,24 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
       if (!valid.is_ok()) return valid.with_context(fault_context(*armed.fault));
     }
     injector.faults_.push_back(prepared);
+    const size_t index = injector.faults_.size() - 1;  // kernel-level faults are not in faults_
     switch (armed.target->kind) {
       case TargetKind::kWeight:
-        add_to_group(weight_names, weight_members, armed.target->name, i);
+        add_to_group(weight_names, weight_members, armed.target->name, index);
         break;
       case TargetKind::kActivation:
-        add_to_group(activation_names, activation_members, armed.target->name, i);
+        add_to_group(activation_names, activation_members, armed.target->name, index);
         break;
       case TargetKind::kInput:
         // One group per (consumer, slot): two sites may read the same value.
         input_keys.push_back(armed.target->consumer + ":" + std::to_string(armed.target->slot));
-        add_to_group(input_names, input_members, input_keys.back(), i);
+        add_to_group(input_names, input_members, input_keys.back(), index);
+        break;
+      case TargetKind::kKernel:  // handled above
         break;
     }
   }
+  injector.kernel_faults_ = KernelFaultHook(std::move(kernel_faults));
   for (size_t g = 0; g < weight_names.size(); ++g)
     injector.weight_groups_.push_back({std::string(weight_names[g]), std::move(weight_members[g])});
   for (size_t g = 0; g < activation_names.size(); ++g)
@@ -295,14 +321,20 @@ Status FaultInjector::end_pass(CompiledModel& model) {
   return Status::ok();
 }
 
-Status FaultInjector::before_step(CompiledModel& model, size_t index) { return input_faults_in(model, index); }
+Status FaultInjector::before_step(CompiledModel& model, size_t index) {
+  FL_RETURN_IF_ERROR(input_faults_in(model, index));
+  return kernel_faults_.before_step(model, index);
+}
 
 Result<std::vector<size_t>> FaultInjector::acting_steps(CompiledModel& model) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   std::vector<size_t> steps;
   for (size_t s = 0; s < model.num_steps(); ++s)
     if (!state->producers[s].empty() || !state->readers[s].empty()) steps.push_back(s);
-  return steps;
+  FL_ASSIGN_OR_RETURN(std::vector<size_t> kernel_steps, kernel_faults_.acting_steps(model));
+  std::vector<size_t> merged;
+  std::set_union(steps.begin(), steps.end(), kernel_steps.begin(), kernel_steps.end(), std::back_inserter(merged));
+  return merged;
 }
 
 Result<std::vector<ValueId>> FaultInjector::faulted_weights(CompiledModel& model) {
@@ -365,7 +397,7 @@ Status FaultInjector::after_step(CompiledModel& model, size_t index) {
     Status write = model.write_value(id, value);
     if (!write.is_ok()) return write.with_context("writing the faulted activation '" + group.value + "'");
   }
-  return Status::ok();
+  return kernel_faults_.after_step(model, index, batch_first_image_);
 }
 
 Status FaultInjector::restore() {

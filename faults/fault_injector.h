@@ -33,6 +33,10 @@
 // new run, or with the first image's index when driving batches by hand). With the whole input in one batch
 // the index is also the index in the batch, as PyTorch tools that run one batch address it.
 //
+// Kernel-level sites (accumulator, product, pe, pattern on a Conv / Gemm / MatMul; faults/kernel_sites.h) are
+// carried out by a KernelFaultHook (faults/kernel_fault_hook.h) that this injector owns and forwards its step
+// hooks to: the faulted node's output is rewritten in after_step, before any reader runs.
+//
 // Models. bitflip, multibit, stuck-at-0/1, zero, value and random (random bits drawn once per fault, so
 // every batch and image sees the same word) on weights, activations and inputs; ber (every bit of the tensor
 // flips independently with probability Fault::value) on all three: a weight tensor as a whole, an activation
@@ -58,6 +62,7 @@
 #include "faults/bit_ops.h"
 #include "faults/fault.h"
 #include "faults/fault_targets.h"
+#include "faults/kernel_fault_hook.h"
 
 namespace faultline {
 
@@ -157,6 +162,7 @@ class FaultInjector final : public StepObserver {
   std::vector<Group> weight_groups_;
   std::vector<Group> activation_groups_;
   std::vector<Group> input_groups_;  // one per (consumer, slot); Group::value is the value read
+  KernelFaultHook kernel_faults_;
   InjectorOptions options_;
   std::unordered_map<CompiledModel*, ModelState> models_;
   int64_t next_image_ = 0;

@@ -8,6 +8,7 @@
 #include "engine/file_io.h"
 #include "faults/bit_ops.h"
 #include "faults/csv.h"
+#include "faults/kernel_sites.h"
 
 namespace faultline {
 
@@ -25,10 +26,16 @@ enum Column : int {
   kStep,
   kBatch,
   kPersistence,
+  kMac,
+  kArray,
+  kDataflow,
+  kUnit,
+  kPattern,
   kColumnCount,
 };
 constexpr std::array<std::string_view, kColumnCount> kColumnNames = {
-    "Injection", "Layer", "TensorIndex", "Bit", "Target", "Model", "Mask", "Value", "Step", "Batch", "Persistence"};
+    "Injection", "Layer", "TensorIndex", "Bit",   "Target",   "Model", "Mask",   "Value",
+    "Step",      "Batch", "Persistence", "Mac",   "Array",    "Dataflow", "Unit", "Pattern"};
 constexpr int kFirstOptionalColumn = kTarget;
 constexpr int kMaxBit = 63;
 
@@ -106,6 +113,64 @@ Result<Header> parse_header(const CsvRecord& record, const std::string& source, 
   return header;
 }
 
+// The kernel-level columns (Mac, Array, Dataflow, Unit, Pattern; faults/kernel_sites.h): required or defaulted by
+// the site's target, refused on a site that does not read them.
+template <typename Cell>
+Status parse_kernel_columns(const Cell& cell, FaultSite& site) {
+  const SiteTarget target = site.target;
+  auto refuse_unless = [&](Column column, bool wanted) -> Status {
+    if (wanted || cell(column).empty()) return Status::ok();
+    const std::string_view name = site_target_name(target);
+    return invalid_argument(std::string(kColumnNames[static_cast<size_t>(column)]) + " '" + std::string(cell(column)) +
+                            "' is given for " + (name.find_first_of("aeiou") == 0 ? "an " : "a ") + std::string(name) +
+                            " site, which has none");
+  };
+  const bool mac_site = target == SiteTarget::kAccumulator || target == SiteTarget::kProduct;
+  FL_RETURN_IF_ERROR(refuse_unless(kMac, mac_site));
+  FL_RETURN_IF_ERROR(refuse_unless(kArray, target == SiteTarget::kPe));
+  FL_RETURN_IF_ERROR(refuse_unless(kDataflow, target == SiteTarget::kPe));
+  FL_RETURN_IF_ERROR(refuse_unless(kUnit, target == SiteTarget::kPe));
+  FL_RETURN_IF_ERROR(refuse_unless(kPattern, target == SiteTarget::kPattern));
+  if (mac_site) {
+    if (cell(kMac).empty()) {
+      if (target == SiteTarget::kProduct) return invalid_argument("a product site needs a Mac (the MAC index)");
+      site.kernel.mac = kMacLast;
+    } else {
+      FL_ASSIGN_OR_RETURN(site.kernel.mac, parse_mac(cell(kMac)));
+      if (target == SiteTarget::kProduct && site.kernel.mac < 0)
+        return invalid_argument("a product site needs a MAC index, not '" + std::string(cell(kMac)) + "'");
+    }
+  }
+  if (target == SiteTarget::kPe) {
+    if (cell(kArray).empty()) return invalid_argument("a pe site needs an Array (e.g. 16x16)");
+    FL_ASSIGN_OR_RETURN(PeArray array, parse_array_size(cell(kArray)));
+    if (!cell(kDataflow).empty()) {
+      auto dataflow = dataflow_from_name(cell(kDataflow));
+      if (!dataflow) {
+        return invalid_argument("Dataflow '" + std::string(cell(kDataflow)) +
+                                "' is not output-stationary (os) or weight-stationary (ws)");
+      }
+      array.dataflow = *dataflow;
+    }
+    if (!cell(kUnit).empty()) {
+      auto unit = pe_unit_from_name(cell(kUnit));
+      if (!unit) return invalid_argument("Unit '" + std::string(cell(kUnit)) + "' is not accumulator or product");
+      array.unit = *unit;
+    }
+    site.kernel.array = array;
+  }
+  if (target == SiteTarget::kPattern) {
+    if (cell(kPattern).empty()) return invalid_argument("a pattern site needs a Pattern (element, row, column, channel or tile)");
+    auto pattern = output_pattern_from_name(cell(kPattern));
+    if (!pattern) {
+      return invalid_argument("Pattern '" + std::string(cell(kPattern)) +
+                              "' is not element, row, column, channel or tile");
+    }
+    site.kernel.pattern = *pattern;
+  }
+  return Status::ok();
+}
+
 Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, int64_t ordinal) {
   FaultListEntry entry;
   entry.line = record.line;
@@ -127,7 +192,8 @@ Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, 
   if (!cell(kTarget).empty()) {
     auto target = site_target_from_name(cell(kTarget));
     if (!target) {
-      return invalid_argument("Target '" + std::string(cell(kTarget)) + "' is not weight, activation, input or state");
+      return invalid_argument("Target '" + std::string(cell(kTarget)) +
+                              "' is not weight, activation, input, state, accumulator, product, pe or pattern");
     }
     site.target = *target;
   }
@@ -207,6 +273,7 @@ Result<FaultListEntry> parse_row(const CsvRecord& record, const Header& header, 
   if (fault.persistence == Persistence::kSteps && !site.steps) {
     return invalid_argument("Persistence steps needs a Step range");
   }
+  FL_RETURN_IF_ERROR(parse_kernel_columns(cell, site));
   for (size_t field : header.extra_fields) entry.extra.push_back(record.fields[field]);
   return entry;
 }
@@ -229,6 +296,14 @@ bool entry_needs(const FaultListEntry& entry, Column column) {
     case kPersistence:
       return fault.persistence != Persistence::kPermanent &&
              !(fault.persistence == Persistence::kSteps && fault.site.steps);
+    case kMac:
+      return fault.site.target == SiteTarget::kAccumulator || fault.site.target == SiteTarget::kProduct;
+    case kArray:
+    case kDataflow:
+    case kUnit:
+      return fault.site.target == SiteTarget::kPe;
+    case kPattern:
+      return fault.site.target == SiteTarget::kPattern;
     default:
       return true;
   }
@@ -261,6 +336,18 @@ std::string cell_text(const FaultListEntry& entry, Column column) {
       return site.batch ? std::to_string(*site.batch) : "";
     case kPersistence:
       return std::string(persistence_name(fault.persistence));
+    case kMac:
+      return site.target == SiteTarget::kAccumulator || site.target == SiteTarget::kProduct
+                 ? mac_to_string(site.kernel.mac)
+                 : "";
+    case kArray:
+      return site.target == SiteTarget::kPe ? array_to_string(site.kernel.array) : "";
+    case kDataflow:
+      return site.target == SiteTarget::kPe ? std::string(dataflow_name(site.kernel.array.dataflow)) : "";
+    case kUnit:
+      return site.target == SiteTarget::kPe ? std::string(pe_unit_name(site.kernel.array.unit)) : "";
+    case kPattern:
+      return site.target == SiteTarget::kPattern ? std::string(output_pattern_name(site.kernel.pattern)) : "";
     default:
       return "";
   }
@@ -451,6 +538,37 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
                        "' in the model (the consumer's canonical layer name, with ':<slot>' for an input slot above "
                        "0; `faultline layers --kind input` lists them)");
     }
+    case SiteTarget::kAccumulator:
+    case SiteTarget::kProduct:
+    case SiteTarget::kPe:
+    case SiteTarget::kPattern: {
+      // The node name first: it tells apart the kernels of one layer (a Keras SeparableConv2D's depthwise and
+      // pointwise Conv), as `faultline layers --kind kernel` lists them.
+      std::optional<size_t> by_layer, by_value;
+      for (size_t i = 0; i < targets.size(); ++i) {
+        const FaultTarget& t = targets[i];
+        if (t.kind != TargetKind::kKernel) continue;
+        if (t.node == layer) return i;
+        if (!by_layer && t.layer == layer) by_layer = i;
+        if (!by_value && t.name == layer) by_value = i;
+      }
+      if (by_layer) return *by_layer;
+      if (by_value) return *by_value;
+      const std::string site = (kind == SiteTarget::kAccumulator ? "an " : "a ") +
+                               std::string(site_target_name(kind)) + " site";
+      const std::string hint = " (`faultline layers --kind kernel` lists them)";
+      for (const FaultTarget& t : targets) {  // a layer of another op: say which
+        if (t.kind != TargetKind::kActivation || (t.layer != layer && t.node != layer && t.name != layer)) continue;
+        if (t.op == "Conv" || t.op == "Gemm" || t.op == "MatMul") {
+          return not_found("'" + std::string(layer) + "' is a " + t.op + " that " + site +
+                           " cannot fault (float32 2-D Conv, Gemm without transA, MatMul with a 2-D B only)" + hint);
+        }
+        return not_found("'" + std::string(layer) + "' is a " + t.op + ", not a Conv, Gemm or MatMul layer for " +
+                         site + hint);
+      }
+      return not_found("no Conv, Gemm or MatMul layer '" + std::string(layer) + "' for " + site +
+                       " (a canonical layer name or node name; `faultline layers --kind kernel` lists them)");
+    }
     case SiteTarget::kState:
     case SiteTarget::kCount:
       break;
@@ -460,6 +578,7 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
 
 Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget& target) {
   const FaultSite& site = fault.site;
+  if (is_kernel_site(site.target) || target.kind == TargetKind::kKernel) return check_kernel_fault(fault, target);
   const std::string what = "'" + site.layer + "' " + shape_to_string(target.shape);
   int64_t element = -1;
   if (fault.model != FaultModel::kBitErrorRate) {

@@ -9,8 +9,17 @@
 // the least significant bit. A quoted comma list of bits ("3,5", as SFIadvancedmodels' multiple-fault fork
 // writes) is a multibit fault. Optional faultline columns, in any order, matched by header name
 // (case-insensitive):
-//   Target       weight | activation | input | state               (default weight); an input site's Layer is
-//                its consumer's layer, ":<slot>" added for input slots above 0 (see find_fault_target)
+//   Target       weight | activation | input | state | accumulator | product | pe | pattern (default weight);
+//                an input site's Layer is its consumer's layer, ":<slot>" added for input slots above 0 (see
+//                find_fault_target); the kernel-level targets (faults/kernel_sites.h) name a Conv / Gemm / MatMul
+//                layer and read the columns below
+//   Mac          accumulator: the MAC index t (0-based), "last" (default: the output before the bias) or
+//                "bias" (after the bias); product: the MAC index t (required)
+//   Array        pe: the PE array, "16x16" (rows x columns; required); TensorIndex is the PE's "(r, c)"
+//   Dataflow     pe: output-stationary (os, default) | weight-stationary (ws)
+//   Unit         pe: accumulator (default) | product, the PE register faulted
+//   Pattern      pattern: element | row | column | channel | tile (required); TensorIndex is the output element,
+//                "(row,)", "(col,)" or "(row, col, rows, cols)"
 //   Model        bitflip | multibit | stuck-at-0 | stuck-at-1 | zero | value | random | ber (default bitflip)
 //   Mask         multibit mask, "0x..." or decimal
 //   Value        the value of `value`; the probability p of `ber`
@@ -59,8 +68,8 @@ Result<FaultList> parse_fault_list(std::string_view text, const std::string& sou
 Result<FaultList> read_fault_list(const std::string& path);
 
 // The CSV text: Injection,Layer,TensorIndex,Bit, then each optional column that the input header had or that
-// some entry needs (in the order Target, Model, Mask, Value, Step, Batch, Persistence), then the extra
-// columns. Numbers are written in their shortest exact form.
+// some entry needs (in the order Target, Model, Mask, Value, Step, Batch, Persistence, Mac, Array, Dataflow, Unit,
+// Pattern), then the extra columns. Numbers are written in their shortest exact form.
 std::string format_fault_list(const FaultList& list);
 // Writes format_fault_list atomically (engine/file_io.h).
 Status write_fault_list(const std::string& path, const FaultList& list);
@@ -80,6 +89,9 @@ std::string fault_list_location(const FaultList& list, size_t entry);
 //     ("layer1.0.add:1"), or the consumer's ONNX node name likewise ("/layer1/layer1.0/Add:1"); an ONNX value
 //     name works when exactly one node reads the value.
 //   state: a neuron state, "<layer>.potential" / "<layer>.current" or its value name ("lif1.v").
+//   accumulator, product, pe, pattern: the kernel target (a Conv / Gemm / MatMul node) with that node name (the
+//     ONNX node name; a Keras layer of several kernels, a SeparableConv2D "sep", has nodes "sep/depthwise" and
+//     "sep"), else the first with that canonical layer name, else the one with that output value name.
 //   Whatever the kind (input sites excepted), SpikingJET's spiking names resolve to their own target
 //   (faults/fault_targets.h, "Spiking sites"): "<layer>.potential" / ".current" (state activations),
 //   "<layer>.beta" (the tau parameter), "<layer>.dead" / ".saturated" (the spike output activation); a list

@@ -27,6 +27,9 @@ std::vector<std::string> faulted_value_names(std::span<const ResolvedFault> faul
     // An input site's consumer runs as a step of its own: its outputs are observable too.
     if (target.kind == TargetKind::kInput)
       for (const std::string& output : target.consumer_outputs) add(output);
+    // A kernel-level fault reads its node's inputs and rewrites its output (faults/kernel_fault_hook.h).
+    if (target.kind == TargetKind::kKernel)
+      for (const std::string& input : target.kernel_inputs) add(input);
   }
   return names;
 }

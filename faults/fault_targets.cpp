@@ -6,6 +6,7 @@
 #include "engine/op_kind.h"
 #include "engine/specialize.h"
 #include "engine/weight_storage.h"
+#include "faults/kernel_sites.h"
 
 namespace faultline {
 
@@ -168,6 +169,10 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
       target.model_axes = std::move(layout.model_axes);
       targets.push_back(std::move(target));
     }
+  }
+  for (NodeId id : order) {
+    if (decode[static_cast<size_t>(id)]) continue;
+    if (auto target = kernel_target(g, id)) targets.push_back(std::move(*target));
   }
   return targets;
 }

@@ -41,7 +41,9 @@
 
 namespace faultline {
 
-enum class TargetKind { kWeight, kActivation, kInput };
+// kKernel: a Conv / Gemm / MatMul node whose arithmetic kernel-level sites (accumulator, product, pe, pattern;
+// faults/kernel_sites.h) fault. Listed after the inputs, one per such node.
+enum class TargetKind { kWeight, kActivation, kInput, kKernel };
 
 struct FaultTarget {
   TargetKind kind;
@@ -66,6 +68,12 @@ struct FaultTarget {
   // The model's axis order over the engine's tensor (per image for activations and inputs): the model's axis k
   // is the engine tensor's axis model_axes[k]; empty when they are the same.
   std::vector<int> model_axes = {};
+  // Kernel targets only: the node's GEMM view per image (kernels/reference/fault_aware_mac.h): rows, columns and
+  // MACs per output element. `name` is the node's output value and `shape` its per-image shape.
+  int64_t gemm_rows = 0;
+  int64_t gemm_cols = 0;
+  int64_t macs = 0;
+  std::vector<std::string> kernel_inputs = {};  // the node's non-constant input values (kept observable)
 };
 
 // The row-major offset, in the engine's tensor (per image for activations and inputs), of the element at
@@ -74,7 +82,7 @@ struct FaultTarget {
 int64_t engine_element(const FaultTarget& target, int64_t element);
 
 // Weights first (in the order the nodes use them), then activations in execution order, then inputs in
-// execution order (node by node, slot by slot). Activation and input shapes come from specializing the
+// execution order (node by node, slot by slot), then the kernel targets in execution order. Activation and input shapes come from specializing the
 // model for one image.
 Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model);
 

@@ -111,7 +111,12 @@ Result<std::string> summary_csv(const std::vector<std::string>& fault_header,
 }
 
 std::string groups_csv(const std::string& key_column, const std::vector<OutcomeGroup>& groups) {
-  std::vector<std::string> header = {key_column, "faults", "n_injections"};
+  return groups_csv(std::vector<std::string>{key_column}, groups);
+}
+
+std::string groups_csv(const std::vector<std::string>& key_columns, const std::vector<OutcomeGroup>& groups) {
+  std::vector<std::string> header = key_columns;
+  header.insert(header.end(), {"faults", "n_injections"});
   for (size_t c = 1; c < outcome_columns().size(); ++c) {
     const std::string& name = outcome_columns()[c];
     header.insert(header.end(), {name, name + "_rate", name + "_margin99"});
@@ -119,7 +124,14 @@ std::string groups_csv(const std::string& key_column, const std::vector<OutcomeG
   std::string text = csv_line(header);
   for (const OutcomeGroup& group : groups) {
     const int64_t n = group.total.n_injections;
-    std::vector<std::string> row = {group.key, number(group.faults), number(n)};
+    std::vector<std::string> row;
+    for (size_t start = 0;;) {  // the key's fields
+      const size_t end = group.key.find(kKeySeparator, start);
+      row.push_back(group.key.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    row.insert(row.end(), {number(group.faults), number(n)});
     const std::vector<int64_t> values = counts(group.total);
     for (size_t c = 0; c < values.size(); ++c) {
       if (n == 0 || (is_correct_column(c) && !group.total.labelled)) {

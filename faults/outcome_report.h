@@ -53,6 +53,10 @@ Result<std::string> summary_csv(const std::vector<std::string>& fault_header,
                                 const std::vector<FaultOutcome>& outcomes, const GoldenOutcome& golden);
 // layers.csv / bits.csv text, with `key_column` ("layer", "bit") as the first column's name.
 std::string groups_csv(const std::string& key_column, const std::vector<OutcomeGroup>& groups);
+// The same with several key columns (pes.csv: layer, array, ..., pe_row, pe_col): each group's key holds its
+// fields joined by kKeySeparator.
+inline constexpr char kKeySeparator = '\x1f';
+std::string groups_csv(const std::vector<std::string>& key_columns, const std::vector<OutcomeGroup>& groups);
 
 // The same, written atomically (engine/file_io.h); errors name the path.
 Status write_summary_csv(const std::string& path, const std::vector<std::string>& fault_header,

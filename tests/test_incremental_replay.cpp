@@ -153,6 +153,32 @@ TEST(IncrementalReplay, InceptionConcatFaultsMatchFullPassesOnOnednn) {
   expect_identical(activations, "onednn", 4);
 }
 
+// Regression: a pass that re-runs an early step (its conv1 fault masked by the max pool) must not clobber a
+// later value's golden bytes through a scratch buffer the oneDNN plan shared with it; the next fault, seeded
+// after that value, read them. A smaller last batch (another plan, another arena layout) showed it.
+TEST(IncrementalReplay, EarlyStepsDoNotClobberLaterGoldenValuesOnOnednn) {
+  Campaign c;
+  auto model = load_model(test_data("../../examples/data/mnist_cnn.onnx"));
+  ASSERT_TRUE(model.is_ok()) << model.status().message();
+  c.model = *model;
+  auto targets = list_fault_targets(*c.model);
+  ASSERT_TRUE(targets.is_ok());
+  c.targets = *targets;
+  auto list = parse_fault_list(
+      "Injection,Layer,TensorIndex,Bit,Target\n"
+      "0,conv1,\"(2, 1, 9)\",16,activation\n"
+      "1,res.conv_b,\"(1, 8, 4)\",14,activation\n"
+      "2,res.conv_b,\"(1, 8, 4)\",14,input\n",
+      "regression.csv");
+  ASSERT_TRUE(list.is_ok()) << list.status().message();
+  c.list = *list;
+  auto resolved = resolve_fault_list(c.list, c.targets);
+  ASSERT_TRUE(resolved.is_ok()) << resolved.status().message();
+  c.resolved = *resolved;
+  c.input = testing::random_tensor({3, 1, 28, 28}, 6, 0.0f, 1.0f);
+  expect_identical(c, "onednn", 2);
+}
+
 TEST(IncrementalReplay, ResNet20FaultsMatchFullPassesOnReference) {
   const Campaign weights = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight,
                                          24, 18, Persistence::kPermanent, 3);

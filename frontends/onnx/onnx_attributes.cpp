@@ -292,6 +292,19 @@ Result<OpAttrs> convert_constant_of_shape(const AttributeReader& reader) {
   return OpAttrs(std::move(attrs));
 }
 
+// Opset 10-12: per tensor, no attribute; 13: `axis`; 19: `saturate` (float8 outputs only, which faultline does not
+// have, so it changes nothing); 21: `block_size` and `output_dtype`, refused.
+Result<OpAttrs> convert_quantize(const AttributeReader& reader) {
+  QuantizeAttrs attrs;
+  FL_ASSIGN_OR_RETURN(attrs.axis, reader.get_int("axis", 1));
+  FL_ASSIGN_OR_RETURN(attrs.saturate, reader.get_flag("saturate", true));
+  for (const char* name : {"block_size", "output_dtype"}) {
+    FL_ASSIGN_OR_RETURN(int64_t value, reader.get_int(name, 0));
+    if (value != 0) return unsupported("attribute '" + std::string(name) + "' (opset 21) is not supported");
+  }
+  return OpAttrs(attrs);
+}
+
 // Before opset 7, `broadcast` = 1 aligned B with A's trailing axes (NumPy's rule) unless `axis` moved it.
 Result<OpAttrs> convert_binary(const AttributeReader& reader, int64_t opset) {
   if (opset < 7 && reader.has("axis"))
@@ -357,6 +370,14 @@ Result<OpAttrs> convert_onnx_attributes(OpKind op, const onnx::NodeProto& node, 
       FL_ASSIGN_OR_RETURN(int64_t axis, reader.get_int("axis", 1));
       return OpAttrs(DequantizeAttrs{axis});
     }
+    case OpKind::kQuantizeLinear:
+      return convert_quantize(reader);
+    case OpKind::kConvInteger:
+    case OpKind::kQLinearConv:
+      return convert_conv(reader);
+    case OpKind::kMatMulInteger:
+    case OpKind::kQLinearMatMul:
+      return OpAttrs();
     case OpKind::kAdd:
     case OpKind::kSub:
     case OpKind::kMul:

@@ -766,9 +766,14 @@ Status OnednnModel::build() {
     if (values_[static_cast<size_t>(v)].kind == ValueKind::kBuffer) use_buffer(values_[static_cast<size_t>(v)].buffer, 0);
   for (ValueId v : graph_.outputs())
     if (values_[static_cast<size_t>(v)].kind == ValueKind::kBuffer) use_buffer(values_[static_cast<size_t>(v)].buffer, end);
-  if (keep_values_) {  // every value's buffer lives from its first use to the end: nothing shares it
-    for (const ValueState& state : values_)
-      if (state.kind == ValueKind::kBuffer) use_buffer(state.buffer, end);
+  if (keep_values_) {  // every value's buffer lives from step 0 to the end: nothing shares it, not even a step's
+                       // scratch buffer from before the value's producer (an incremental pass re-runs such a step
+                       // while the value holds golden bytes)
+    for (const ValueState& state : values_) {
+      if (state.kind != ValueKind::kBuffer) continue;
+      use_buffer(state.buffer, 0);
+      use_buffer(state.buffer, end);
+    }
   }
   std::vector<BufferRequest> requests;
   for (const BufferSpec& b : buffers_) {

@@ -1,6 +1,30 @@
-#include "kernels/reference/reference_internal.h"
+#include "kernels/reference/mac_loops.h"
 
 namespace faultline::reference {
+
+Result<ConvGeometry> make_conv_geometry(const Node& node, const Shape& x, const Shape& w, const Shape& y,
+                                        const ConvAttrs& attrs) {
+  if (x.size() < 3 || w.size() != x.size() || y.size() != x.size())
+    return node_error(node, "input " + shape_to_string(x) + ", weight " + shape_to_string(w) + " and output " +
+                                shape_to_string(y) + " must be [N, C, spatial...] alike");
+  ConvGeometry conv;
+  conv.batch = x[0];
+  conv.in_channels = x[1];
+  conv.out_channels = w[0];
+  const int64_t group = attrs.group;
+  if (group < 1 || conv.in_channels % group != 0 || w[1] * group != conv.in_channels ||
+      conv.out_channels % group != 0 || y[1] != conv.out_channels)
+    return node_error(node, "input " + shape_to_string(x) + " and weight " + shape_to_string(w) + " do not fit group " +
+                                std::to_string(group));
+  conv.group_in_channels = conv.in_channels / group;
+  conv.group_out_channels = conv.out_channels / group;
+  Result<WindowGeometry> window = make_window_geometry(x, y, Shape(w.begin() + 2, w.end()), attrs.strides,
+                                                       attrs.dilations, attrs.pads, attrs.auto_pad,
+                                                       /*ceil_mode=*/false);
+  if (!window.is_ok()) return node_error(node, window.status().message());
+  conv.window = std::move(window).value();
+  return conv;
+}
 
 // Y[n, m, o] = B[m] + sum over the group's input channels c and the window taps t of X[n, c, t] * W[m, c, t].
 Status run_conv(const Node& node, Inputs inputs, Outputs outputs) {
@@ -11,47 +35,15 @@ Status run_conv(const Node& node, Inputs inputs, Outputs outputs) {
   const Tensor& w = *inputs[1];
   const Tensor* bias = inputs.size() > 2 ? inputs[2] : nullptr;
   Tensor& y = *outputs[0];
-  if (x.rank() < 3 || w.rank() != x.rank() || y.rank() != x.rank())
-    return node_error(node, "input " + shape_to_string(x.shape()) + ", weight " + shape_to_string(w.shape()) +
-                                " and output " + shape_to_string(y.shape()) + " must be [N, C, spatial...] alike");
-  const int64_t batch = x.dim(0);
-  const int64_t in_channels = x.dim(1);
-  const int64_t out_channels = w.dim(0);
-  const int64_t group = attrs->group;
-  if (group < 1 || in_channels % group != 0 || w.dim(1) * group != in_channels || out_channels % group != 0 ||
-      y.dim(1) != out_channels)
-    return node_error(node, "input " + shape_to_string(x.shape()) + " and weight " + shape_to_string(w.shape()) +
-                                " do not fit group " + std::to_string(group));
-  const int64_t group_in_channels = in_channels / group;
-  const int64_t group_out_channels = out_channels / group;
-
-  Result<WindowGeometry> geometry =
-      make_window_geometry(x.shape(), y.shape(), Shape(w.shape().begin() + 2, w.shape().end()), attrs->strides,
-                           attrs->dilations, attrs->pads, attrs->auto_pad, /*ceil_mode=*/false);
-  if (!geometry.is_ok()) return node_error(node, geometry.status().message());
-  const WindowGeometry& window = *geometry;
-  const float* src = x.data<float>();
-  const float* weights = w.data<float>();
+  FL_ASSIGN_OR_RETURN(const ConvGeometry conv, make_conv_geometry(node, x.shape(), w.shape(), y.shape(), *attrs));
   float* dst = y.data<float>();
-  std::vector<WindowTap> taps;
-  for (int64_t o = 0; o < window.output_size; ++o) {
-    collect_window_taps(window, o, taps);
-    for (int64_t n = 0; n < batch; ++n) {
-      for (int64_t m = 0; m < out_channels; ++m) {
-        const int64_t first_in_channel = (m / group_out_channels) * group_in_channels;
-        // float32 arithmetic in natural order, bias last, as PyTorch's float32 kernels: a fault that drives a
-        // partial sum past FLT_MAX must give inf here too (double accumulation would hide it).
-        float sum = 0.0f;
-        for (int64_t c = 0; c < group_in_channels; ++c) {
-          const float* src_plane = src + (n * in_channels + first_in_channel + c) * window.input_size;
-          const float* kernel = weights + (m * group_in_channels + c) * window.kernel_size;
-          for (const WindowTap& tap : taps)
-            sum += src_plane[tap.input_offset] * kernel[tap.kernel_offset];
-        }
-        dst[(n * out_channels + m) * window.output_size + o] = bias ? sum + bias->data<float>()[m] : sum;
-      }
-    }
-  }
+  const float* bias_data = bias ? bias->data<float>() : nullptr;
+  // float32 arithmetic in natural order, bias last, as PyTorch's float32 kernels: a fault that drives a partial
+  // sum past FLT_MAX must give inf here too (double accumulation would hide it).
+  convolve(
+      conv, x.data<float>(), w.data<float>(), 0.0f,
+      [](float acc, float src, float weight) { return acc + src * weight; },
+      [&](int64_t offset, int64_t m, float sum) { dst[offset] = bias_data ? sum + bias_data[m] : sum; });
   return Status::ok();
 }
 

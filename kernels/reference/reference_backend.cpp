@@ -176,6 +176,17 @@ std::optional<std::string> operand_still_an_input(const Node& node) {
   return std::nullopt;
 }
 
+// Ops whose reference kernels copy elements of any dtype (kernels/reference/reference_ops.h).
+bool moves_any_dtype(OpKind op) {
+  switch (op) {
+    case OpKind::kReshape: case OpKind::kFlatten: case OpKind::kIdentity: case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze: case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSlice: case OpKind::kPad:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class ReferenceBackend final : public Backend {
  public:
   std::string_view name() const override { return "reference"; }
@@ -192,14 +203,17 @@ class ReferenceBackend final : public Backend {
     if (node.outputs.size() != 1 && !is_neuron_op(node.op))  // a neuron also outputs its next states
       return unsupported(graph.describe(id) + ": has " + std::to_string(node.outputs.size()) +
                          " outputs; the reference backend computes one");
+    // The quantized ops' kernels check their own operands (int8/uint8 data and zero points, float32 scales, int32
+    // accumulators and biases); data movement copies any dtype (an int8 activation through Reshape or Concat).
+    if (decode || is_integer_op(node.op) || node.op == OpKind::kDequantizeLinear || moves_any_dtype(node.op))
+      return Status::ok();
     auto check_float32 = [&](ValueId value_id, const char* role) -> Status {
       if (value_id == kNoValue || graph.value(value_id).dtype == DType::kFloat32) return Status::ok();
       return unsupported(graph.describe(id) + ": " + role + " " + describe_value(graph, value_id) + " is " +
                          std::string(dtype_name(graph.value(value_id).dtype)) +
-                         "; the reference backend runs float32 only");
+                         "; the reference backend runs this op on float32 only");
     };
-    if (!decode)  // a decode's kernel checks its own operands (int8 zero point, float32 scale)
-      for (ValueId input : node.inputs) FL_RETURN_IF_ERROR(check_float32(input, "input"));
+    for (ValueId input : node.inputs) FL_RETURN_IF_ERROR(check_float32(input, "input"));
     for (ValueId output : node.outputs) FL_RETURN_IF_ERROR(check_float32(output, "output"));
     return Status::ok();
   }

@@ -47,8 +47,14 @@ Status run_shape(const Node& node, Inputs inputs, Outputs outputs);
 Status run_cast(const Node& node, Inputs inputs, Outputs outputs);
 Status run_constant_of_shape(const Node& node, Inputs inputs, Outputs outputs);
 Status run_range(const Node& node, Inputs inputs, Outputs outputs);
-// quantization.cpp: DequantizeLinear (int8/uint8 -> float32)
+// quantization.cpp: DequantizeLinear (int8/uint8 -> float32), QuantizeLinear (float32 -> int8/uint8)
 Status run_dequantize_linear(const Node& node, Inputs inputs, Outputs outputs);
+Status run_quantize_linear(const Node& node, Inputs inputs, Outputs outputs);
+// integer_ops.cpp: ConvInteger, MatMulInteger (int32 out), QLinearConv, QLinearMatMul (int8/uint8 out)
+Status run_conv_integer(const Node& node, Inputs inputs, Outputs outputs);
+Status run_matmul_integer(const Node& node, Inputs inputs, Outputs outputs);
+Status run_qlinear_conv(const Node& node, Inputs inputs, Outputs outputs);
+Status run_qlinear_matmul(const Node& node, Inputs inputs, Outputs outputs);
 
 // --- errors and operand checks -------------------------------------------------------------------------
 

@@ -57,6 +57,16 @@ Status run_reference_node(const Node& node, std::span<const Tensor* const> input
       return run_cast(node, inputs, outputs);
     case OpKind::kDequantizeLinear:
       return run_dequantize_linear(node, inputs, outputs);
+    case OpKind::kQuantizeLinear:
+      return run_quantize_linear(node, inputs, outputs);
+    case OpKind::kConvInteger:
+      return run_conv_integer(node, inputs, outputs);
+    case OpKind::kMatMulInteger:
+      return run_matmul_integer(node, inputs, outputs);
+    case OpKind::kQLinearConv:
+      return run_qlinear_conv(node, inputs, outputs);
+    case OpKind::kQLinearMatMul:
+      return run_qlinear_matmul(node, inputs, outputs);
     case OpKind::kConstantOfShape:
       return run_constant_of_shape(node, inputs, outputs);
     case OpKind::kRange:

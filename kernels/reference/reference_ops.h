@@ -17,7 +17,9 @@ namespace faultline {
 // input; `outputs` are allocated by the caller with the shapes and dtypes infer_output_shapes() gave.
 // Compute ops run on float32; data-movement and shape ops (Reshape, Flatten, Transpose, Concat, Slice, Pad,
 // Identity, Gather, Squeeze, Unsqueeze, Shape, Cast, ConstantOfShape) accept any dtype; Add/Sub/Mul/Div and
-// Range also run on int64 and int32 (shape arithmetic); DequantizeLinear reads int8/uint8 (float32 scale).
+// Range also run on int64 and int32 (shape arithmetic); DequantizeLinear reads int8/uint8/int32 (float32 scale); the
+// integer ops (QuantizeLinear, ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul) compute on int8/uint8 with
+// int32 accumulators as engine/op_attrs.h QuantizeAttrs says.
 // An unsupported dtype or attribute is an error naming the node.
 Status run_reference_node(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor* const> outputs);
 
