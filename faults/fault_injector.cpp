@@ -41,7 +41,7 @@ Status check_armable(const ArmedFault& armed, const InjectorOptions& options) {
       return invalid_argument("'" + target.layer + "' is a kernel target; the fault's target must be accumulator, product, pe or pattern");
     auto element = check_kernel_fault(fault, target);
     if (!element.is_ok()) return element.status();
-    if (*element != armed.element && armed.element != -1)
+    if (*element != armed.element)
       return invalid_argument("element " + std::to_string(armed.element) + " is not the site's (" + std::to_string(*element) + ")");
     return Status::ok();
   }
@@ -93,20 +93,17 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
     const ArmedFault& armed = faults[i];
     Status armable = check_armable(armed, options);
     if (!armable.is_ok()) return armed.fault ? armable.with_context(fault_context(*armed.fault)) : armable;
-    if (armed.target->kind == TargetKind::kKernel) {
-      uint64_t random_bits = 0;
-      if (armed.fault->model == FaultModel::kRandomValue) random_bits = std::mt19937_64(fault_seed(options.seed, armed.injection))();
-      const int64_t element = check_kernel_fault(*armed.fault, *armed.target).value();
-      kernel_faults.push_back({armed.fault, armed.target, element, float32_transform(word_fault_of(*armed.fault, random_bits))});
+    // A random fault's word is drawn once, so every batch and image sees the same one.
+    const uint64_t random_bits = armed.fault->model == FaultModel::kRandomValue
+                                     ? std::mt19937_64(fault_seed(options.seed, armed.injection))()
+                                     : 0;
+    if (armed.target->kind == TargetKind::kKernel) {  // check_armable checked armed.element against the site
+      kernel_faults.push_back(
+          {armed.fault, armed.target, armed.element, float32_transform(word_fault_of(*armed.fault, random_bits))});
       continue;
     }
     Armed prepared{armed, {}};
     if (armed.fault->model != FaultModel::kBitErrorRate) {
-      uint64_t random_bits = 0;
-      if (armed.fault->model == FaultModel::kRandomValue) {
-        std::mt19937_64 rng(fault_seed(options.seed, armed.injection));
-        random_bits = rng();
-      }
       prepared.word = word_fault_of(*armed.fault, random_bits);
       prepared.offset = engine_element(*armed.target, armed.element);  // model order -> engine tensor
       Status valid = validate_word_fault(armed.target->dtype, prepared.word);

@@ -576,34 +576,35 @@ Result<size_t> find_fault_target(const std::vector<FaultTarget>& targets, SiteTa
   return unsupported(std::string(site_target_name(kind)) + " sites cannot be resolved yet");
 }
 
-Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget& target) {
-  const FaultSite& site = fault.site;
-  if (is_kernel_site(site.target) || target.kind == TargetKind::kKernel) return check_kernel_fault(fault, target);
+Result<int64_t> site_element(const FaultSite& site, const FaultTarget& target) {
   const std::string what = "'" + site.layer + "' " + shape_to_string(target.shape);
-  int64_t element = -1;
-  if (fault.model != FaultModel::kBitErrorRate) {
-    if (site.flat_index) {
-      if (site.index.size() != 1 || site.index[0] >= target.elements) {
-        return out_of_range("flat index " + (site.index.empty() ? std::string("?") : std::to_string(site.index[0])) +
-                            " is out of range for " + what + " (" + std::to_string(target.elements) + " elements)");
-      }
-      element = site.index[0];
-    } else {
-      if (site.index.size() != target.shape.size()) {
-        return out_of_range("index " + index_to_string(site.index) + " has " + std::to_string(site.index.size()) +
-                            " dimensions, " + what + " has " + std::to_string(target.shape.size()));
-      }
-      element = 0;
-      for (size_t d = 0; d < site.index.size(); ++d) {
-        if (site.index[d] < 0 || site.index[d] >= target.shape[d]) {
-          return out_of_range("index " + index_to_string(site.index) + " is out of range for " + what + " (dimension " +
-                              std::to_string(d) + ")");
-        }
-        element = element * target.shape[d] + site.index[d];
-      }
+  if (site.flat_index) {
+    if (site.index.size() != 1 || site.index[0] < 0 || site.index[0] >= target.elements) {
+      return out_of_range("flat index " + (site.index.empty() ? std::string("?") : std::to_string(site.index[0])) +
+                          " is out of range for " + what + " (" + std::to_string(target.elements) + " elements)");
     }
-    FL_RETURN_IF_ERROR(validate_word_fault(target.dtype, word_fault_of(fault)));
+    return site.index[0];
   }
+  if (site.index.size() != target.shape.size()) {
+    return out_of_range("index " + index_to_string(site.index) + " has " + std::to_string(site.index.size()) +
+                        " dimensions, " + what + " has " + std::to_string(target.shape.size()));
+  }
+  int64_t element = 0;
+  for (size_t d = 0; d < site.index.size(); ++d) {
+    if (site.index[d] < 0 || site.index[d] >= target.shape[d]) {
+      return out_of_range("index " + index_to_string(site.index) + " is out of range for " + what + " (dimension " +
+                          std::to_string(d) + ")");
+    }
+    element = element * target.shape[d] + site.index[d];
+  }
+  return element;
+}
+
+Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget& target) {
+  if (is_kernel_site(fault.site.target) || target.kind == TargetKind::kKernel) return check_kernel_fault(fault, target);
+  if (fault.model == FaultModel::kBitErrorRate) return int64_t{-1};
+  FL_ASSIGN_OR_RETURN(const int64_t element, site_element(fault.site, target));
+  FL_RETURN_IF_ERROR(validate_word_fault(target.dtype, word_fault_of(fault)));
   return element;
 }
 

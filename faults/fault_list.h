@@ -111,6 +111,10 @@ struct ResolvedFault {
                          // activations and inputs); -1 for ber
 };
 
+// The row-major element offset of the site's index over target.shape (a flat index taken as is), checking rank and
+// bounds; errors name the layer and the shape.
+Result<int64_t> site_element(const FaultSite& site, const FaultTarget& target);
+
 // Checks one fault against its target (index rank and bounds, bit / mask against the dtype width, value
 // convertible) and returns the element offset (-1 for ber). Messages have no location prefix.
 Result<int64_t> check_fault_against_target(const Fault& fault, const FaultTarget& target);

@@ -172,7 +172,12 @@ Result<std::vector<FaultTarget>> list_fault_targets(const Graph& model) {
   }
   for (NodeId id : order) {
     if (decode[static_cast<size_t>(id)]) continue;
-    if (auto target = kernel_target(g, id)) targets.push_back(std::move(*target));
+    auto target = kernel_target(g, id);
+    if (!target) continue;
+    SiteLayout layout = image_layout(g.value(g.node(id).outputs[0]));
+    target->shape = std::move(layout.shape);
+    target->model_axes = std::move(layout.model_axes);
+    targets.push_back(std::move(*target));
   }
   return targets;
 }

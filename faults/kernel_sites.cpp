@@ -4,36 +4,13 @@
 #include <cstring>
 
 #include "engine/op_kind.h"
+#include "faults/fault_list.h"
 
 namespace faultline {
 
 namespace {
 
 Shape per_image(const Shape& shape) { return Shape(shape.begin() + (shape.empty() ? 0 : 1), shape.end()); }
-
-// The element offset (model order) of an index over `shape`, or an error naming the site.
-Result<int64_t> element_of(const FaultSite& site, const Shape& shape, int64_t elements, const std::string& what) {
-  if (site.flat_index) {
-    if (site.index.size() != 1 || site.index[0] < 0 || site.index[0] >= elements) {
-      return out_of_range("flat index " + (site.index.empty() ? std::string("?") : std::to_string(site.index[0])) +
-                          " is out of range for " + what + " (" + std::to_string(elements) + " elements)");
-    }
-    return site.index[0];
-  }
-  if (site.index.size() != shape.size()) {
-    return out_of_range("index " + index_to_string(site.index) + " has " + std::to_string(site.index.size()) +
-                        " dimensions, " + what + " has " + std::to_string(shape.size()));
-  }
-  int64_t element = 0;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (site.index[d] < 0 || site.index[d] >= shape[d]) {
-      return out_of_range("index " + index_to_string(site.index) + " is out of range for " + what + " (dimension " +
-                          std::to_string(d) + ")");
-    }
-    element = element * shape[d] + site.index[d];
-  }
-  return element;
-}
 
 // A bare integer (a flat index) is the one entry of a (row,) / (col,) index.
 Status check_index_size(const FaultSite& site, size_t size, const std::string& expected) {
@@ -66,16 +43,6 @@ std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId id) {
   if (!kernel.is_ok()) return std::nullopt;
   FaultTarget target{TargetKind::kKernel, node.layer, out.name, std::string(op_name(node.op)), per_image(out.shape),
                      DType::kFloat32, numel(per_image(out.shape)), node.name};
-  // The model's order of the output (a Keras NHWC activation), as an activation site of it would have.
-  if (out.model_axes.size() == out.shape.size() && !out.model_axes.empty() && out.model_axes[0] == 0) {
-    Shape shape;
-    for (size_t k = 1; k < out.model_axes.size(); ++k) {
-      const int axis = out.model_axes[k] - 1;
-      target.model_axes.push_back(axis);
-      shape.push_back(target.shape[static_cast<size_t>(axis)]);
-    }
-    target.shape = std::move(shape);
-  }
   target.gemm_rows = kernel->rows();
   target.gemm_cols = kernel->cols();
   target.macs = kernel->macs();
@@ -86,7 +53,6 @@ std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId id) {
 
 Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target) {
   const FaultSite& site = fault.site;
-  const std::string what = "'" + site.layer + "' " + shape_to_string(target.shape);
   if (target.kind != TargetKind::kKernel) return invalid_argument("'" + site.layer + "' is not a Conv, Gemm or MatMul");
   if (!fault_model_is_word_fault(fault.model)) {
     return invalid_argument("ber is not a kernel-level fault model (use bitflip, multibit, stuck-at, zero, value or "
@@ -106,7 +72,7 @@ Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target
                             std::to_string(target.macs) + " MACs per output, 0-" + std::to_string(target.macs - 1) +
                             (site.target == SiteTarget::kAccumulator ? ", last or bias" : "") + ")");
       }
-      return element_of(site, target.shape, target.elements, what);
+      return site_element(site, target);
     }
     case SiteTarget::kPe: {
       const PeArray& array = site.kernel.array;
@@ -121,7 +87,7 @@ Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target
     case SiteTarget::kPattern:
       switch (site.kernel.pattern) {
         case OutputPattern::kElement:
-          return element_of(site, target.shape, target.elements, what);
+          return site_element(site, target);
         case OutputPattern::kRow:
           FL_RETURN_IF_ERROR(check_index_size(site, 1, "(row,)"));
           if (site.index[0] >= target.gemm_rows)

@@ -48,7 +48,8 @@
 namespace faultline {
 
 // The kernel target of `node` in `graph` (specialized for one image), or nullopt when the node is not a float32
-// Conv (2-D) / Gemm / MatMul that MacKernel supports.
+// Conv (2-D) / Gemm / MatMul that MacKernel supports. Its shape is the output's per image in the engine's order;
+// list_fault_targets() puts it in the model's order (FaultTarget::model_axes), as for an activation.
 std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId node);
 
 // Checks a kernel-level fault against its target (index, MAC and array bounds, a float32 word model) and returns
