@@ -11,12 +11,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "benchmarks/bench_support.h"
 #include "faults/fault_generator.h"
 #include "faults/fault_list.h"
 #include "faults/fault_replay.h"
@@ -78,8 +77,7 @@ int64_t flag(int argc, char** argv, const std::string& name, int64_t fallback) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string path = "tests/data/models/resnet20_bn.onnx";
-  if (!std::filesystem::exists(path)) path = "../tests/data/models/resnet20_bn.onnx";
+  std::string path = faultline::bench::find_bundled_model("resnet20_bn.onnx");
   if (argc > 1 && argv[1][0] != '-') path = argv[1];
   const int64_t images = flag(argc, argv, "--images", 100);
   const int64_t per_layer = flag(argc, argv, "--faults", 10);
@@ -97,13 +95,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_fault_depth: %s\n", targets.status().message().c_str());
     return 1;
   }
-  const faultline::Value& input_value = (*model)->value((*model)->inputs()[0]);
-  faultline::Shape shape = input_value.shape;
-  shape[0] = images;
-  faultline::Tensor input = faultline::Tensor::allocate(faultline::DType::kFloat32, shape).value();
-  std::mt19937 generator(1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int64_t i = 0; i < input.numel(); ++i) input.data<float>()[i] = normal(generator);
+  const faultline::Tensor input = faultline::bench::random_images((*model)->value((*model)->inputs()[0]), images);
 
   // The Conv/Gemm layers with a weight target, in model order.
   std::vector<std::string> layers;

@@ -12,13 +12,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "benchmarks/bench_support.h"
 #include "engine/executor.h"
 #include "engine/graph_stats.h"
 #include "engine/session.h"
@@ -29,25 +27,6 @@ namespace {
 constexpr int64_t kBatch = 100;
 constexpr int kThreads = 2;
 constexpr const char* kBackend = "onednn";
-
-std::string default_model_path() {
-  if (const char* env = std::getenv("FAULTLINE_RESNET20")) return env;
-  for (const char* candidate : {"tests/data/models/resnet20.onnx", "../tests/data/models/resnet20.onnx"})
-    if (std::filesystem::exists(candidate)) return candidate;
-  return "tests/data/models/resnet20.onnx";
-}
-
-// A batch of N(0, 1) images with a fixed seed (the values do not change the work done).
-faultline::Tensor random_images(const faultline::Value& input, int64_t batch) {
-  faultline::Shape shape = input.shape;
-  for (int64_t& d : shape)
-    if (d == faultline::kDynamicDim) d = batch;
-  faultline::Tensor t = faultline::Tensor::allocate(faultline::DType::kFloat32, shape).value();
-  std::mt19937 generator(1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(generator);
-  return t;
-}
 
 struct Fixture {
   std::unique_ptr<faultline::Session> session;
@@ -117,7 +96,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s [MODEL.onnx] [--benchmark_* flags]\n", argv[0]);
     return 2;
   }
-  const std::string path = argc == 2 ? argv[1] : default_model_path();
+  const std::string path =
+      argc == 2 ? argv[1] : faultline::bench::find_bundled_model("resnet20.onnx", "FAULTLINE_RESNET20");
 
   auto graph = faultline::import_onnx_file(path);
   if (!graph.is_ok()) {
@@ -136,7 +116,8 @@ int main(int argc, char** argv) {
   }
   Fixture fixture;
   fixture.session = std::move(session).value();
-  for (faultline::ValueId id : model->inputs()) fixture.inputs.push_back(random_images(model->value(id), kBatch));
+  for (faultline::ValueId id : model->inputs())
+    fixture.inputs.push_back(faultline::bench::random_images(model->value(id), kBatch));
   fixture.flops_per_image =
       2.0 * static_cast<double>(faultline::count_macs(fixture.session->compiled().graph())) / kBatch;
   faultline::Status warm_up = fixture.session->run_batch(fixture.inputs, fixture.outputs);

@@ -248,6 +248,22 @@ int64_t preferred_channel_block() {
   return block;
 }
 
+// Winograd (oneDNN's F(4x4, 3x3), or F(2x2, 3x3) for very small batches) for the 3x3 stride-1 convolutions whose
+// input and output both have at least kWinogradMinChannels channels, in plans without fault machinery (see
+// onednn_backend.h). On ResNet20 (batch 100, fp32, AVX-512, 2 threads) it takes the 32-channel convolutions from
+// about 1.31 to 1.05 ms and the 64-channel ones from 1.24 to 0.70 ms, and would make the 16-channel ones slower
+// (1.7 -> 2.8 ms): too few channels to amortize its transforms. Its error is about 1e-6 of the largest output
+// (direct: 3e-7). FAULTLINE_ONEDNN_CONV_ALGORITHM = "direct" turns it off (for comparisons).
+constexpr int64_t kWinogradMinChannels = 32;
+
+bool winograd_enabled() {
+  static const bool enabled = [] {
+    const char* algorithm = std::getenv("FAULTLINE_ONEDNN_CONV_ALGORITHM");
+    return !(algorithm && std::string(algorithm) == "direct");
+  }();
+  return enabled;
+}
+
 std::optional<Tag> channel_blocked_tag(size_t spatial, int64_t block) {
   const bool b16 = block == 16;
   switch (spatial) {
@@ -957,35 +973,52 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
   const bool has_bias = b != kNoValue || bn != kNoNode;
   const Md bias_md = has_bias ? Md({out_channels}, kF32, Tag::a) : Md();
   const Md w_any = any_md(w_dims);
-  // Direct only: Winograd (convolution_auto picks it for 3x3) changes the arithmetic and measured slower here.
-  constexpr dnnl::algorithm conv_algorithm = dnnl::algorithm::convolution_direct;
-  auto make_pd = [&](const Md& src, const Md& dst) {
+  auto make_pd = [&](const Md& src, const Md& dst, dnnl::algorithm algorithm) {
     dnnl::convolution_forward::desc desc =
         has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                   conv_algorithm, src, w_any, bias_md, dst, strides,
+                                                   algorithm, src, w_any, bias_md, dst, strides,
                                                    dilations, pads_begin, pads_end)
                  : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                   conv_algorithm, src, w_any, dst, strides,
+                                                   algorithm, src, w_any, dst, strides,
                                                    dilations, pads_begin, pads_end);
     return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
   };
   // Layout policy: the channel-blocked layout of the ISA's vector width where channels fill whole blocks, else
-  // whatever the primitive prefers.
+  // whatever the primitive prefers. Algorithm: direct, except Winograd for wide 3x3 stride-1 convolutions in
+  // plans without fault machinery: its transforms scale a faulted weight or input by up to 25 before the
+  // products, so a huge value that direct arithmetic keeps finite overflows (inf, then NaN). Fault plans
+  // (propagate_nan, keep_values) and convolutions with a fault site on their weights or output (barriers) or on
+  // their input stay direct.
   dnnl::convolution_forward::primitive_desc pd;
   const int64_t block = preferred_channel_block();
   const int64_t in_channels = x_shape[1];
-  if (block > 1 && out_channels % block == 0) {
-    const std::optional<Tag> tag = channel_blocked_tag(spatial, block);
+  const bool winograd = winograd_enabled() && !propagate_nan_ && !keep_values_ && !is_barrier(nodes[0]) &&
+                        !observable_[static_cast<size_t>(x)] && spatial == 2 && group == 1 && w_shape[2] == 3 &&
+                        w_shape[3] == 3 && strides == memory::dims{1, 1} && dilations == memory::dims{0, 0} &&
+                        in_channels >= kWinogradMinChannels && out_channels >= kWinogradMinChannels;
+  if (winograd && block > 1 && in_channels % block == 0 && out_channels % block == 0) {
+    const Tag tag = *channel_blocked_tag(spatial, block);
     try {
-      const Md src = in_channels % block == 0 ? Md(to_dims(x_shape), kF32, *tag) : any_md(to_dims(x_shape));
-      pd = make_pd(src, Md(to_dims(y_shape), kF32, *tag));
+      pd = make_pd(Md(to_dims(x_shape), kF32, tag), Md(to_dims(y_shape), kF32, tag),
+                   dnnl::algorithm::convolution_winograd);
     } catch (const dnnl::error&) {
       pd = {};
     }
   }
-  if (!pd) pd = make_pd(any_md(to_dims(x_shape)), any_md(to_dims(y_shape)));
+  if (!pd && block > 1 && out_channels % block == 0) {
+    const std::optional<Tag> tag = channel_blocked_tag(spatial, block);
+    try {
+      const Md src = in_channels % block == 0 ? Md(to_dims(x_shape), kF32, *tag) : any_md(to_dims(x_shape));
+      pd = make_pd(src, Md(to_dims(y_shape), kF32, *tag), dnnl::algorithm::convolution_direct);
+    } catch (const dnnl::error&) {
+      pd = {};
+    }
+  }
+  if (!pd) pd = make_pd(any_md(to_dims(x_shape)), any_md(to_dims(y_shape)), dnnl::algorithm::convolution_direct);
   dnnl::convolution_forward primitive(pd);
   const Md dst_md = pd.dst_desc();
+  const std::string conv_kernel =
+      std::string(pd.impl_info_str()).find("wino") != std::string::npos ? "onednn winograd conv" : "onednn conv";
 
   // Weights (and the folded BatchNorm) prepared once; again whenever one of their constants is rewritten.
   memory weights = owned_memory(pd.weights_desc());
@@ -1040,7 +1073,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
                     values_[static_cast<size_t>(other)].md == dst_md;
     for (NodeId reader : graph_.value(other).consumers)
       if (reader != add && step_of_node_[static_cast<size_t>(reader)] >= s) in_place = false;
-    step.kernel = std::string("onednn conv") + (bn != kNoNode ? " +folded BN" : "") + (act_before_sum ? " +eltwise" : "") +
+    step.kernel = conv_kernel + (bn != kNoNode ? " +folded BN" : "") + (act_before_sum ? " +eltwise" : "") +
                   (in_place ? " +sum (in place)" : " +sum (copy)") + (act_after_sum ? " +eltwise" : "");
     if (in_place) {
       const int buffer = values_[static_cast<size_t>(other)].buffer;
@@ -1054,7 +1087,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
       action.args[DNNL_ARG_DST] = dst;
     }
   } else {
-    step.kernel = std::string("onednn conv") + (bn != kNoNode ? " +folded BN" : "") + (act_before_sum ? " +eltwise" : "");
+    step.kernel = conv_kernel + (bn != kNoNode ? " +folded BN" : "") + (act_before_sum ? " +eltwise" : "");
     action.args[DNNL_ARG_DST] = define_output(s, y, dst_md);
   }
   step.actions.push_back(std::move(action));

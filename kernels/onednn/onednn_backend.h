@@ -14,6 +14,13 @@
 //   * Layouts. Convolutions use the channel-blocked layout of the CPU's vector width (nChw16c on AVX-512)
 //     where channels fill whole blocks, else the primitive's choice; BN, eltwise, binary, pooling and concat
 //     keep their input's layout. Softmax, Gemm and MatMul run on plain order.
+//   * Convolution algorithm. Direct, except Winograd (F(4x4, 3x3); F(2x2, 3x3) for very small batches) for 3x3
+//     stride-1 2-D convolutions with at least 32 input and 32 output channels (ResNet20's layer2 and layer3:
+//     1.25-1.8x faster there) in plans without fault machinery. Its error is about 1e-6 of the largest output
+//     (direct: 3e-7). Its transforms scale a value by up to 25 before the products, so a huge faulted weight or
+//     activation that direct arithmetic keeps finite could overflow (inf, then NaN): plans with propagate_nan or
+//     keep_values, and convolutions with an observable input, output or weight, always run direct
+//     (tests/test_onednn_winograd.cpp).
 //   * Fallback. A node or attribute combination oneDNN cannot run exactly as the reference does (a non-constant
 //     conv weight, AveragePool with count_include_pad where ceil_mode adds a window overhang, Sub/Div whose
 //     first operand is the broadcast one, ...) runs the reference kernel on plain copies of its inputs.
@@ -35,7 +42,8 @@
 // (tests/test_onednn_nan.cpp). Without it (plain inference) the plan is the fused one.
 //
 // Environment: FAULTLINE_ONEDNN_VERBOSE=1 prints the plan (steps, kernels, layouts, arena) at compile;
-// FAULTLINE_ONEDNN_CONV_LAYOUT=any lets every convolution choose its layout (for comparisons).
+// FAULTLINE_ONEDNN_CONV_LAYOUT=any lets every convolution choose its layout, FAULTLINE_ONEDNN_CONV_ALGORITHM=direct
+// turns Winograd off (both for comparisons).
 #pragma once
 
 #include <memory>
