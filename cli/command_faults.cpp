@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <string_view>
 
 #include "cli/arguments.h"
@@ -23,11 +24,22 @@ constexpr const char* kHelp =
     "                         input)\n"
     "  -o, --output LIST.csv  the fault list (written only on success)\n"
     "  --target T             weight | activation | input (default weight); input sites are one consumer's\n"
-    "                         copy of a value, named '<consumer layer>[:<slot>]' ('faultline layers --kind input')\n"
+    "                         copy of a value, named '<consumer layer>[:<slot>]' ('faultline layers --kind input');\n"
+    "                         or a kernel-level site of the Conv / Gemm / MatMul layers and the int8 model's\n"
+    "                         integer convs and matmuls ('faultline layers --kind kernel', docs/kernel_faults.md):\n"
+    "                         accumulator | product (every output element x MAC), pe (every PE of --array),\n"
+    "                         pattern (every element / row / column / channel / tile of --pattern)\n"
+    "  --array RxC            pe: the PE array, e.g. 16x16 (required)\n"
+    "  --dataflow D           pe: output-stationary | weight-stationary (os | ws; default output-stationary)\n"
+    "  --unit U               pe: the faulty register, accumulator | product (default accumulator)\n"
+    "  --pattern P            pattern: element | row | column | channel | tile (required)\n"
+    "  --tile RxC             pattern tile: the tile size, e.g. 4x4 (required)\n"
     "  --layers GLOB          layers to cover, by canonical or value name ('layer3.*', '*conv*'); may repeat or\n"
     "                         take a comma list (default: all)\n"
     "  --all-parameters       weights also cover biases and BatchNorm parameters (default: conv/linear weights)\n"
-    "  --bits SPEC            bits to hit, '0-31', '23-30,31' (default: every bit of the word)\n"
+    "  --bits SPEC            bits to hit, '0-31', '23-30,31' (default: every bit of the word: an integer\n"
+    "                         op's accumulator, product and pe sites have int32 words, its pattern sites the\n"
+    "                         output's int8 / uint8 / int32 words)\n"
     "  --model M              bitflip | multibit | stuck-at-0 | stuck-at-1 | zero | value | random; a comma\n"
     "                         list draws one per fault (default bitflip)\n"
     "  --multibit-bits K      bits flipped by a multibit fault (default 2)\n"
@@ -65,13 +77,64 @@ Result<double> get_double(const Arguments& args, const std::string& name, double
   return invalid_argument("option --" + name + ": '" + *text + "' is not a number");
 }
 
+// "RxC" of --array / --tile.
+Result<PeArray> size_option(const Arguments& args, const std::string& name) {
+  auto size = parse_array_size(*args.get(name));
+  if (!size.is_ok()) return invalid_argument("option --" + name + ": '" + *args.get(name) + "' is not a size like 16x16");
+  return size;
+}
+
+// --array, --dataflow, --unit, --pattern, --tile: the kernel-level fault spaces, checked by the YAML's rule
+// (faults/fault_generator.h check_kernel_keys).
+Status kernel_options_from(const Arguments& args, GeneratorOptions& options) {
+  std::optional<OutputPattern> pattern;
+  if (auto name = args.get("pattern"); name && options.target == SiteTarget::kPattern) {
+    pattern = output_pattern_from_name(*name);
+    if (!pattern)
+      return invalid_argument("option --pattern: '" + *name + "' is not element, row, column, channel or tile");
+  }
+  const KernelKeysGiven given{args.get("array").has_value(), args.get("dataflow").has_value(),
+                              args.get("unit").has_value(), args.get("pattern").has_value(),
+                              args.get("tile").has_value()};
+  if (auto problem = check_kernel_keys(options.target, pattern, given))
+    return invalid_argument("option --" + problem->key + ": " + problem->message);
+  if (given.array) {
+    FL_ASSIGN_OR_RETURN(PeArray array, size_option(args, "array"));
+    options.kernel.array.rows = array.rows;
+    options.kernel.array.cols = array.cols;
+  }
+  if (given.dataflow) {
+    auto dataflow = dataflow_from_name(*args.get("dataflow"));
+    if (!dataflow) {
+      return invalid_argument("option --dataflow: '" + *args.get("dataflow") +
+                              "' is not output-stationary, weight-stationary, os or ws");
+    }
+    options.kernel.array.dataflow = *dataflow;
+  }
+  if (given.unit) {
+    auto unit = pe_unit_from_name(*args.get("unit"));
+    if (!unit) return invalid_argument("option --unit: '" + *args.get("unit") + "' is not accumulator or product");
+    options.kernel.array.unit = *unit;
+  }
+  if (pattern) options.kernel.pattern = *pattern;
+  if (given.tile) {
+    FL_ASSIGN_OR_RETURN(PeArray tile, size_option(args, "tile"));
+    options.tile_rows = tile.rows;
+    options.tile_cols = tile.cols;
+  }
+  return Status::ok();
+}
+
 Result<GeneratorOptions> generator_options_from(const Arguments& args) {
   GeneratorOptions options;
   const std::string target = args.get_or("target", "weight");
   auto kind = site_target_from_name(target);
-  if (!kind || (*kind != SiteTarget::kWeight && *kind != SiteTarget::kActivation && *kind != SiteTarget::kInput))
-    return invalid_argument("option --target: '" + target + "' is not weight, activation or input");
+  if (!kind || *kind == SiteTarget::kState) {
+    return invalid_argument("option --target: '" + target +
+                            "' is not weight, activation, input, accumulator, product, pe or pattern");
+  }
   options.target = *kind;
+  FL_RETURN_IF_ERROR(kernel_options_from(args, options));
   if (auto layers = split_list(args.get_all("layers")); !layers.empty()) options.layers = std::move(layers);
   if (args.flag("all-parameters")) options.parameters = ParameterSet::kAllParameters;
   options.bits = args.get_or("bits", "");
@@ -132,7 +195,7 @@ Result<FaultList> generate(const Arguments& args, const std::vector<FaultTarget>
 
 Status faults_generate(int argc, char** argv) {
   OptionSpec spec{{"output", "target", "layers", "bits", "model", "multibit-bits", "value", "persistence", "count",
-                   "ber", "error", "confidence", "t", "scope", "seed"},
+                   "ber", "error", "confidence", "t", "scope", "seed", "array", "dataflow", "unit", "pattern", "tile"},
                   {"exhaustive", "statistical", "all-parameters"},
                   {{"-o", "output"}}};
   FL_ASSIGN_OR_RETURN(Arguments args, Arguments::parse(argc, argv, 3, spec));

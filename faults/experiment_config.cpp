@@ -294,17 +294,18 @@ Result<StatisticalSampling> parse_statistical(const Context& ctx, const YAML::No
 Status parse_kernel_generation(const Context& ctx, const YAML::Node& node, const std::string& path,
                                GeneratorOptions& options) {
   const SiteTarget target = options.target;
-  for (const char* key : {"array", "pattern", "tile"}) {
-    const bool wanted = (std::string_view(key) == "array" && target == SiteTarget::kPe) ||
-                        (std::string_view(key) != "array" && target == SiteTarget::kPattern);
-    if (node[key] && !wanted) {
-      return ctx.error(path + "." + key, "is not read by target " + std::string(site_target_name(target)) +
-                                             " (array: pe; pattern, tile: pattern)");
-    }
+  std::optional<OutputPattern> pattern;
+  if (target == SiteTarget::kPattern && node["pattern"]) {
+    FL_ASSIGN_OR_RETURN(std::string name, get_choice(ctx, node["pattern"], path + ".pattern",
+                                                     {"element", "row", "column", "channel", "tile"}));
+    pattern = output_pattern_from_name(name);
   }
+  // One rule for the YAML and the CLI (faults/fault_generator.h); dataflow and unit sit inside the array here.
+  const KernelKeysGiven given{.array = static_cast<bool>(node["array"]), .pattern = static_cast<bool>(node["pattern"]),
+                              .tile = static_cast<bool>(node["tile"])};
+  if (auto problem = check_kernel_keys(target, pattern, given)) return ctx.error(path + "." + problem->key, problem->message);
   if (target == SiteTarget::kPe) {
     const std::string where = path + ".array";
-    if (!node["array"]) return ctx.error(where, "target pe needs an array: {rows: 16, cols: 16}");
     const YAML::Node array = node["array"];
     FL_RETURN_IF_ERROR(check_map(ctx, array, where, {"rows", "cols", "dataflow", "unit"}));
     if (!array["rows"] || !array["cols"]) return ctx.error(where, "needs rows and cols");
@@ -321,14 +322,8 @@ Status parse_kernel_generation(const Context& ctx, const YAML::Node& node, const
     }
   }
   if (target == SiteTarget::kPattern) {
-    if (!node["pattern"]) return ctx.error(path + ".pattern", "target pattern needs a pattern: element, row, column, channel or tile");
-    FL_ASSIGN_OR_RETURN(std::string name, get_choice(ctx, node["pattern"], path + ".pattern",
-                                                     {"element", "row", "column", "channel", "tile"}));
-    options.kernel.pattern = *output_pattern_from_name(name);
+    options.kernel.pattern = *pattern;
     const bool tile = options.kernel.pattern == OutputPattern::kTile;
-    if (tile != static_cast<bool>(node["tile"])) {
-      return ctx.error(path + ".tile", tile ? "pattern tile needs a tile: {rows: 4, cols: 4}" : "is read by pattern tile only");
-    }
     if (tile) {
       const std::string where = path + ".tile";
       FL_RETURN_IF_ERROR(check_map(ctx, node["tile"], where, {"rows", "cols"}));

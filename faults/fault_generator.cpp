@@ -122,6 +122,30 @@ FaultModel pick_model(const GeneratorOptions& options, std::mt19937_64& rng) {
 
 }  // namespace
 
+std::optional<KernelKeyError> check_kernel_keys(SiteTarget target, std::optional<OutputPattern> pattern,
+                                                const KernelKeysGiven& given) {
+  const std::string name(site_target_name(target));
+  const bool pe = target == SiteTarget::kPe;
+  const bool pattern_target = target == SiteTarget::kPattern;
+  const bool tile = pattern_target && pattern == OutputPattern::kTile;
+  const std::pair<const char*, bool> keys[] = {{"array", given.array}, {"dataflow", given.dataflow},
+                                               {"unit", given.unit},   {"pattern", given.pattern},
+                                               {"tile", given.tile}};
+  for (const auto& [key, present] : keys) {
+    const bool array_key = std::string_view(key) != "pattern" && std::string_view(key) != "tile";
+    if (present && (array_key ? !pe : !pattern_target))
+      return KernelKeyError{key, "is not read by target " + name + " (array, dataflow, unit: pe; pattern, tile: pattern)"};
+  }
+  if (pe && !given.array) return KernelKeyError{"array", "target pe needs an array (rows x columns, e.g. 16x16)"};
+  if (pattern_target && !given.pattern)
+    return KernelKeyError{"pattern", "target pattern needs a pattern: element, row, column, channel or tile"};
+  if (pattern_target && given.pattern && tile != given.tile) {
+    return KernelKeyError{"tile", tile ? "pattern tile needs a tile (rows x columns, e.g. 4x4)"
+                                       : "is read by pattern tile only"};
+  }
+  return std::nullopt;
+}
+
 bool glob_match(std::string_view pattern, std::string_view text) {
   size_t p = 0;
   size_t t = 0;
@@ -245,13 +269,15 @@ Result<std::vector<FaultSpaceLayer>> select_fault_space(const std::vector<FaultT
       layer.shape = *shape;
       layer.elements = numel(layer.shape);
     }
-    const int width = dtype_bits(t.dtype);
+    // A kernel target's word: float32, or an integer op's int32 arithmetic / int8, uint8, int32 output.
+    const DType word = kind == TargetKind::kKernel ? kernel_word_dtype(t, options.target) : t.dtype;
+    const int width = dtype_bits(word);
     if (chosen_bits.empty()) {
       for (int b = 0; b < width; ++b) layer.bits.push_back(b);
     } else {
       if (chosen_bits.back() >= width) {
         return out_of_range("bit " + std::to_string(chosen_bits.back()) + " is out of range for '" + layer.layer +
-                            "' (" + std::string(dtype_name(t.dtype)) + ", 0-" + std::to_string(width - 1) + ")");
+                            "' (" + std::string(dtype_name(word)) + ", 0-" + std::to_string(width - 1) + ")");
       }
       layer.bits = chosen_bits;
     }

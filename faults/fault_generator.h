@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -49,8 +50,9 @@ enum class ParameterSet {
 
 struct GeneratorOptions {
   // weight, activation, input, or a kernel-level target (accumulator, product, pe, pattern: the Conv / Gemm /
-  // MatMul layers; faults/kernel_sites.h kernel_space_shape() gives their positions: (element, MAC), the PEs of
-  // `kernel.array`, or the rows / columns / tiles of `kernel.pattern`)
+  // MatMul layers and the integer ops; faults/kernel_sites.h kernel_space_shape() gives their positions:
+  // (element, MAC), the PEs of `kernel.array`, or the rows / columns / tiles of `kernel.pattern`; the bits are
+  // those of kernel_word_dtype(): an integer op's int32 arithmetic, its int8 / uint8 / int32 output)
   SiteTarget target = SiteTarget::kWeight;
   KernelSite kernel;       // pe: the array; pattern: the pattern
   int64_t tile_rows = 0;   // pattern tile: the tile size
@@ -69,6 +71,23 @@ struct GeneratorOptions {
   Persistence persistence = Persistence::kPermanent;
   uint64_t seed = 51195;  // SFIadvancedmodels' default seed
 };
+
+// The kernel-level keys of a generated list, one rule for the YAML's faults.generate (array: {rows, cols,
+// dataflow, unit}, pattern, tile: {rows, cols}) and `faultline faults generate` (--array RxC, --dataflow, --unit,
+// --pattern, --tile RxC): the array (and its dataflow and unit) is read by target pe only, which needs it; the
+// pattern by target pattern only, which needs it; the tile by pattern tile only, which needs it. `given` says
+// which keys are present; `pattern` is the parsed pattern (target pattern with a pattern given). Returns the
+// first key at fault ("array", "dataflow", "unit", "pattern" or "tile") with its message, or nullopt; the
+// caller names the key in its own syntax (faults.generate.tile, option --tile).
+struct KernelKeysGiven {
+  bool array = false, dataflow = false, unit = false, pattern = false, tile = false;
+};
+struct KernelKeyError {
+  std::string key;
+  std::string message;
+};
+std::optional<KernelKeyError> check_kernel_keys(SiteTarget target, std::optional<OutputPattern> pattern,
+                                                const KernelKeysGiven& given);
 
 // One chosen target and its bits.
 struct FaultSpaceLayer {

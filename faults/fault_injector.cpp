@@ -50,9 +50,14 @@ Status check_armable(const ArmedFault& armed, const InjectorOptions& options) {
   const bool stored_weight = target.kind == TargetKind::kWeight &&
                              (target.dtype == DType::kFloat16 || target.dtype == DType::kBFloat16 ||
                               target.dtype == DType::kInt8);
-  if (target.dtype != DType::kFloat32 && !stored_weight) {
+  // An int8 model's values (activations, inputs): int8 / uint8 / int32 words, bit 0 the LSB.
+  const bool integer_value = target.kind != TargetKind::kWeight &&
+                             (target.dtype == DType::kInt8 || target.dtype == DType::kUInt8 ||
+                              target.dtype == DType::kInt32);
+  if (target.dtype != DType::kFloat32 && !stored_weight && !integer_value) {
     return unsupported("'" + target.name + "' is " + std::string(dtype_name(target.dtype)) +
-                       "; faultline faults float32 tensors and float16/bfloat16/int8 weights");
+                       "; faultline faults float32 tensors, int8/uint8/int32 activations and inputs, and "
+                       "float16/bfloat16/int8 weights");
   }
   if (target.kind == TargetKind::kInput && (target.consumer.empty() || target.slot < 0))
     return invalid_argument("input site '" + target.layer + "' names no consumer node and slot");
@@ -99,7 +104,8 @@ Result<FaultInjector> FaultInjector::create(std::span<const ArmedFault> faults, 
                                      : 0;
     if (armed.target->kind == TargetKind::kKernel) {  // check_armable checked armed.element against the site
       kernel_faults.push_back(
-          {armed.fault, armed.target, armed.element, float32_transform(word_fault_of(*armed.fault, random_bits))});
+          {armed.fault, armed.target, armed.element,
+           kernel_word_transform(*armed.target, armed.fault->site.target, word_fault_of(*armed.fault, random_bits))});
       continue;
     }
     Armed prepared{armed, {}};

@@ -40,8 +40,9 @@
 // Models. bitflip, multibit, stuck-at-0/1, zero, value and random (random bits drawn once per fault, so
 // every batch and image sees the same word) on weights, activations and inputs; ber (every bit of the tensor
 // flips independently with probability Fault::value) on all three: a weight tensor as a whole, an activation
-// or input image by image (every image of each batch, or only the Batch image). float32 tensors, and weights
-// stored as float16 / bfloat16 / int8 (engine/weight_storage.h), faulted as the words they are stored as.
+// or input image by image (every image of each batch, or only the Batch image). float32 tensors, an int8
+// model's int8 / uint8 / int32 activations and inputs, and weights stored as float16 / bfloat16 / int8
+// (engine/weight_storage.h), faulted as the words they are stored as.
 // Seeds: a fault's random stream is std::mt19937_64(fault_seed(options.seed, injection)); ber on image n of
 // the run's input (FaultSite::batch numbering) uses image_seed(fault_seed(options.seed, injection), n), so
 // the flipped bits of an image do not depend on how the run is split into batches.

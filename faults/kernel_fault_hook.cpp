@@ -1,7 +1,10 @@
 #include "faults/kernel_fault_hook.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
+
+#include "faults/bit_ops.h"
 
 namespace faultline {
 
@@ -97,30 +100,43 @@ Status KernelFaultHook::before_step(CompiledModel& model, size_t index) {
 
 Status KernelFaultHook::apply(Site& site, int64_t first_image) const {
   Tensor& out = site.output_value;
-  float* values = out.data<float>();
+  const DType dtype = out.dtype();
+  const size_t word_bytes = dtype_size(dtype);
+  const int width = dtype_bits(dtype);
+  auto* words = out.data<std::byte>();
   const MacKernel& kernel = *site.kernel;
   const int64_t per_image = kernel.image_elements();
   const int64_t images = out.numel() / per_image;
   std::vector<const Tensor*> inputs;
   for (size_t i = 0; i < site.inputs.size(); ++i)
     inputs.push_back(site.inputs[i] == kNoValue ? nullptr : &site.input_values[i]);
+  IntegerMacOperands operands;
+  if (kernel.integer() && site.arithmetic) {
+    FL_ASSIGN_OR_RETURN(operands, kernel.prepare_integer(inputs));
+  }
+  // The output word of element (row, col) of image b computed with `faults`.
+  auto compute = [&](int64_t b, int64_t row, int64_t col, const MacFaults& faults) -> uint64_t {
+    if (kernel.integer()) return kernel.compute_integer(operands, b, row, col, faults) & width_mask(width);
+    return std::bit_cast<uint32_t>(kernel.compute(inputs, b, row, col, faults));
+  };
   const MacFaults clean;
   for (size_t k = 0; k < site.faults.size(); ++k) {
     const Fault& fault = *faults_[site.faults[k]].fault;
     const KernelFootprint& footprint = site.footprints[k];
     for (int64_t b = 0; b < images; ++b) {
       if (fault.site.batch && *fault.site.batch != first_image + b) continue;
-      float* image = values + b * per_image;
+      std::byte* image = words + static_cast<size_t>(b * per_image) * word_bytes;
       for (int64_t offset : footprint.offsets) {
+        std::byte* word = image + static_cast<size_t>(offset) * word_bytes;
         if (!footprint.arithmetic) {
-          image[offset] = footprint.word.apply(image[offset]);
+          write_word_bits(dtype, word, footprint.word.apply(static_cast<uint32_t>(read_word_bits(dtype, word))) &
+                                           width_mask(width));
           continue;
         }
         int64_t row = 0, col = 0;
         kernel.row_col(offset, row, col);
-        const float faulty = kernel.compute(inputs, b, row, col, footprint.faults);
-        const float fault_free = kernel.compute(inputs, b, row, col, clean);
-        if (std::memcmp(&faulty, &fault_free, sizeof(float)) != 0) image[offset] = faulty;
+        const uint64_t faulty = compute(b, row, col, footprint.faults);
+        if (faulty != compute(b, row, col, clean)) write_word_bits(dtype, word, faulty);
       }
     }
   }
@@ -135,8 +151,11 @@ Status KernelFaultHook::after_step(CompiledModel& model, size_t index, int64_t f
     const std::string& layer = faults_[site.faults[0]].target->layer;
     Status read = model.read_value(site.output, site.output_value);
     if (!read.is_ok()) return read.with_context("reading the output of kernel site '" + layer + "'");
-    if (site.output_value.dtype() != DType::kFloat32 || site.output_value.numel() % site.kernel->image_elements() != 0)
-      return invalid_argument("kernel site '" + layer + "': the output is not float32 images of the node's shape");
+    const DType dtype = faults_[site.faults[0]].target->dtype;
+    if (site.output_value.dtype() != dtype || site.output_value.numel() % site.kernel->image_elements() != 0) {
+      return invalid_argument("kernel site '" + layer + "': the output is not " + std::string(dtype_name(dtype)) +
+                              " images of the node's shape");
+    }
     FL_RETURN_IF_ERROR(apply(site, first_image));
     Status write = model.write_value(site.output, site.output_value);
     if (!write.is_ok()) return write.with_context("writing the faulted output of kernel site '" + layer + "'");

@@ -8,7 +8,9 @@
 //     footprint is recomputed by the fault-aware MAC arithmetic (kernels/reference/fault_aware_mac.h) with and
 //     without the fault; an element whose faulty bits differ from the fault-free ones takes the faulty value.
 //     Pattern faults apply their word fault to the footprint's elements of the output as computed. The output
-//     is then written back, before any reader of it runs.
+//     is then written back, before any reader of it runs. Output words are handled as their dtype's bits
+//     (float32; an integer op's int32, int8 or uint8), and an integer op's operands are centred once per step
+//     (MacKernel::prepare_integer) when some fault needs its arithmetic.
 // The node's output must be the output of a step (plan it observable: faulted_value_names() does), and its
 // non-constant inputs readable. Faults of one node are applied in arming order; two arithmetic faults on one
 // element: the later one's value stands (each is computed from the fault-free inputs).

@@ -30,19 +30,33 @@ Status check_index_size(const FaultSite& site, size_t size, const std::string& e
 
 std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId id) {
   const Node& node = graph.node(id);
-  if (node.op != OpKind::kConv && node.op != OpKind::kGemm && node.op != OpKind::kMatMul) return std::nullopt;
+  const bool integer = node.op == OpKind::kConvInteger || node.op == OpKind::kMatMulInteger ||
+                       node.op == OpKind::kQLinearConv || node.op == OpKind::kQLinearMatMul;
+  if (node.op != OpKind::kConv && node.op != OpKind::kGemm && node.op != OpKind::kMatMul && !integer)
+    return std::nullopt;
   if (node.outputs.size() != 1) return std::nullopt;
+  const Value& out = graph.value(node.outputs[0]);
   std::vector<Shape> shapes;
   for (ValueId in : node.inputs) {
-    if (in != kNoValue && graph.value(in).dtype != DType::kFloat32) return std::nullopt;
+    if (!integer && in != kNoValue && graph.value(in).dtype != DType::kFloat32) return std::nullopt;
     shapes.push_back(in == kNoValue ? Shape{} : graph.value(in).shape);
   }
-  const Value& out = graph.value(node.outputs[0]);
-  if (out.dtype != DType::kFloat32) return std::nullopt;
+  if (integer) {  // int8/uint8 data and weights (the kernel checks the rest when it runs)
+    const size_t weight = node.op == OpKind::kQLinearConv || node.op == OpKind::kQLinearMatMul ? 3 : 1;
+    for (size_t slot : {size_t{0}, weight}) {
+      const DType dtype = graph.value(node.inputs[slot]).dtype;
+      if (dtype != DType::kInt8 && dtype != DType::kUInt8) return std::nullopt;
+    }
+    const bool qlinear = weight == 3;
+    if (qlinear ? out.dtype != DType::kInt8 && out.dtype != DType::kUInt8 : out.dtype != DType::kInt32)
+      return std::nullopt;
+  } else if (out.dtype != DType::kFloat32) {
+    return std::nullopt;
+  }
   auto kernel = MacKernel::create(node, shapes, out.shape);
   if (!kernel.is_ok()) return std::nullopt;
   FaultTarget target{TargetKind::kKernel, node.layer, out.name, std::string(op_name(node.op)), per_image(out.shape),
-                     DType::kFloat32, numel(per_image(out.shape)), node.name};
+                     out.dtype, numel(per_image(out.shape)), node.name};
   target.gemm_rows = kernel->rows();
   target.gemm_cols = kernel->cols();
   target.macs = kernel->macs();
@@ -53,13 +67,20 @@ std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId id) {
 
 Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target) {
   const FaultSite& site = fault.site;
-  if (target.kind != TargetKind::kKernel) return invalid_argument("'" + site.layer + "' is not a Conv, Gemm or MatMul");
+  if (target.kind != TargetKind::kKernel)
+    return invalid_argument("'" + site.layer + "' is not a Conv, Gemm, MatMul or integer Conv / MatMul");
   if (!fault_model_is_word_fault(fault.model)) {
     return invalid_argument("ber is not a kernel-level fault model (use bitflip, multibit, stuck-at, zero, value or "
                             "random)");
   }
   if (site.steps) return invalid_argument("kernel-level sites take no Step (timesteps are for spiking models)");
-  FL_RETURN_IF_ERROR(validate_word_fault(DType::kFloat32, word_fault_of(fault)));
+  const DType word = kernel_word_dtype(target, site.target);
+  if (Status valid = validate_word_fault(word, word_fault_of(fault)); !valid.is_ok()) {
+    const bool output_word = site.target == SiteTarget::kPattern;
+    return Status::error(valid.code(), "the " + std::string(output_word ? "output" : "arithmetic") + " words of '" +
+                                    site.layer + "' (" + target.op + ") are " + std::string(dtype_name(word)) + ": " +
+                                    valid.message());
+  }
   const std::string gemm = std::to_string(target.gemm_rows) + " rows x " + std::to_string(target.gemm_cols) +
                            " columns";
   switch (site.target) {
@@ -119,8 +140,19 @@ Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target
   return invalid_argument(std::string(site_target_name(site.target)) + " is not a kernel-level site");
 }
 
-WordTransform32 float32_transform(const WordFault& fault) {
-  const WordMasks masks = word_masks(DType::kFloat32, fault);
+DType kernel_word_dtype(const FaultTarget& target, SiteTarget site) {
+  if (site == SiteTarget::kPattern || target.dtype == DType::kFloat32) return target.dtype;
+  return DType::kInt32;  // the integer ops' accumulators and products
+}
+
+WordTransform32 kernel_word_transform(const FaultTarget& target, SiteTarget site, const WordFault& fault) {
+  return word_transform32(kernel_word_dtype(target, site), fault);
+}
+
+WordTransform32 float32_transform(const WordFault& fault) { return word_transform32(DType::kFloat32, fault); }
+
+WordTransform32 word_transform32(DType dtype, const WordFault& fault) {
+  const WordMasks masks = word_masks(dtype, fault);
   WordTransform32 word;
   word.keep = static_cast<uint32_t>(masks.keep);
   word.set = static_cast<uint32_t>(masks.set);

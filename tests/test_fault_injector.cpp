@@ -293,12 +293,25 @@ TEST(FaultInjector, RefusesWhatItCannotInjectYet) {
   refused = FaultInjector::create({&armed, 1});
   ASSERT_FALSE(refused.is_ok());
   EXPECT_NE(refused.status().message().find("int8 (0-7)"), std::string::npos) << refused.status().message();
-  // An int8 activation is still refused.
+  // An int8 model's activations are faulted as their stored words too (int8/uint8: bits 0-7, int32: 0-31); an
+  // int64 activation is refused.
   FaultTarget int8_activation{TargetKind::kActivation, "a", "a", "Relu", {4}, DType::kInt8, 4};
   armed = {&flip, &int8_activation, 1, 0};
+  EXPECT_TRUE(FaultInjector::create({&armed, 1}).is_ok());
+  armed = {&flip8, &int8_activation, 1, 0};
   refused = FaultInjector::create({&armed, 1});
   ASSERT_FALSE(refused.is_ok());
-  EXPECT_NE(refused.status().message().find("int8"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("int8 (0-7)"), std::string::npos) << refused.status().message();
+  Fault flip31 = flip;
+  flip31.site.bit = 31;
+  FaultTarget int32_input{TargetKind::kInput, "c:1", "s", "Add", {4}, DType::kInt32, 4, "c:1", "c", 1};
+  armed = {&flip31, &int32_input, 3, 0};
+  EXPECT_TRUE(FaultInjector::create({&armed, 1}).is_ok());
+  FaultTarget int64_activation{TargetKind::kActivation, "a", "a", "Shape", {4}, DType::kInt64, 4};
+  armed = {&flip, &int64_activation, 1, 0};
+  refused = FaultInjector::create({&armed, 1});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("int64"), std::string::npos) << refused.status().message();
 
   FaultTarget weight{TargetKind::kWeight, "w", "w", "Conv", {4}, DType::kFloat32, 4};
   armed = {&flip, &weight, 4, 0};

@@ -659,14 +659,15 @@ TEST(MatrixRefusals, StateTargetIsRefusedForEveryModel) {
   }
 }
 
-// Refused: activation / input x float16, bfloat16, int8 (and any other non-float32 dtype). Activations are
-// float32 whatever SessionOptions::weight_dtype stores the weights as, so no model has such a site; an
-// ArmedFault built by hand for one is refused by FaultInjector::create with a message naming the dtype.
+// Refused: activation / input x float16, bfloat16, int64 (any dtype but float32 and an int8 model's int8, uint8
+// and int32 values, tests/test_int8_kernel_faults.cpp). Activations are float32 whatever
+// SessionOptions::weight_dtype stores the weights as, so no model has such a site; an ArmedFault built by hand
+// for one is refused by FaultInjector::create with a message naming the dtype.
 TEST(MatrixRefusals, NonFloat32ActivationsAndInputsAreRefusedForEveryModel) {
   auto targets = list_fault_targets(*matrix_model());
   ASSERT_TRUE(targets.is_ok());
   for (TargetKind kind : {TargetKind::kActivation, TargetKind::kInput})
-    for (DType dtype : {DType::kFloat16, DType::kBFloat16, DType::kInt8})
+    for (DType dtype : {DType::kFloat16, DType::kBFloat16, DType::kInt64})
       for (FaultModel model : kAllModels) {
         const auto it = std::find_if(targets->begin(), targets->end(), [&](const FaultTarget& t) {
           return t.kind == kind && t.name == "c";
@@ -745,7 +746,8 @@ TEST(MatrixRefusals, NaNValueOnInt8AndRatesOutsideZeroOneAreRefused) {
 }
 
 // Not refused, documented: with int8 weights only the Conv/Gemm/MatMul weight is int8 (biases and BatchNorm
-// stay float32), so the int8 cells above are the weight's; there is no int8 activation in faultline.
+// stay float32), so the int8 cells above are the weight's; int8 activations exist only in int8 models
+// (QOperator ONNX), tested in tests/test_int8_kernel_faults.cpp.
 
 }  // namespace
 }  // namespace faultline

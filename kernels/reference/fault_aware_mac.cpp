@@ -5,8 +5,10 @@
 #include <limits>
 #include <string>
 
+#include "engine/op_kind.h"
 #include "engine/shape_inference.h"
 #include "kernels/reference/mac_loops.h"
+#include "kernels/reference/quantized.h"
 
 namespace faultline {
 
@@ -17,9 +19,17 @@ using reference::node_unsupported;
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
-inline float apply_word(const WordTransform32& word, float value) {
-  return std::bit_cast<float>(word.apply(std::bit_cast<uint32_t>(value)));
+// The word transformation on the bits of a float32 or int32 word.
+template <typename T>
+inline T apply_word(const WordTransform32& word, T value) {
+  return std::bit_cast<T>(word.apply(std::bit_cast<uint32_t>(value)));
 }
+
+// One MAC's arithmetic: float32 rounded as written; int32 exact products, sums modulo 2^32.
+inline float mac_product(float a, float b) { return a * b; }
+inline int32_t mac_product(int32_t a, int32_t b) { return a * b; }  // centred int8/uint8: |a * b| <= 255 * 255
+inline float mac_add(float acc, float product) { return acc + product; }
+inline int32_t mac_add(int32_t acc, int32_t product) { return reference::wrapping_add(acc, product); }
 
 // The first MAC index >= 0 of `schedule`, or kNever.
 int64_t first_scheduled(const MacSchedule& schedule) {
@@ -28,9 +38,9 @@ int64_t first_scheduled(const MacSchedule& schedule) {
   return schedule.first + ((-schedule.first + schedule.stride - 1) / schedule.stride) * schedule.stride;
 }
 
-// The running sum of one element: acc = acc + a * b per MAC, rounded as written, with the scheduled product
+// The running sum of one element: acc = acc + a * b per MAC (mac_product / mac_add), with the scheduled product
 // and accumulator faults. kFaulty = false is the plain sum (no bookkeeping).
-template <bool kFaulty>
+template <typename T, bool kFaulty>
 class MacUnit {
  public:
   explicit MacUnit(const MacFaults& faults)
@@ -38,15 +48,15 @@ class MacUnit {
         next_product_(kFaulty ? first_scheduled(faults.product) : kNever),
         next_accumulator_(kFaulty ? first_scheduled(faults.accumulator) : kNever) {}
 
-  void mac(float a, float b) {
-    float product = a * b;
+  void mac(T a, T b) {
+    T product = mac_product(a, b);
     if constexpr (kFaulty) {
       if (t_ == next_product_) {
         product = apply_word(faults_.word, product);
         next_product_ += faults_.product.stride;
       }
     }
-    acc_ = acc_ + product;
+    acc_ = mac_add(acc_, product);
     if constexpr (kFaulty) {
       if (t_ == next_accumulator_) {
         acc_ = apply_word(faults_.word, acc_);
@@ -55,11 +65,11 @@ class MacUnit {
       ++t_;
     }
   }
-  float sum() const { return acc_; }
+  T sum() const { return acc_; }
 
  private:
   const MacFaults& faults_;
-  float acc_ = 0.0f;
+  T acc_ = T{0};
   int64_t t_ = 0;
   int64_t next_product_, next_accumulator_;
 };
@@ -80,20 +90,47 @@ float WordTransform32::apply(float value) const {
 }
 
 Result<MacKernel> MacKernel::create(const Node& node, std::span<const Shape> input_shapes, const Shape& output_shape) {
-  if (node.op != OpKind::kConv && node.op != OpKind::kGemm && node.op != OpKind::kMatMul)
-    return node_unsupported(node, "kernel-level faults need a Conv, Gemm or MatMul node");
-  const size_t max_inputs = node.op == OpKind::kMatMul ? 2 : 3;
-  if (input_shapes.size() < 2 || input_shapes.size() > max_inputs)
-    return node_error(
-        node, "expects 2 to " + std::to_string(max_inputs) + " inputs, got " + std::to_string(input_shapes.size()));
-  // An optional third input is present unless the node marks it omitted.
-  const bool third_input = input_shapes.size() > 2 && !(node.inputs.size() > 2 && node.inputs[2] == kNoValue);
+  // Per op: the input counts, the weight slot and the bias slot (0: none).
+  size_t min_inputs = 2, max_inputs = 3, b_slot = 1, bias_slot = 2;
+  switch (node.op) {
+    case OpKind::kConv:
+    case OpKind::kGemm:
+      break;
+    case OpKind::kMatMul:
+      max_inputs = 2, bias_slot = 0;
+      break;
+    case OpKind::kConvInteger:
+    case OpKind::kMatMulInteger:
+      max_inputs = 4, bias_slot = 0;
+      break;
+    case OpKind::kQLinearConv:
+      min_inputs = 8, max_inputs = 9, b_slot = 3, bias_slot = 8;
+      break;
+    case OpKind::kQLinearMatMul:
+      min_inputs = 8, max_inputs = 8, b_slot = 3, bias_slot = 0;
+      break;
+    default:
+      return node_unsupported(node, "kernel-level faults need a Conv, Gemm, MatMul, ConvInteger, QLinearConv, "
+                                    "MatMulInteger or QLinearMatMul node");
+  }
+  if (input_shapes.size() < min_inputs || input_shapes.size() > max_inputs)
+    return node_error(node, "expects " + std::to_string(min_inputs) + " to " + std::to_string(max_inputs) +
+                                " inputs, got " + std::to_string(input_shapes.size()));
+  // An optional bias input is present unless the node marks it omitted.
+  const bool third_input = bias_slot > 0 && input_shapes.size() > bias_slot &&
+                           !(node.inputs.size() > bias_slot && node.inputs[bias_slot] == kNoValue);
   const Shape& a = input_shapes[0];
-  const Shape& b = input_shapes[1];
+  const Shape& b = input_shapes[b_slot];
   MacKernel kernel;
   kernel.has_bias_ = third_input;
+  kernel.integer_ = is_integer_op(node.op);
+  if (kernel.integer_) {
+    kernel.node_ = node;
+    kernel.image_output_.assign(output_shape.begin() + (output_shape.empty() ? 0 : 1), output_shape.end());
+  }
+  const bool conv = node.op == OpKind::kConv || node.op == OpKind::kConvInteger || node.op == OpKind::kQLinearConv;
 
-  if (node.op == OpKind::kConv) {
+  if (conv) {
     FL_ASSIGN_OR_RETURN(const ConvAttrs* attrs, reference::node_attrs<ConvAttrs>(node));
     if (a.size() != 4 || b.size() != 4 || output_shape.size() != 4)
       return node_unsupported(
@@ -101,8 +138,8 @@ Result<MacKernel> MacKernel::create(const Node& node, std::span<const Shape> inp
     FL_ASSIGN_OR_RETURN(const reference::ConvGeometry conv,
                         reference::make_conv_geometry(node, a, b, output_shape, *attrs));
     const int64_t out_channels = conv.out_channels;
-    if (third_input && numel(input_shapes[2]) != out_channels)
-      return node_error(node, "bias " + shape_to_string(input_shapes[2]) +
+    if (third_input && numel(input_shapes[bias_slot]) != out_channels)
+      return node_error(node, "bias " + shape_to_string(input_shapes[bias_slot]) +
                                   " does not hold one value per output channel (" + std::to_string(out_channels) + ")");
     const reference::WindowGeometry& window = conv.window;
     kernel.op_ = Op::kConv;
@@ -160,7 +197,7 @@ Result<MacKernel> MacKernel::create(const Node& node, std::span<const Shape> inp
     return kernel;
   }
 
-  // MatMul: A [N, ..., K], B [K, cols].
+  // MatMul, MatMulInteger, QLinearMatMul: A [N, ..., K], B [K, cols].
   if (b.size() != 2)
     return node_unsupported(node, "kernel-level faults need MatMul's B to be a 2-D matrix, got " + shape_to_string(b));
   if (a.size() < 2)
@@ -198,33 +235,33 @@ void MacKernel::row_col(int64_t offset, int64_t& row, int64_t& col) const {
 }
 
 // a: the image's A, row `row` at a + row * K; b: B.
-template <bool kFaulty>
-float MacKernel::sum_products(const float* a, const float* b, int64_t row, int64_t col, const MacFaults& faults) const {
-  MacUnit<kFaulty> unit(faults);
-  const float* a_row = a + row * macs_;
-  const float* b_col = b + col * b_col_stride_;
+template <bool kFaulty, typename T>
+T MacKernel::sum_products(const T* a, const T* b, int64_t row, int64_t col, const MacFaults& faults) const {
+  MacUnit<T, kFaulty> unit(faults);
+  const T* a_row = a + row * macs_;
+  const T* b_col = b + col * b_col_stride_;
   for (int64_t t = 0; t < macs_; ++t) unit.mac(a_row[t], b_col[t * b_depth_stride_]);
   return unit.sum();
 }
 
 // x: the first input plane of the output channel's group in the image; w: the output channel's kernel.
-// Padded taps multiply +0.0f.
-template <bool kFaulty>
-float MacKernel::sum_conv_taps(const float* x, const float* w, int64_t row, const MacFaults& faults) const {
-  MacUnit<kFaulty> unit(faults);
+// Padded taps multiply a zero (+0.0f; a centred integer 0).
+template <bool kFaulty, typename T>
+T MacKernel::sum_conv_taps(const T* x, const T* w, int64_t row, const MacFaults& faults) const {
+  MacUnit<T, kFaulty> unit(faults);
   const int64_t oh = row / out_w_;
   const int64_t ow = row % out_w_;
   const int64_t top = oh * stride_h_ - pad_top_;
   const int64_t left = ow * stride_w_ - pad_left_;
   const int64_t plane = in_h_ * in_w_;
   for (int64_t ic = 0; ic < group_in_channels_; ++ic) {
-    const float* src = x + ic * plane;
+    const T* src = x + ic * plane;
     for (int64_t kh = 0; kh < kernel_h_; ++kh) {
       const int64_t ih = top + kh * dilation_h_;
       const bool row_inside = ih >= 0 && ih < in_h_;
       for (int64_t kw = 0; kw < kernel_w_; ++kw, ++w) {
         const int64_t iw = left + kw * dilation_w_;
-        const float value = row_inside && iw >= 0 && iw < in_w_ ? src[ih * in_w_ + iw] : 0.0f;
+        const T value = row_inside && iw >= 0 && iw < in_w_ ? src[ih * in_w_ + iw] : T{0};
         unit.mac(value, *w);
       }
     }
@@ -232,43 +269,91 @@ float MacKernel::sum_conv_taps(const float* x, const float* w, int64_t row, cons
   return unit.sum();
 }
 
+// The faulted sum of products of element (row, col) of image `image` (before any bias): a, b the whole inputs.
+template <typename T>
+T MacKernel::sum(const T* a, const T* b, int64_t image, int64_t row, int64_t col, const MacFaults& faults) const {
+  const bool faulty = !faults.product.empty() || !faults.accumulator.empty();
+  if (op_ == Op::kConv) {
+    const int64_t group = col / group_out_channels_;
+    const T* x = a + (image * in_channels_ + group * group_in_channels_) * in_h_ * in_w_;
+    const T* w = b + col * macs_;
+    return faulty ? sum_conv_taps<true>(x, w, row, faults) : sum_conv_taps<false>(x, w, row, faults);
+  }
+  const T* a_image = a + image * a_image_stride_;
+  return faulty ? sum_products<true>(a_image, b, row, col, faults) : sum_products<false>(a_image, b, row, col, faults);
+}
+
 float MacKernel::compute(std::span<const Tensor* const> inputs, int64_t image, int64_t row, int64_t col,
                          const MacFaults& faults) const {
-  assert(inputs.size() >= 2 && inputs[0] != nullptr && inputs[1] != nullptr);
+  assert(!integer_ && inputs.size() >= 2 && inputs[0] != nullptr && inputs[1] != nullptr);
   assert(inputs[0]->dtype() == DType::kFloat32 && inputs[1]->dtype() == DType::kFloat32);
   assert(image >= 0 && image < images_ && row >= 0 && row < rows_ && col >= 0 && col < cols_);
-  const bool faulty_sum = !faults.product.empty() || !faults.accumulator.empty();
   const float* a = inputs[0]->data<float>();
   const float* b = inputs[1]->data<float>();
   assert(!has_bias_ || (inputs.size() > 2 && inputs[2] != nullptr));
   const float* bias = has_bias_ ? inputs[2]->data<float>() : nullptr;
-  float out = 0.0f;
-  switch (op_) {
-    case Op::kConv: {
-      const int64_t group = col / group_out_channels_;
-      const float* x = a + (image * in_channels_ + group * group_in_channels_) * in_h_ * in_w_;
-      const float* w = b + col * macs_;
-      const float sum = faulty_sum ? sum_conv_taps<true>(x, w, row, faults) : sum_conv_taps<false>(x, w, row, faults);
-      out = has_bias_ ? sum + bias[col] : sum;
-      break;
-    }
-    case Op::kGemm: {
-      const float* a_image = a + image * a_image_stride_;
-      const float sum = faulty_sum ? sum_products<true>(a_image, b, row, col, faults)
-                                   : sum_products<false>(a_image, b, row, col, faults);
-      const float c = has_bias_ ? bias[image * c_image_stride_ + col * c_col_stride_] : 0.0f;
-      out = plain_bias_sum_ ? sum + c : alpha_ * sum + beta_ * c;
-      break;
-    }
-    case Op::kMatMul: {
-      const float* a_image = a + image * a_image_stride_;
-      out = faulty_sum ? sum_products<true>(a_image, b, row, col, faults)
-                       : sum_products<false>(a_image, b, row, col, faults);
-      break;
-    }
+  const float total = sum(a, b, image, row, col, faults);
+  float out = total;
+  if (op_ == Op::kConv && has_bias_) {
+    out = total + bias[col];
+  } else if (op_ == Op::kGemm) {
+    const float c = has_bias_ ? bias[image * c_image_stride_ + col * c_col_stride_] : 0.0f;
+    out = plain_bias_sum_ ? total + c : alpha_ * total + beta_ * c;
   }
   if (faults.after_bias) out = apply_word(faults.word, out);
   return out;
+}
+
+Result<IntegerMacOperands> MacKernel::prepare_integer(std::span<const Tensor* const> inputs) const {
+  const Node& node = node_;
+  if (!integer_) return node_error(node, "is not an integer op");
+  const bool qlinear = node.op == OpKind::kQLinearConv || node.op == OpKind::kQLinearMatMul;
+  const size_t min_inputs = qlinear ? 8 : 2;
+  if (inputs.size() < min_inputs) return node_error(node, "has too few inputs for its fault-aware kernel");
+  auto input = [&](size_t slot) -> const Tensor* { return slot < inputs.size() ? inputs[slot] : nullptr; };
+  const size_t b_slot = qlinear ? 3 : 1;
+  const Tensor* a = input(0);
+  const Tensor* b = input(b_slot);
+  if (a == nullptr || b == nullptr || (qlinear && (input(1) == nullptr || input(4) == nullptr ||
+                                                   input(6) == nullptr || input(7) == nullptr)))
+    return node_error(node, "a required input is missing");
+  const Tensor* a_zero_point = input(2);
+  const Tensor* b_zero_point = input(qlinear ? 5 : 3);
+  Shape y;  // the output of this run's batch
+  if (!a->shape().empty()) y.push_back(a->dim(0));
+  y.insert(y.end(), image_output_.begin(), image_output_.end());
+  IntegerMacOperands operands;
+  if (op_ == Op::kConv) {
+    FL_ASSIGN_OR_RETURN(reference::CenteredConv c,
+                        reference::center_conv(node, *a, a_zero_point, *b, b_zero_point, y));
+    operands.a = std::move(c.x);
+    operands.b = std::move(c.w);
+  } else {
+    FL_ASSIGN_OR_RETURN(reference::CenteredMatmul c,
+                        reference::center_matmul(node, *a, a_zero_point, *b, b_zero_point, y, !qlinear));
+    operands.a = std::move(c.a);
+    operands.b = std::move(c.b);
+  }
+  if (qlinear) {
+    FL_ASSIGN_OR_RETURN(reference::Requantization requantization,
+                        reference::qlinear_requantization(node, inputs, cols_));
+    operands.requantization = std::make_shared<const reference::Requantization>(std::move(requantization));
+    operands.output = input(7)->dtype();
+  }
+  return operands;
+}
+
+uint32_t MacKernel::compute_integer(const IntegerMacOperands& operands, int64_t image, int64_t row, int64_t col,
+                                    const MacFaults& faults) const {
+  assert(integer_ && row >= 0 && row < rows_ && col >= 0 && col < cols_ && image >= 0);
+  int32_t total = sum(operands.a.data(), operands.b.data(), image, row, col, faults);
+  const reference::Requantization* requantization = operands.requantization.get();
+  if (requantization != nullptr) total = requantization->add_bias(total, col);
+  if (faults.after_bias) total = apply_word(faults.word, total);
+  if (requantization == nullptr) return std::bit_cast<uint32_t>(total);
+  if (operands.output == DType::kInt8)
+    return std::bit_cast<uint8_t>(requantization->requantize<int8_t>(total, col));
+  return requantization->requantize<uint8_t>(total, col);
 }
 
 }  // namespace faultline

@@ -34,16 +34,40 @@
 // the same bits as the reference kernel for that element, given finite weights: the reference Conv skips the
 // padded taps, and +-0 products leave a sum that started at +0.0f unchanged, but inf * 0 would be NaN here.
 // Nothing here allocates per call.
+//
+// Integer ops (ConvInteger, QLinearConv, MatMulInteger, QLinearMatMul; engine/op_attrs.h). The GEMM view is the
+// one of Conv (ConvInteger, QLinearConv: x at input slot 0, w at slot 1 or 3) or MatMul (MatMulInteger,
+// QLinearMatMul: A at slot 0, B at slot 1 or 3, B 2-D); MAC t is numbered as for float32 (padded taps
+// included). The operands are the node's int8/uint8 data centred by their zero points (prepare_integer(),
+// kernels/reference/quantized.h center_conv / center_matmul, as the reference kernels centre them), and the
+// arithmetic is int32 modulo 2^32:
+//   acc = 0
+//   for t in 0 .. K-1:
+//     prod = (x_t - x_zp) * (w_t - w_zp)         ; product(t)      -> prod = fault(prod)  (exact: |prod| <= 255^2)
+//     acc  = acc + prod (wrapping)               ; accumulator(t)  -> acc  = fault(acc)
+//   sum = acc (+ B[m], wrapping: QLinearConv with a bias)
+//                                                ; after bias      -> sum  = fault(sum)
+//   out = sum (ConvInteger, MatMulInteger: the int32 output), or QLinear*'s requantization of sum
+//         (saturate(round_half_even(float(sum) * multiplier[channel]) + y_zp); quantized.h Requantization)
+// A padded tap multiplies x - x_zp = 0 (the integer ops pad with the zero point): its product is exactly 0, a
+// product fault there still applies to that 0. `fault` is the WordTransform32 on the int32 word (bit 0 = LSB,
+// bit 31 = sign). With no fault, compute_integer() returns the reference kernel's output bits for the element.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <vector>
 
 #include "engine/graph.h"
 #include "engine/status.h"
 #include "engine/tensor.h"
 
 namespace faultline {
+
+namespace reference {
+struct Requantization;
+}
 
 // One word transformation on float32 bits: ((bits & keep) | set) ^ flip.
 struct WordTransform32 {
@@ -72,13 +96,22 @@ struct MacFaults {
   bool none() const { return product.empty() && accumulator.empty() && !after_bias; }
 };
 
+// The operands of an integer op for one run (MacKernel::prepare_integer()).
+struct IntegerMacOperands {
+  std::vector<int32_t> a, b;  // the data (x / A) and weights (w / B) minus their zero points, dense row-major
+  std::shared_ptr<const reference::Requantization> requantization;  // QLinear*: bias and requantization; else null
+  DType output = DType::kInt32;  // the output word: int32, or QLinear*'s int8 / uint8
+};
+
 class MacKernel {
  public:
   // `node` in specialized form (engine/op_attrs.h) with the shapes of its inputs and of its output for one
   // executed batch; input_shapes[i] belongs to node.inputs[i] (an omitted optional input, kNoValue, has an
   // empty Shape there, which is ignored). Refuses (naming the node) any other op, a Conv that is not 2-D, Gemm
-  // with trans_a, a MatMul whose B is not 2-D (or whose A is 1-D), or shapes that do not fit the op. Dtypes are
-  // not in the shapes: the caller refuses non-float32 values (compute() reads every input as float32).
+  // with trans_a, a MatMul whose B is not 2-D (or whose A is 1-D), or shapes that do not fit the op. Also takes the
+  // integer ops (see above; the same restrictions). Dtypes are not in the shapes: the caller refuses non-float32
+  // values for Conv / Gemm / MatMul (compute() reads every input as float32), and prepare_integer() checks the
+  // integer ops' dtypes.
   static Result<MacKernel> create(const Node& node, std::span<const Shape> input_shapes, const Shape& output_shape);
 
   int64_t macs() const { return macs_; }   // K
@@ -87,6 +120,7 @@ class MacKernel {
   int64_t image_elements() const { return rows_ * cols_; }  // output elements per image
   int64_t images() const { return images_; }                // the batch the kernel was created for
   bool has_bias() const { return has_bias_; }
+  bool integer() const { return integer_; }  // an integer op: use prepare_integer() and compute_integer()
   // The per-image output offset of (row, col), and back.
   int64_t offset(int64_t row, int64_t col) const;
   void row_col(int64_t offset, int64_t& row, int64_t& col) const;
@@ -96,17 +130,31 @@ class MacKernel {
   float compute(std::span<const Tensor* const> inputs, int64_t image, int64_t row, int64_t col,
                 const MacFaults& faults) const;
 
+  // Integer ops: the operands of one run from the node's inputs (all of them, null for an omitted optional
+  // one; the batch may differ from create()'s), checked as the reference kernel checks them (errors name the
+  // node). Allocates: call once per run, not per element.
+  Result<IntegerMacOperands> prepare_integer(std::span<const Tensor* const> inputs) const;
+  // Integer ops: output element (row, col) of image `image` with `faults` (faults.word acts on int32 words),
+  // as the bits of the output word (an int8 / uint8 output in the low 8 bits).
+  uint32_t compute_integer(const IntegerMacOperands& operands, int64_t image, int64_t row, int64_t col,
+                           const MacFaults& faults) const;
+
  private:
   enum class Op : unsigned char { kConv, kGemm, kMatMul };
   MacKernel() = default;
-  template <bool kFaulty>
-  float sum_products(const float* a, const float* b, int64_t row, int64_t col, const MacFaults& faults) const;
-  template <bool kFaulty>
-  float sum_conv_taps(const float* x, const float* w, int64_t row, const MacFaults& faults) const;
+  template <typename T>
+  T sum(const T* a, const T* b, int64_t image, int64_t row, int64_t col, const MacFaults& faults) const;
+  template <bool kFaulty, typename T>
+  T sum_products(const T* a, const T* b, int64_t row, int64_t col, const MacFaults& faults) const;
+  template <bool kFaulty, typename T>
+  T sum_conv_taps(const T* x, const T* w, int64_t row, const MacFaults& faults) const;
 
   Op op_ = Op::kConv;
   int64_t macs_ = 0, rows_ = 0, cols_ = 0, images_ = 0;
   bool has_bias_ = false;
+  bool integer_ = false;
+  Node node_;               // integer ops: the node (prepare_integer() checks and centres its operands)
+  Shape image_output_;      // integer ops: the output shape of one image
   // Conv: x [N, C, H, W], w [OC, C / group, KH, KW], output [N, OC, OH, OW].
   int64_t in_channels_ = 0, group_in_channels_ = 0, group_out_channels_ = 0;
   int64_t in_h_ = 0, in_w_ = 0, out_w_ = 0, kernel_h_ = 0, kernel_w_ = 0;

@@ -1,5 +1,5 @@
 #include "engine/shape_inference.h"
-#include "kernels/reference/reference_internal.h"
+#include "kernels/reference/mac_loops.h"
 
 namespace faultline::reference {
 
@@ -66,43 +66,42 @@ Status run_gemm(const Node& node, Inputs inputs, Outputs outputs) {
   return Status::ok();
 }
 
-// NumPy matmul: a 1-D A is a row vector, a 1-D B a column vector (their unit axis dropped from Y); the
-// batch axes broadcast.
+Result<MatmulGeometry> make_matmul_geometry(const Node& node, const Shape& a, const Shape& b, const Shape& y) {
+  if (a.empty() || b.empty()) return node_error(node, "operands must have rank >= 1");
+  Shape a_shape = a;
+  Shape b_shape = b;
+  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
+  if (b_shape.size() == 1) b_shape.push_back(1);
+  MatmulGeometry mm;
+  mm.rows = a_shape[a_shape.size() - 2];
+  mm.depth = a_shape.back();
+  mm.cols = b_shape.back();
+  if (b_shape[b_shape.size() - 2] != mm.depth)
+    return node_error(node, "A " + shape_to_string(a) + " and B " + shape_to_string(b) + " disagree on K");
+  mm.a_batch.assign(a_shape.begin(), a_shape.end() - 2);
+  mm.b_batch.assign(b_shape.begin(), b_shape.end() - 2);
+  Result<Shape> batch = broadcast_shapes(mm.a_batch, mm.b_batch);
+  if (!batch.is_ok()) return node_error(node, "batch axes: " + batch.status().message());
+  mm.batch = std::move(batch).value();
+  if (numel(y) != numel(mm.batch) * mm.rows * mm.cols)
+    return node_error(node, "output " + shape_to_string(y) + " does not hold the product of " + shape_to_string(a) +
+                                " and " + shape_to_string(b));
+  return mm;
+}
+
+// NumPy matmul (make_matmul_geometry): a 1-D A is a row vector, a 1-D B a column vector (their unit axis dropped
+// from Y); the batch axes broadcast. Summed in float32 in natural order (k = 0 .. K-1), as Gemm.
 Status run_matmul(const Node& node, Inputs inputs, Outputs outputs) {
   FL_RETURN_IF_ERROR(expect_operands(node, inputs, outputs, 2, 2));
   FL_RETURN_IF_ERROR(expect_float32(node, inputs, outputs));
   const Tensor& a = *inputs[0];
   const Tensor& b = *inputs[1];
   Tensor& y = *outputs[0];
-  if (a.rank() < 1 || b.rank() < 1) return node_error(node, "operands must have rank >= 1");
-  Shape a_shape = a.shape();
-  Shape b_shape = b.shape();
-  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
-  if (b_shape.size() == 1) b_shape.push_back(1);
-  const int64_t rows = a_shape[a_shape.size() - 2];
-  const int64_t depth = a_shape.back();
-  const int64_t cols = b_shape.back();
-  if (b_shape[b_shape.size() - 2] != depth)
-    return node_error(node,
-                      "A " + shape_to_string(a.shape()) + " and B " + shape_to_string(b.shape()) + " disagree on K");
-  const Shape a_batch(a_shape.begin(), a_shape.end() - 2);
-  const Shape b_batch(b_shape.begin(), b_shape.end() - 2);
-  Result<Shape> y_batch = broadcast_shapes(a_batch, b_batch);
-  if (!y_batch.is_ok()) return node_error(node, "batch axes: " + y_batch.status().message());
-  if (y.numel() != numel(*y_batch) * rows * cols)
-    return node_error(node, "output " + shape_to_string(y.shape()) + " does not hold the product of " +
-                                shape_to_string(a.shape()) + " and " + shape_to_string(b.shape()));
-  const int64_t a_matrix = rows * depth;
-  const int64_t b_matrix = depth * cols;
+  FL_ASSIGN_OR_RETURN(const MatmulGeometry mm, make_matmul_geometry(node, a.shape(), b.shape(), y.shape()));
   float* dst = y.data<float>();
-  for_each_broadcast(*y_batch, a_batch, b_batch, [&](int64_t batch, int64_t a_index, int64_t b_index) {
-    const MatrixView a_view{a.data<float>() + a_index * a_matrix, depth, 1};
-    const MatrixView b_view{b.data<float>() + b_index * b_matrix, cols, 1};
-    float* y_matrix = dst + batch * rows * cols;
-    for (int64_t m = 0; m < rows; ++m)
-      for (int64_t n = 0; n < cols; ++n)
-        y_matrix[m * cols + n] = static_cast<float>(dot_row_col(a_view, b_view, m, n, depth));
-  });
+  matmul_loop(
+      mm, a.data<float>(), b.data<float>(), 0.0f, [](float acc, float x, float w) { return acc + x * w; },
+      [&](int64_t offset, int64_t, int64_t, float acc) { dst[offset] = acc; });
   return Status::ok();
 }
 

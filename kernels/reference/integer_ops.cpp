@@ -3,7 +3,6 @@
 // of kernels/reference/mac_loops.h; the QLinear ops then requantize the sum in float32.
 #include <string>
 
-#include "engine/shape_inference.h"
 #include "kernels/reference/mac_loops.h"
 #include "kernels/reference/quantized.h"
 
@@ -56,19 +55,19 @@ Status check_qlinear_parameters(const Node& node, Inputs inputs, const std::stri
   return check(7, "y_zero_point", inputs[7]->dtype(), 0);
 }
 
-// The centred int32 operands of a convolution: x - x_zero_point (one), w - w_zero_point (one or per output channel).
-struct CenteredConv {
-  ConvGeometry conv;
-  std::vector<int32_t> x, w;
-};
+const Tensor* optional_input(Inputs inputs, size_t slot) {
+  return slot < inputs.size() ? inputs[slot] : nullptr;
+}
+
+}  // namespace
 
 Result<CenteredConv> center_conv(const Node& node, const Tensor& x, const Tensor* x_zero_point, const Tensor& w,
-                                 const Tensor* w_zero_point, const Tensor& y) {
+                                 const Tensor* w_zero_point, const Shape& y) {
   FL_ASSIGN_OR_RETURN(const ConvAttrs* attrs, node_attrs<ConvAttrs>(node));
   FL_RETURN_IF_ERROR(expect_quantized(node, x, "x"));
   FL_RETURN_IF_ERROR(expect_quantized(node, w, "w"));
   CenteredConv centered_conv;
-  FL_ASSIGN_OR_RETURN(centered_conv.conv, make_conv_geometry(node, x.shape(), w.shape(), y.shape(), *attrs));
+  FL_ASSIGN_OR_RETURN(centered_conv.conv, make_conv_geometry(node, x.shape(), w.shape(), y, *attrs));
   const int64_t channels = centered_conv.conv.out_channels;
   FL_RETURN_IF_ERROR(parameter_count(node, x_zero_point, "x_zero_point", x.dtype(), 0).status());
   FL_ASSIGN_OR_RETURN(const int64_t w_zero_points,
@@ -78,18 +77,12 @@ Result<CenteredConv> center_conv(const Node& node, const Tensor& x, const Tensor
   return centered_conv;
 }
 
-// The centred int32 operands of a matmul: A - a_zero_point (one or per row), B - b_zero_point (one or per column).
-struct CenteredMatmul {
-  MatmulGeometry mm;
-  std::vector<int32_t> a, b;
-};
-
 Result<CenteredMatmul> center_matmul(const Node& node, const Tensor& a, const Tensor* a_zero_point, const Tensor& b,
-                                     const Tensor* b_zero_point, const Tensor& y, bool per_row_a) {
+                                     const Tensor* b_zero_point, const Shape& y, bool per_row_a) {
   FL_RETURN_IF_ERROR(expect_quantized(node, a, "A"));
   FL_RETURN_IF_ERROR(expect_quantized(node, b, "B"));
   CenteredMatmul centered_matmul;
-  FL_ASSIGN_OR_RETURN(centered_matmul.mm, make_matmul_geometry(node, a.shape(), b.shape(), y.shape()));
+  FL_ASSIGN_OR_RETURN(centered_matmul.mm, make_matmul_geometry(node, a.shape(), b.shape(), y));
   const int64_t rows = per_row_a && a.rank() == 2 ? a.dim(0) : 0;
   const int64_t cols = b.rank() == 2 ? b.dim(1) : 0;
   FL_ASSIGN_OR_RETURN(const int64_t a_zero_points,
@@ -101,33 +94,17 @@ Result<CenteredMatmul> center_matmul(const Node& node, const Tensor& a, const Te
   return centered_matmul;
 }
 
-const Tensor* optional_input(Inputs inputs, size_t slot) {
-  return slot < inputs.size() ? inputs[slot] : nullptr;
-}
-
-}  // namespace
-
-Result<MatmulGeometry> make_matmul_geometry(const Node& node, const Shape& a, const Shape& b, const Shape& y) {
-  if (a.empty() || b.empty()) return node_error(node, "operands must have rank >= 1");
-  Shape a_shape = a;
-  Shape b_shape = b;
-  if (a_shape.size() == 1) a_shape.insert(a_shape.begin(), 1);
-  if (b_shape.size() == 1) b_shape.push_back(1);
-  MatmulGeometry mm;
-  mm.rows = a_shape[a_shape.size() - 2];
-  mm.depth = a_shape.back();
-  mm.cols = b_shape.back();
-  if (b_shape[b_shape.size() - 2] != mm.depth)
-    return node_error(node, "A " + shape_to_string(a) + " and B " + shape_to_string(b) + " disagree on K");
-  mm.a_batch.assign(a_shape.begin(), a_shape.end() - 2);
-  mm.b_batch.assign(b_shape.begin(), b_shape.end() - 2);
-  Result<Shape> batch = broadcast_shapes(mm.a_batch, mm.b_batch);
-  if (!batch.is_ok()) return node_error(node, "batch axes: " + batch.status().message());
-  mm.batch = std::move(batch).value();
-  if (numel(y) != numel(mm.batch) * mm.rows * mm.cols)
-    return node_error(node, "output " + shape_to_string(y) + " does not hold the product of " + shape_to_string(a) +
-                                " and " + shape_to_string(b));
-  return mm;
+Result<Requantization> qlinear_requantization(const Node& node, Inputs inputs, int64_t w_count) {
+  const bool conv = node.op == OpKind::kQLinearConv;
+  FL_RETURN_IF_ERROR(check_qlinear_parameters(node, inputs, conv ? "x" : "a", conv ? "w" : "b", w_count));
+  Requantization requantization;
+  const Tensor* bias = conv ? optional_input(inputs, 8) : nullptr;
+  if (bias && (bias->dtype() != DType::kInt32 || bias->numel() != w_count))
+    return node_error(node, "bias B must be int32 with " + std::to_string(w_count) + " elements");
+  requantization.multipliers = requantize_multipliers(*inputs[1], *inputs[4], *inputs[6]);
+  requantization.y_zero_point = quantized_at(inputs[7], 0);
+  requantization.bias = bias ? bias->data<int32_t>() : nullptr;
+  return requantization;
 }
 
 // ConvInteger [x, w, x_zero_point?, w_zero_point?]: int32 y = sum of (x - x_zero_point) * (w - w_zero_point[m]).
@@ -136,7 +113,7 @@ Status run_conv_integer(const Node& node, Inputs inputs, Outputs outputs) {
   Tensor& y = *outputs[0];
   FL_RETURN_IF_ERROR(expect_output(node, y, DType::kInt32));
   FL_ASSIGN_OR_RETURN(const CenteredConv c, center_conv(node, *inputs[0], optional_input(inputs, 2), *inputs[1],
-                                                        optional_input(inputs, 3), y));
+                                                        optional_input(inputs, 3), y.shape()));
   int32_t* dst = y.data<int32_t>();
   convolve(c.conv, c.x.data(), c.w.data(), int32_t{0}, integer_mac,
            [&](int64_t offset, int64_t, int32_t acc) { dst[offset] = acc; });
@@ -147,23 +124,16 @@ Status run_conv_integer(const Node& node, Inputs inputs, Outputs outputs) {
 // y = saturate(round(float(acc + B[m]) * (x_scale * w_scale[m] / y_scale)) + y_zero_point).
 Status run_qlinear_conv(const Node& node, Inputs inputs, Outputs outputs) {
   FL_RETURN_IF_ERROR(expect_operands(node, inputs, outputs, 8, 9));
-  const Tensor* bias = optional_input(inputs, 8);
   Tensor& y = *outputs[0];
   FL_RETURN_IF_ERROR(expect_output(node, y, inputs[7]->dtype()));
-  FL_ASSIGN_OR_RETURN(const CenteredConv c, center_conv(node, *inputs[0], inputs[2], *inputs[3], inputs[5], y));
-  FL_RETURN_IF_ERROR(check_qlinear_parameters(node, inputs, "x", "w", c.conv.out_channels));
-  if (bias && (bias->dtype() != DType::kInt32 || bias->numel() != c.conv.out_channels))
-    return node_error(node, "bias B must be int32 with " + std::to_string(c.conv.out_channels) + " elements");
-  const std::vector<float> multipliers = requantize_multipliers(*inputs[1], *inputs[4], *inputs[6]);
-  const int32_t y_zero_point = quantized_at(inputs[7], 0);
-  const int32_t* bias_data = bias ? bias->data<int32_t>() : nullptr;
+  FL_ASSIGN_OR_RETURN(const CenteredConv c,
+                      center_conv(node, *inputs[0], inputs[2], *inputs[3], inputs[5], y.shape()));
+  FL_ASSIGN_OR_RETURN(const Requantization requantization, qlinear_requantization(node, inputs, c.conv.out_channels));
   with_quantized_type(y.dtype(), [&](auto word) {
     using Q = decltype(word);
     Q* dst = y.data<Q>();
     convolve(c.conv, c.x.data(), c.w.data(), int32_t{0}, integer_mac, [&](int64_t offset, int64_t m, int32_t acc) {
-      const int32_t sum = bias_data ? wrapping_add(acc, bias_data[m]) : acc;
-      const float multiplier = multipliers[multipliers.size() == 1 ? 0 : static_cast<size_t>(m)];
-      dst[offset] = saturate_round<Q>(static_cast<float>(sum) * multiplier, y_zero_point);
+      dst[offset] = requantization.requantize<Q>(requantization.add_bias(acc, m), m);
     });
   });
   return Status::ok();
@@ -175,7 +145,7 @@ Status run_matmul_integer(const Node& node, Inputs inputs, Outputs outputs) {
   Tensor& y = *outputs[0];
   FL_RETURN_IF_ERROR(expect_output(node, y, DType::kInt32));
   FL_ASSIGN_OR_RETURN(const CenteredMatmul c, center_matmul(node, *inputs[0], optional_input(inputs, 2), *inputs[1],
-                                                            optional_input(inputs, 3), y, /*per_row_a=*/true));
+                                                            optional_input(inputs, 3), y.shape(), /*per_row_a=*/true));
   int32_t* dst = y.data<int32_t>();
   matmul_loop(c.mm, c.a.data(), c.b.data(), int32_t{0}, integer_mac,
               [&](int64_t offset, int64_t, int64_t, int32_t acc) { dst[offset] = acc; });
@@ -188,18 +158,16 @@ Status run_qlinear_matmul(const Node& node, Inputs inputs, Outputs outputs) {
   FL_RETURN_IF_ERROR(expect_operands(node, inputs, outputs, 8, 8));
   Tensor& y = *outputs[0];
   FL_RETURN_IF_ERROR(expect_output(node, y, inputs[7]->dtype()));
-  FL_ASSIGN_OR_RETURN(const CenteredMatmul c, center_matmul(node, *inputs[0], inputs[2], *inputs[3], inputs[5], y,
-                                                            /*per_row_a=*/false));
-  FL_RETURN_IF_ERROR(check_qlinear_parameters(node, inputs, "a", "b", inputs[3]->rank() == 2 ? c.mm.cols : 0));
-  const std::vector<float> multipliers = requantize_multipliers(*inputs[1], *inputs[4], *inputs[6]);
-  const int32_t y_zero_point = quantized_at(inputs[7], 0);
+  FL_ASSIGN_OR_RETURN(const CenteredMatmul c, center_matmul(node, *inputs[0], inputs[2], *inputs[3], inputs[5],
+                                                            y.shape(), /*per_row_a=*/false));
+  FL_ASSIGN_OR_RETURN(const Requantization requantization,
+                      qlinear_requantization(node, inputs, inputs[3]->rank() == 2 ? c.mm.cols : 0));
   with_quantized_type(y.dtype(), [&](auto word) {
     using Q = decltype(word);
     Q* dst = y.data<Q>();
     matmul_loop(c.mm, c.a.data(), c.b.data(), int32_t{0}, integer_mac,
                 [&](int64_t offset, int64_t, int64_t n, int32_t acc) {
-                  const float multiplier = multipliers[multipliers.size() == 1 ? 0 : static_cast<size_t>(n)];
-                  dst[offset] = saturate_round<Q>(static_cast<float>(acc) * multiplier, y_zero_point);
+                  dst[offset] = requantization.requantize<Q>(acc, n);
                 });
   });
   return Status::ok();

@@ -1,6 +1,6 @@
 // The loop nests of the reference kernels that multiply and accumulate (internal to kernels/reference/):
-// convolve() serves Conv in float32 and ConvInteger / QLinearConv in int32; matmul_loop() serves
-// MatMulInteger and QLinearMatMul. Each op brings its own multiply-accumulate and store.
+// convolve() serves Conv in float32 and ConvInteger / QLinearConv in int32; matmul_loop() serves MatMul in
+// float32 and MatMulInteger / QLinearMatMul in int32. Each op brings its own multiply-accumulate and store.
 //
 // Convolution summation order, a contract (issue #8's kernel-level faults address the partial sum after MAC t):
 //   for every output element y[n, m, o]:
@@ -62,7 +62,7 @@ struct MatmulGeometry {
   int64_t rows = 0, depth = 0, cols = 0;
 };
 
-// Checks A, B and Y against NumPy's matmul; errors name the node.
+// Checks A, B and Y against NumPy's matmul; errors name the node. Defined in gemm.cpp.
 Result<MatmulGeometry> make_matmul_geometry(const Node& node, const Shape& a, const Shape& b, const Shape& y);
 
 // For every output element, in row-major order: acc = zero; for k = 0 .. K-1: acc = mac(acc, A[.., m, k],

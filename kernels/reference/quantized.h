@@ -1,6 +1,7 @@
 // Quantized-integer helpers of the reference kernels (internal to kernels/reference/): QuantizeLinear,
 // DequantizeLinear and the integer ops (engine/op_attrs.h QuantizeAttrs) share the per-axis indexing, the
-// centring by zero points and the one rounding-and-saturating step.
+// centring by zero points and the one rounding-and-saturating step; the integer ops and the fault-aware MAC
+// arithmetic (kernels/reference/fault_aware_mac.h) share their operand centring and requantization.
 #pragma once
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/reference/mac_loops.h"
 #include "kernels/reference/reference_internal.h"
 
 namespace faultline::reference {
@@ -58,5 +60,44 @@ Q saturate_round(float real, int32_t zero_point) {
 // The element count of an optional scale or zero point: absent is 1; present, it must have `dtype` and one or
 // `count` elements (count 0: one only). Errors name the node and `role`.
 Result<int64_t> parameter_count(const Node& node, const Tensor* tensor, const char* role, DType dtype, int64_t count);
+
+// The centred int32 operands of ConvInteger / QLinearConv: x - x_zero_point (one), w - w_zero_point (one or per
+// output channel), with the convolution's geometry against output shape `y`. x, w: int8 or uint8; errors name
+// the node.
+struct CenteredConv {
+  ConvGeometry conv;
+  std::vector<int32_t> x, w;
+};
+Result<CenteredConv> center_conv(const Node& node, const Tensor& x, const Tensor* x_zero_point, const Tensor& w,
+                                 const Tensor* w_zero_point, const Shape& y);
+
+// The centred int32 operands of MatMulInteger / QLinearMatMul: A - a_zero_point (one, or per row of a 2-D A when
+// per_row_a), B - b_zero_point (one or per column of a 2-D B).
+struct CenteredMatmul {
+  MatmulGeometry mm;
+  std::vector<int32_t> a, b;
+};
+Result<CenteredMatmul> center_matmul(const Node& node, const Tensor& a, const Tensor* a_zero_point, const Tensor& b,
+                                     const Tensor* b_zero_point, const Shape& y, bool per_row_a);
+
+// What QLinearConv / QLinearMatMul do to an int32 sum `acc` of output channel / column `channel`:
+//   sum = add_bias(acc, channel)           QLinearConv: acc + B[channel] (wrapping); otherwise acc
+//   y   = requantize<Q>(sum, channel)      saturate(round(float(sum) * multiplier[channel]) + y_zero_point),
+//                                          multiplier = x_scale * w_scale[channel] / y_scale in float32
+struct Requantization {
+  std::vector<float> multipliers;  // one, or one per channel
+  int32_t y_zero_point = 0;
+  const int32_t* bias = nullptr;  // QLinearConv's B (one per output channel), or null
+  int32_t add_bias(int32_t acc, int64_t channel) const { return bias ? wrapping_add(acc, bias[channel]) : acc; }
+  template <typename Q>
+  Q requantize(int32_t sum, int64_t channel) const {
+    const float multiplier = multipliers[multipliers.size() == 1 ? 0 : static_cast<size_t>(channel)];
+    return saturate_round<Q>(static_cast<float>(sum) * multiplier, y_zero_point);
+  }
+};
+// The checked scales, zero points and bias of a QLinearConv / QLinearMatMul node (`inputs` its eight or nine
+// inputs, data operands already checked); w_count: the channels a per-channel w_scale / w_zero_point / B has (0:
+// per tensor only). The bias pointer borrows inputs[8].
+Result<Requantization> qlinear_requantization(const Node& node, Inputs inputs, int64_t w_count);
 
 }  // namespace faultline::reference
