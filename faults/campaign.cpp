@@ -98,7 +98,8 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   std::unique_ptr<SpikingReplayer> spiking;
   if (spec.spiking) {
     FL_ASSIGN_OR_RETURN(spiking, SpikingReplayer::create(spec.model, spec.spiking->options, spec.list, faults,
-                                                         spec.targets, spec.spiking->input, spec.injector_options));
+                                                         spec.targets, spec.spiking->input, spec.injector_options,
+                                                         spec.replay));
   } else {
     FL_ASSIGN_OR_RETURN(replayer, FaultReplayer::create(spec.model, options, spec.list, faults, spec.targets,
                                                         spec.dataset.images, spec.injector_options, spec.replay));
@@ -212,7 +213,7 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
     result.outcomes.push_back(*outcome);
     ++progress.faults_done;
     progress.critical += outcome->critical;
-    if (replayer) result.replay = replayer->stats();
+    result.replay = replayer ? replayer->stats() : spiking->stats();
     if (spec.progress && spec.progress(progress) == CampaignControl::kStop && f + 1 < faults.size()) {
       return result;
     }

@@ -100,7 +100,8 @@ struct CampaignSpec {
   CampaignShard shard;        // {0, 1}: every fault
   bool save_outputs = false;  // outputs.h5
   ReplayOptions replay;       // incremental passes (default) or full ones; the results are the same bytes
-  std::optional<SpikingCampaign> spiking;  // a spiking model (see above); `options` and `replay` are unused
+  std::optional<SpikingCampaign> spiking;  // a spiking model (see above); `options` is unused, `replay` says
+                                           // whether the time steps run incrementally (faults/spiking_replay.h)
   bool spiking_report = false;             // spiking.csv for a non-spiking campaign too
   std::function<CampaignControl(const CampaignProgress&)> progress;  // optional
 };
@@ -115,7 +116,8 @@ struct CampaignResult {
   std::string outputs_path;  // outputs.h5 (with save_outputs)
   std::string spiking_path;  // spiking.csv, when written
   std::vector<std::string> kernel_report_paths;  // pes.csv / patterns.csv, when the list has such sites
-  ReplayStats replay;        // how the faults of this run were executed (steps recomputed, early stops)
+  ReplayStats replay;        // how the faults of this run were executed (steps recomputed, early stops; for a
+                             // spiking campaign, the one-step graph's steps over the time steps)
 };
 
 // Errors name the file or the fault list's row; a fault that fails to run stops the campaign with the rows

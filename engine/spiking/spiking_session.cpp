@@ -31,6 +31,22 @@ Status zero(Tensor& t) {
   return Status::ok();
 }
 
+// execute() over the selection's steps only, each after its load().
+Status execute_selected(CompiledModel& model, const StepSelection& selection, int64_t t, StepObserver* observer) {
+  if (observer) FL_RETURN_IF_ERROR(observer->begin_pass(model));
+  Status status;
+  for (size_t s = 0; s < model.num_steps() && status.is_ok(); ++s) {
+    if (!selection.run[s]) continue;
+    status = selection.load(model, t, s);
+    if (status.is_ok() && observer) status = observer->before_step(model, s);
+    if (!status.is_ok()) break;
+    model.run_step(s);
+    if (observer) status = observer->after_step(model, s);
+  }
+  const Status ended = observer ? observer->end_pass(model) : Status::ok();
+  return status.is_ok() ? ended : status;
+}
+
 }  // namespace
 
 Result<std::string> membrane_of_output(const Graph& graph, const std::string& output) {
@@ -91,6 +107,7 @@ Result<SpikingSession::Plan*> SpikingSession::plan_for(int64_t batch) {
   plan_options.threads = options_.threads;
   plan_options.fuse = options_.fuse;
   plan_options.propagate_nan = options_.propagate_nan;
+  plan_options.keep_values = options_.keep_values;
   Plan plan;
   plan.batch = batch;
   FL_ASSIGN_OR_RETURN(plan.compiled,
@@ -120,8 +137,7 @@ Result<SpikingSession::Plan*> SpikingSession::plan_for(int64_t batch) {
   return &plans_.back();
 }
 
-Result<std::vector<Tensor>> SpikingSession::run(const std::vector<Tensor>& given, SpikeRecord record,
-                                                StepObserver* observer) {
+Result<std::vector<Tensor>> SpikingSession::checked_inputs(const std::vector<Tensor>& given) const {
   if (given.size() != data_inputs_.size())
     return invalid_argument("the model takes " + std::to_string(data_inputs_.size()) + " data inputs, got " +
                             std::to_string(given.size()));
@@ -140,13 +156,24 @@ Result<std::vector<Tensor>> SpikingSession::run(const std::vector<Tensor>& given
     }
     inputs.push_back(t.dtype() == DType::kFloat32 ? t : t.cast(DType::kFloat32));
   }
-  const int64_t steps = inputs[0].dim(0);
-  const int64_t samples = inputs[0].dim(1);
-  if (steps < 1) return invalid_argument("the input has no time steps");
+  if (inputs[0].dim(0) < 1) return invalid_argument("the input has no time steps");
+  return inputs;
+}
+
+Status SpikingSession::check_record(SpikeRecord record) const {
   if (record == SpikeRecord::kMembrane)
     for (size_t o = 0; o < model_outputs_.size(); ++o)
-      if (main.membranes[o] == kNoValue) return membrane_of_output(*model_, model_outputs_[o]).status();
+      if (plans_.front().membranes[o] == kNoValue) return membrane_of_output(*model_, model_outputs_[o]).status();
+  return Status::ok();
+}
 
+Result<std::vector<Tensor>> SpikingSession::run(const std::vector<Tensor>& given, SpikeRecord record,
+                                                StepObserver* observer) {
+  FL_ASSIGN_OR_RETURN(std::vector<Tensor> inputs, checked_inputs(given));
+  FL_RETURN_IF_ERROR(check_record(record));
+  const int64_t steps = inputs[0].dim(0);
+  const int64_t samples = inputs[0].dim(1);
+  const Plan& main = plans_.front();
   std::vector<Tensor> results;
   for (size_t o = 0; o < model_outputs_.size(); ++o) {
     const ValueId id = record == SpikeRecord::kMembrane ? main.membranes[o] : main.model_outputs[o];
@@ -159,51 +186,109 @@ Result<std::vector<Tensor>> SpikingSession::run(const std::vector<Tensor>& given
   }
   for (int64_t first = 0; first < samples; first += options_.batch) {
     const int64_t count = std::min(options_.batch, samples - first);
-    FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(count));
-    Status status = run_batch(*plan, inputs, first, record, results, observer);
-    time_step_ = -1;
-    FL_RETURN_IF_ERROR(status);
+    FL_ASSIGN_OR_RETURN(std::vector<Tensor> states, initial_states(count));
+    auto gather = [&](int64_t t, const std::vector<Tensor>& outputs, const std::vector<Tensor>&) -> Result<bool> {
+      for (size_t o = 0; o < outputs.size(); ++o) {
+        const float* src = outputs[o].data<float>();
+        const int64_t per_sample = outputs[o].numel() / count;
+        float* dst = results[o].data<float>();
+        if (record == SpikeRecord::kCounts) {
+          dst += first * per_sample;
+          for (int64_t k = 0; k < outputs[o].numel(); ++k) dst[k] += src[k];
+        } else {
+          std::memcpy(dst + (t * samples + first) * per_sample, src, outputs[o].nbytes());
+        }
+      }
+      return true;
+    };
+    FL_RETURN_IF_ERROR(run_steps(inputs, first, count, 0, states, record, observer, gather));
   }
   return results;
 }
 
-Status SpikingSession::run_batch(Plan& plan, const std::vector<Tensor>& inputs, int64_t first, SpikeRecord record,
-                                 std::vector<Tensor>& results, StepObserver* observer) {
-  CompiledModel& compiled = *plan.compiled;
-  const Graph& graph = compiled.graph();
-  const int64_t steps = inputs[0].dim(0);
-  const int64_t samples = inputs[0].dim(1);
-  first_sample_ = first;
+Result<CompiledModel*> SpikingSession::compiled_for(int64_t count) {
+  FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(count));
+  return plan->compiled.get();
+}
+
+Result<std::vector<Tensor>> SpikingSession::initial_states(int64_t count) {
+  FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(count));
+  const Graph& graph = plan->compiled->graph();
   std::vector<Tensor> states;
-  for (ValueId id : plan.state_inputs) {
+  for (ValueId id : plan->state_inputs) {
     FL_ASSIGN_OR_RETURN(Tensor state, Tensor::allocate(DType::kFloat32, graph.value(id).shape));
     FL_RETURN_IF_ERROR(zero(state));
     states.push_back(std::move(state));
   }
-  std::vector<Tensor> outputs(plan.model_outputs.size());
-  for (int64_t t = 0; t < steps; ++t) {
-    time_step_ = t;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      FL_RETURN_IF_ERROR(compiled.write_value(plan.data_inputs[i], step_view(inputs[i], t, first, plan.batch)));
-    for (size_t s = 0; s < states.size(); ++s)
-      FL_RETURN_IF_ERROR(compiled.write_value(plan.state_inputs[s], states[s]));
-    FL_RETURN_IF_ERROR(execute(compiled, observer));
-    for (size_t s = 0; s < states.size(); ++s) FL_RETURN_IF_ERROR(compiled.read_value(plan.next_values[s], states[s]));
-    for (size_t o = 0; o < outputs.size(); ++o) {
-      const ValueId id = record == SpikeRecord::kMembrane ? plan.membranes[o] : plan.model_outputs[o];
-      FL_RETURN_IF_ERROR(compiled.read_value(id, outputs[o]));
-      const float* src = outputs[o].data<float>();
-      const int64_t per_sample = outputs[o].numel() / plan.batch;
-      float* dst = results[o].data<float>();
-      if (record == SpikeRecord::kCounts) {
-        dst += first * per_sample;
-        for (int64_t k = 0; k < outputs[o].numel(); ++k) dst[k] += src[k];
-      } else {
-        std::memcpy(dst + (t * samples + first) * per_sample, src, outputs[o].nbytes());
-      }
-    }
+  return states;
+}
+
+Status SpikingSession::run_steps(const std::vector<Tensor>& given, int64_t first, int64_t count, int64_t start,
+                                 std::vector<Tensor>& states, SpikeRecord record, StepObserver* observer,
+                                 const StepCallback& after_step, const StepSelection* selection) {
+  FL_ASSIGN_OR_RETURN(std::vector<Tensor> inputs, checked_inputs(given));
+  FL_RETURN_IF_ERROR(check_record(record));
+  const int64_t steps = inputs[0].dim(0);
+  if (count < 1 || count > options_.batch || first < 0 || first + count > inputs[0].dim(1) || start < 0 ||
+      start > steps)
+    return invalid_argument("run_steps: samples [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                            ") from step " + std::to_string(start) + " do not fit the input " +
+                            shape_to_string(inputs[0].shape()) + " and batch " + std::to_string(options_.batch));
+  FL_ASSIGN_OR_RETURN(Plan * plan, plan_for(count));
+  CompiledModel& compiled = *plan->compiled;
+  const Graph& graph = compiled.graph();
+  if (states.size() != plan->state_inputs.size())
+    return invalid_argument("run_steps: " + std::to_string(states.size()) + " states given, the model has " +
+                            std::to_string(plan->state_inputs.size()) + " state links");
+  for (size_t s = 0; s < states.size(); ++s)
+    if (states[s].dtype() != DType::kFloat32 || states[s].shape() != graph.value(plan->state_inputs[s]).shape)
+      return invalid_argument("run_steps: state '" + graph.value(plan->state_inputs[s]).name + "' must be float32 " +
+                              shape_to_string(graph.value(plan->state_inputs[s]).shape) + ", got " +
+                              shape_to_string(states[s].shape()));
+  if (selection && selection->run.size() != compiled.num_steps())
+    return invalid_argument("run_steps: the selection has " + std::to_string(selection->run.size()) +
+                            " steps, the plan " + std::to_string(compiled.num_steps()));
+  // Without a selection every value is read and written; with one, those of the running steps.
+  const char all = selection ? 0 : 1;
+  std::vector<char> read(graph.values().size(), all), written(graph.values().size(), all);
+  for (size_t s = 0; selection && s < compiled.num_steps(); ++s) {
+    if (!selection->run[s]) continue;
+    for (NodeId n : compiled.step(s).nodes)
+      for (ValueId v : graph.node(n).inputs)
+        if (v != kNoValue) read[static_cast<size_t>(v)] = 1;
+    for (ValueId v : compiled.step(s).outputs) written[static_cast<size_t>(v)] = 1;
   }
-  return Status::ok();
+  auto is = [](const std::vector<char>& set, ValueId v) { return v != kNoValue && set[static_cast<size_t>(v)]; };
+  first_sample_ = first;
+  std::vector<Tensor> outputs(plan->model_outputs.size());
+  Status status;
+  for (int64_t t = start; t < steps && status.is_ok(); ++t) {
+    time_step_ = t;
+    for (size_t i = 0; i < inputs.size() && status.is_ok(); ++i)
+      if (is(read, plan->data_inputs[i]))
+        status = compiled.write_value(plan->data_inputs[i], step_view(inputs[i], t, first, count));
+    for (size_t s = 0; s < states.size() && status.is_ok(); ++s)
+      if (is(read, plan->state_inputs[s])) status = compiled.write_value(plan->state_inputs[s], states[s]);
+    if (status.is_ok())
+      status = selection ? execute_selected(compiled, *selection, t, observer) : execute(compiled, observer);
+    for (size_t s = 0; s < states.size() && status.is_ok(); ++s)
+      if (is(written, plan->next_values[s])) status = compiled.read_value(plan->next_values[s], states[s]);
+    for (size_t o = 0; o < outputs.size() && status.is_ok(); ++o) {
+      const ValueId id = record == SpikeRecord::kMembrane ? plan->membranes[o] : plan->model_outputs[o];
+      if (is(written, id))
+        status = compiled.read_value(id, outputs[o]);
+      else
+        outputs[o] = Tensor();
+    }
+    if (!status.is_ok()) break;
+    Result<bool> go_on = after_step(t, outputs, states);
+    if (!go_on.is_ok())
+      status = go_on.status();
+    else if (!*go_on)
+      break;
+  }
+  time_step_ = -1;
+  return status;
 }
 
 }  // namespace faultline

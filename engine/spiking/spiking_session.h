@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,19 @@ struct SpikingOptions {
   // Override every neuron's time step and reset mode (engine/op_attrs.h NeuronAttrs); unset keeps the model's.
   std::optional<float> dt;
   std::optional<ResetMode> reset;
+  bool keep_values = false;  // PlanOptions::keep_values: every value in a buffer of its own (StepSelection runs)
+};
+
+// A part of the compiled one-step graph to run (SpikingSession::run_steps): only the steps with run[s] set
+// (step indexes of the batch's plan, SpikingSession::compiled_for), each after load(model, t, s), which writes
+// the values step s reads from skipped steps (engine/spiking/step_cone.h lists them) as they are at time
+// step t. The data and state inputs are written only when a running step reads them, and only the next
+// values and outputs that running steps produce are read back: the other states keep the values they had,
+// and an output no running step produces reaches after_step as an empty tensor. Plan with keep_values, so
+// that the values skipped steps would produce have buffers no running step uses.
+struct StepSelection {
+  std::vector<char> run;
+  std::function<Status(CompiledModel& model, int64_t t, size_t s)> load;
 };
 
 // What run() returns, one tensor per model output (the graph outputs that are not next states).
@@ -56,10 +70,32 @@ class SpikingSession {
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, SpikeRecord record,
                                   StepObserver* observer = nullptr);
 
+  // One executed batch driven time step by time step, for replays that start a faulty run from a kept golden
+  // state and stop once it is golden again (faults/spiking_replay.h). Runs time steps start, start + 1, ... of
+  // the samples [first, first + count) of `inputs` (as run() takes them; count <= options.batch, another batch
+  // size is planned on demand), from `states`: one float32 tensor per state link (Graph::state_links order,
+  // shaped as initial_states(count) gives them) holding what the links carry into step `start`. After each
+  // step t, `states` holds what they carry into step t + 1, and after_step(t, outputs, states) gets the step's
+  // model outputs as `record` reads them (the outputs, or the membranes for kMembrane: [count, out...], valid
+  // during the call); it returns whether to go on (false ends the batch after step t); the caller may change
+  // its `states` tensors in it (in place), and step t + 1 reads what they then hold. run() runs every batch
+  // as run_steps(..., start 0, initial_states(count), ...): the same passes, the same bits.
+  using StepCallback =
+      std::function<Result<bool>(int64_t t, const std::vector<Tensor>& outputs, const std::vector<Tensor>& states)>;
+  // With a `selection`, only its steps run (see StepSelection).
+  Status run_steps(const std::vector<Tensor>& inputs, int64_t first, int64_t count, int64_t start,
+                   std::vector<Tensor>& states, SpikeRecord record, StepObserver* observer,
+                   const StepCallback& after_step, const StepSelection* selection = nullptr);
+  // The compiled plan that runs batches of `count` samples (planned on demand).
+  Result<CompiledModel*> compiled_for(int64_t count);
+  // The states every batch of `count` samples starts from (zeros), one per state link.
+  Result<std::vector<Tensor>> initial_states(int64_t count);
+
   // The time step executing now (during run(); -1 outside), for observers that act on a time-step range.
   int64_t time_step() const { return time_step_; }
   // The first sample of the batch executing now (during run()).
   int64_t first_sample() const { return first_sample_; }
+  const SpikingOptions& options() const { return options_; }
   // The model as run (dt and reset applied) and the compiled main plan, for fault hooks.
   const Graph& model() const { return *model_; }
   CompiledModel& compiled() { return *plans_.front().compiled; }
@@ -77,8 +113,9 @@ class SpikingSession {
   };
   SpikingSession() = default;
   Result<Plan*> plan_for(int64_t batch);
-  Status run_batch(Plan& plan, const std::vector<Tensor>& inputs, int64_t first, SpikeRecord record,
-                   std::vector<Tensor>& results, StepObserver* observer);
+  // `given` checked against the data inputs' shapes, as float32.
+  Result<std::vector<Tensor>> checked_inputs(const std::vector<Tensor>& given) const;
+  Status check_record(SpikeRecord record) const;
 
   std::shared_ptr<const Graph> model_;
   SpikingOptions options_;
