@@ -103,10 +103,12 @@ for kind in weight neuron; do
   times+=("$start" "$EPOCHREALTIME")
 done
 
-"$python" - "$work" "${times[@]}" <<'EOF'
-import csv, json, sys
-work = sys.argv[1]
-t = [float(x) for x in sys.argv[2:]]
+"$python" - "$repo_root/benchmarks" "$work" "${times[@]}" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import campaign_outcomes
+work = sys.argv[2]
+t = [float(x) for x in sys.argv[3:]]
 ours = {"weight": t[1] - t[0], "neuron": t[3] - t[2]}
 full = {"weight": t[5] - t[4], "neuron": t[7] - t[6]}
 peer = json.load(open(f"{work}/peer.json"))
@@ -114,18 +116,12 @@ print(f"{'campaign':<10} {'faults':>6} {'images':>6} {'peer fault-img/s':>17} {'
       f"{'ratio':>6} {'full passes':>12} {'ratio':>6}  same outcomes")
 for kind in ("weight", "neuron"):
     p = peer["campaigns"][f"native_{kind}"]
-    rows = list(csv.DictReader(open(f"{work}/results_{kind}/summary.csv")))
-    rows = [r for r in rows if r["Injection"] != "GOLDEN"]
-    critical = [int(r["critical"]) for r in rows]
-    due = [int(r["due"]) for r in rows]
+    rows = campaign_outcomes.faultline_summary(f"{work}/results_{kind}")
     fi = p["fault_images"]
     ours_rate = fi / ours[kind]
-    # The peer counts an image as SDC when argmax differs from golden, NaN/Inf logits included (torch.argmax
-    # picks a NaN); faultline counts such images as `due` and not as critical. So: equal where a fault made no
-    # NaN/Inf, within [critical, critical + due] elsewhere, and the NaN/Inf image totals equal.
-    same = all(c == s if d == 0 else c <= s <= c + d for c, d, s in zip(critical, due, p["sdc_per_fault"]))
-    same = same and sum(due) == p["nonfinite_fault_images"]
-    full_rows = [r for r in csv.DictReader(open(f"{work}/results_{kind}_full/summary.csv")) if r["Injection"] != "GOLDEN"]
+    # Equal top-1 change counts per fault, NaN/Inf images allowed for (benchmarks/campaign_outcomes.py).
+    same, differing = campaign_outcomes.compare(rows, p["sdc_per_fault"], p["nonfinite_fault_images"])
+    full_rows = campaign_outcomes.faultline_summary(f"{work}/results_{kind}_full")
     same = same and full_rows == rows  # full passes give the same outcomes
     full_rate = fi / full[kind]
     print(f"{kind:<10} {p['faults']:>6} {p['images']:>6} {p['fault_images_per_s']:>17.0f} {ours_rate:>22.0f} "
@@ -133,7 +129,6 @@ for kind in ("weight", "neuron"):
           f"  {'yes' if same else 'NO'}"
           f"  (peer other-cpu {p.get('other_cpu', 0):.2f})")
     if not same:
-        bad = [(i, c, d, s) for i, (c, d, s) in enumerate(zip(critical, due, p["sdc_per_fault"])) if c != s]
-        print(f"   differing faults (index, faultline critical, due, peer sdc): {bad[:10]}; "
-              f"NaN/Inf images: faultline {sum(due)}, peer {p['nonfinite_fault_images']}")
+        print("   " + campaign_outcomes.describe(rows, p["nonfinite_fault_images"], differing)
+              + ("" if full_rows == rows else "; --full-passes gave other outcomes"))
 EOF

@@ -29,7 +29,7 @@ constexpr const char* kHelp =
     "  --reset R          zero (to v_reset, NIR) | subtract (v -= v_threshold, snnTorch's order) (default zero)\n"
     "  --record W         counts: [N, out] summed over T (default) | steps: [T, N, out] per step |\n"
     "                     membrane: [T, N, out] membrane potential of the output neurons\n"
-    "  --backend B        reference | onednn (default reference)\n"
+    "  --backend B        reference | onednn | cuda (default reference)\n"
     "  --batch N          samples per executed batch (default 32)\n"
     "  --threads T        worker threads (default: all cores)\n";
 

@@ -5,7 +5,7 @@
 namespace faultline::cli {
 
 const char* const kSessionOptionsHelp =
-    "  --backend B   reference | onednn (default onednn)\n"
+    "  --backend B   reference | onednn | cuda (default onednn)\n"
     "  --batch N     images per executed batch (default %lld); larger inputs are split\n"
     "  --threads T   worker threads (default: all cores)\n"
     "  --no-fuse     disable fused kernels (conv+BN+ReLU, conv+sum)\n"

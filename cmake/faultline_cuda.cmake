@@ -1,7 +1,7 @@
 # FAULTLINE_CUDA=AUTO|ON|OFF: the CUDA backend is built when nvcc and cuDNN are found (AUTO) or required (ON).
-# Sets FAULTLINE_HAVE_CUDA. kernels/cuda/ holds what exists of the backend so far (device word patching for the
-# fault hooks); cuBLAS and cuDNN are linked when kernels that use them arrive, so that no binary loads them
-# before then.
+# Sets FAULTLINE_HAVE_CUDA. kernels/cuda/ holds the "cuda" backend (kernels/cuda/cuda_backend.h: cuDNN convolutions,
+# cuBLAS GEMMs, our own kernels in kernels/cuda/*.cu) and device word patching for the fault hooks; faultline_cuda
+# links cudart, cuBLAS and cuDNN (which has no CMake target: find_library).
 set(FAULTLINE_HAVE_CUDA OFF)
 if(NOT FAULTLINE_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -29,6 +29,7 @@ if(FAULTLINE_HAVE_CUDA)
   find_package(CUDAToolkit REQUIRED)
   add_library(faultline_cuda STATIC ${FAULTLINE_CUDA_SOURCES})
   target_include_directories(faultline_cuda PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(faultline_cuda PUBLIC faultline_engine CUDA::cudart)
+  target_compile_options(faultline_cuda PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${FAULTLINE_WARNINGS}>)
+  target_link_libraries(faultline_cuda PUBLIC faultline_engine CUDA::cudart CUDA::cublas ${FAULTLINE_CUDNN_LIBRARY})
 endif()
 message(STATUS "faultline: CUDA backend ${FAULTLINE_HAVE_CUDA} (FAULTLINE_CUDA=${FAULTLINE_CUDA})")

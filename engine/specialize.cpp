@@ -261,4 +261,13 @@ Result<Graph> specialize(const Graph& model, const SpecializeOptions& options) {
   return g;
 }
 
+std::optional<std::string> operand_still_an_input(const Node& node) {
+  if (const auto* clip = std::get_if<ClipAttrs>(&node.attrs); clip && clip->bounds_from_inputs) return "min/max";
+  if (const auto* pad = std::get_if<PadAttrs>(&node.attrs); pad && pad->pads_from_inputs) return "pads";
+  if (const auto* slice = std::get_if<SliceAttrs>(&node.attrs); slice && slice->from_inputs) return "starts/ends";
+  if (const auto* reshape = std::get_if<ReshapeAttrs>(&node.attrs); reshape && reshape->shape_from_input)
+    return "shape";
+  return std::nullopt;
+}
+
 }  // namespace faultline

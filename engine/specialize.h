@@ -3,6 +3,7 @@
 // convention of engine/op_attrs.h, auto_pad resolved, Identity removed. Run once per batch size.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct SpecializeOptions {
 // Returns the specialized copy. Errors name the node (shape mismatch, unresolvable reshape, an op that
 // needs a runtime value, ...).
 Result<Graph> specialize(const Graph& graph, const SpecializeOptions& options);
+
+// The operand a node still takes as an input where the specialized form wants an attribute (Clip "min/max",
+// Pad "pads", Slice "starts/ends", Reshape "shape"), or nullopt when the node is in specialized form. Backends
+// refuse such a node (its operand was not a constant specialize() could absorb), naming that operand.
+std::optional<std::string> operand_still_an_input(const Node& node);
 
 // Folding only (no input shapes): evaluates every node whose inputs are all constants, so the imported
 // graph keeps no Constant/shape arithmetic it can compute already. Used by frontends at import. Weight

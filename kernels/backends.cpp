@@ -1,6 +1,9 @@
 #include "engine/backend.h"
 #include "kernels/onednn/onednn_backend.h"
 #include "kernels/reference/reference_backend.h"
+#ifdef FAULTLINE_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 namespace faultline {
 
@@ -9,16 +12,23 @@ Result<std::unique_ptr<Backend>> create_backend(std::string_view name) {
   if (name == "onednn") return make_onednn_backend();
   if (name == "cuda") {
 #ifdef FAULTLINE_HAVE_CUDA
-    return unsupported("backend 'cuda': this faultline is built with CUDA, but only device word patching exists so "
-                       "far; the cuDNN/cuBLAS kernels are not written yet");
+    return make_cuda_backend();
 #else
     return unsupported("backend 'cuda' is not built into this faultline (configure with FAULTLINE_CUDA=ON on a "
                        "machine with nvcc and cuDNN)");
 #endif
   }
-  return invalid_argument("unknown backend '" + std::string(name) + "' (choose reference or onednn)");
+  std::string choices;
+  for (const std::string& backend : available_backends()) choices += (choices.empty() ? "" : ", ") + backend;
+  return invalid_argument("unknown backend '" + std::string(name) + "' (choose " + choices + ")");
 }
 
-std::vector<std::string> available_backends() { return {"reference", "onednn"}; }
+std::vector<std::string> available_backends() {
+#ifdef FAULTLINE_HAVE_CUDA
+  return {"reference", "onednn", "cuda"};
+#else
+  return {"reference", "onednn"};
+#endif
+}
 
 }  // namespace faultline

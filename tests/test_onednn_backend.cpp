@@ -11,23 +11,26 @@
 #include "engine/shape_inference.h"
 #include "kernels/onednn/onednn_backend.h"
 #include "kernels/reference/reference_backend.h"
+#include "tests/support/backend_comparison.h"
 #include "tests/support/graph_builder.h"
 #include "tests/support/test_support.h"
 
 namespace faultline {
 namespace {
 
-using testing::GraphBuilder;
-using testing::random_tensor;
 using testing::compile_or_fail;
+using testing::conv3x3;
+using testing::GraphBuilder;
+using testing::random_batch_norm;
+using testing::random_conv;
+using testing::random_inputs;
+using testing::random_tensor;
 using testing::run_model;
 using testing::tensors_near;
+using testing::Tolerance;
 
 // Per-op tolerances: data movement is exact, element-wise ops and pools are float-exact up to the order of a
 // few operations, reductions over many products (conv, gemm, BN folded into weights) are relative.
-struct Tolerance {
-  double rtol, atol;
-};
 constexpr Tolerance kExact{0.0, 0.0};
 constexpr Tolerance kElementwise{1e-5, 1e-6};
 constexpr Tolerance kPool{1e-5, 1e-6};
@@ -37,51 +40,10 @@ constexpr Tolerance kConv{1e-4, 1e-4};
 constexpr Tolerance kGemm{1e-4, 1e-4};
 constexpr Tolerance kNorm{1e-4, 1e-5};
 
-std::vector<Tensor> run_backend(const Backend& backend, const Graph& graph, const std::vector<Tensor>& inputs,
-                                const PlanOptions& options = {}) {
-  std::unique_ptr<CompiledModel> model = compile_or_fail(backend, graph, options);
-  if (!model) return {};
-  return run_model(*model, inputs);
+void expect_matches_reference(const Graph& graph, Tolerance tol, const PlanOptions& options = {},
+                              std::vector<Tensor> inputs = {}) {
+  testing::expect_backend_matches_reference(*make_onednn_backend(), graph, tol, options, std::move(inputs));
 }
-
-// Random inputs for every graph input.
-std::vector<Tensor> random_inputs(const Graph& graph, uint32_t seed) {
-  std::vector<Tensor> inputs;
-  for (ValueId id : graph.inputs()) inputs.push_back(random_tensor(graph.value(id).shape, seed++));
-  return inputs;
-}
-
-void expect_matches_reference(const Graph& graph, Tolerance tol, const PlanOptions& options = {}, uint32_t seed = 1) {
-  const std::vector<Tensor> inputs = random_inputs(graph, seed);
-  const std::vector<Tensor> expected = run_backend(*make_reference_backend(), graph, inputs);
-  const std::vector<Tensor> actual = run_backend(*make_onednn_backend(), graph, inputs, options);
-  ASSERT_EQ(expected.size(), graph.outputs().size());
-  ASSERT_EQ(actual.size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i)
-    EXPECT_TRUE(tensors_near(expected[i], actual[i], tol.rtol, tol.atol)) << "output " << i;
-}
-
-// The ResNet-style parameters of a conv with O output channels (weights in [-0.3, 0.3]).
-ValueId conv(GraphBuilder& b, ValueId x, int64_t in_channels, int64_t out_channels, ConvAttrs attrs, bool bias,
-             uint32_t seed, const std::string& name = "") {
-  Shape w_shape = {out_channels, in_channels / attrs.group};
-  for (int64_t k : attrs.kernel_shape) w_shape.push_back(k);
-  std::vector<ValueId> inputs = {x, b.constant(name + "w" + std::to_string(seed), random_tensor(w_shape, seed, -0.3f, 0.3f))};
-  if (bias) inputs.push_back(b.constant(name + "b" + std::to_string(seed), random_tensor({out_channels}, seed + 1)));
-  return b.node(OpKind::kConv, inputs, attrs, name);
-}
-
-ValueId batch_norm(GraphBuilder& b, ValueId x, int64_t channels, uint32_t seed, const std::string& name = "") {
-  const std::string p = "bn" + std::to_string(seed);
-  return b.node(OpKind::kBatchNormalization,
-                {x, b.constant(p + "s", random_tensor({channels}, seed, 0.5f, 1.5f)),
-                 b.constant(p + "b", random_tensor({channels}, seed + 1)),
-                 b.constant(p + "m", random_tensor({channels}, seed + 2, -0.2f, 0.2f)),
-                 b.constant(p + "v", random_tensor({channels}, seed + 3, 0.5f, 2.0f))},
-                BatchNormAttrs{1e-5f}, name);
-}
-
-ConvAttrs conv3x3(int64_t stride = 1) { return ConvAttrs{{3, 3}, {stride, stride}, {1, 1}, {1, 1, 1, 1}, 1}; }
 
 size_t step_of(const CompiledModel& model, NodeId node) {
   for (size_t s = 0; s < model.num_steps(); ++s)
@@ -106,7 +68,7 @@ TEST_P(OnednnConv, MatchesReference) {
   const ConvCase& c = GetParam();
   GraphBuilder b;
   const ValueId x = b.input("x", c.input);
-  b.output(conv(b, x, c.input[1], c.out_channels, c.attrs, c.bias, 7));
+  b.output(random_conv(b, x, c.input[1], c.out_channels, c.attrs, c.bias, 7));
   expect_matches_reference(b.build_with_shapes(), kConv);
 }
 
@@ -133,8 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(OnednnFusion, ConvBatchNormReluIsOneStep) {
   GraphBuilder b;
   const ValueId x = b.input("x", {4, 16, 12, 12});
-  const ValueId c = conv(b, x, 16, 32, conv3x3(), true, 3, "conv");
-  const ValueId n = batch_norm(b, c, 32, 11, "bn");
+  const ValueId c = random_conv(b, x, 16, 32, conv3x3(), true, 3, "conv");
+  const ValueId n = random_batch_norm(b, c, 32, 11, "bn");
   b.output(b.node(OpKind::kRelu, {n}, {}, "relu"));
   const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
@@ -152,11 +114,12 @@ TEST(OnednnFusion, ResidualBlockWithSumPostOp) {
   // stem conv -> [conv+BN+relu -> conv+BN] + stem -> relu, twice: the stem output has two readers.
   GraphBuilder b;
   const ValueId x = b.input("x", {3, 3, 16, 16});
-  ValueId h = b.node(OpKind::kRelu, {batch_norm(b, conv(b, x, 3, 16, conv3x3(), false, 1), 16, 2)});
+  ValueId h = b.node(OpKind::kRelu, {random_batch_norm(b, random_conv(b, x, 3, 16, conv3x3(), false, 1), 16, 2)});
   for (int block = 0; block < 2; ++block) {
     const uint32_t seed = 100 + 20 * block;
-    ValueId r = b.node(OpKind::kRelu, {batch_norm(b, conv(b, h, 16, 16, conv3x3(), false, seed), 16, seed + 2)});
-    r = batch_norm(b, conv(b, r, 16, 16, conv3x3(), false, seed + 6), 16, seed + 8);
+    ValueId r = random_batch_norm(b, random_conv(b, h, 16, 16, conv3x3(), false, seed), 16, seed + 2);
+    r = b.node(OpKind::kRelu, {r});
+    r = random_batch_norm(b, random_conv(b, r, 16, 16, conv3x3(), false, seed + 6), 16, seed + 8);
     h = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, h})}, {}, "block" + std::to_string(block));
   }
   b.output(h);
@@ -174,8 +137,8 @@ TEST(OnednnFusion, SumPostOpCopiesAnOperandThatIsStillNeeded) {
   for (bool observable : {false, true}) {
     GraphBuilder b;
     const ValueId x = b.input("x", {2, 16, 8, 8});
-    const ValueId h = b.node(OpKind::kRelu, {conv(b, x, 16, 16, conv3x3(), true, 1)}, {}, "stem");
-    const ValueId r = conv(b, h, 16, 16, conv3x3(), true, 3);
+    const ValueId h = b.node(OpKind::kRelu, {random_conv(b, x, 16, 16, conv3x3(), true, 1)}, {}, "stem");
+    const ValueId r = random_conv(b, h, 16, 16, conv3x3(), true, 3);
     const ValueId y = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {h, r})});
     b.output(b.node(OpKind::kSigmoid, {y}));
     if (!observable) b.output(h);
@@ -194,9 +157,9 @@ TEST(OnednnFusion, OptionAShortcutSlicePad) {
   // zero channels, then relu.
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 3, 16, 16});
-  const ValueId stem = b.node(OpKind::kRelu, {conv(b, x, 3, 16, conv3x3(), true, 1)});
-  ValueId r = b.node(OpKind::kRelu, {batch_norm(b, conv(b, stem, 16, 32, conv3x3(2), false, 5), 32, 7)});
-  r = batch_norm(b, conv(b, r, 32, 32, conv3x3(), false, 11), 32, 13);
+  const ValueId stem = b.node(OpKind::kRelu, {random_conv(b, x, 3, 16, conv3x3(), true, 1)});
+  ValueId r = b.node(OpKind::kRelu, {random_batch_norm(b, random_conv(b, stem, 16, 32, conv3x3(2), false, 5), 32, 7)});
+  r = random_batch_norm(b, random_conv(b, r, 32, 32, conv3x3(), false, 11), 32, 13);
   const ValueId sliced = b.node(OpKind::kSlice, {stem}, SliceAttrs{{0, 0}, {INT64_MAX, INT64_MAX}, {2, 3}, {2, 2}});
   const ValueId padded = b.node(OpKind::kPad, {sliced}, PadAttrs{{0, 8, 0, 0, 0, 8, 0, 0}, PadMode::kConstant, 0.0f});
   b.output(b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, padded})}));
@@ -213,11 +176,11 @@ TEST(OnednnFusion, OptionAShortcutSlicePad) {
 TEST(OnednnFusion, InceptionConcatOfTwoBranches) {
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 8, 10, 10});
-  const ValueId a = b.node(OpKind::kRelu, {conv(b, x, 8, 16, conv3x3(), true, 1)});
-  const ValueId c = b.node(OpKind::kRelu, {conv(b, x, 8, 16, {{1, 1}, {}, {}, {}, 1}, true, 3)});
+  const ValueId a = b.node(OpKind::kRelu, {random_conv(b, x, 8, 16, conv3x3(), true, 1)});
+  const ValueId c = b.node(OpKind::kRelu, {random_conv(b, x, 8, 16, {{1, 1}, {}, {}, {}, 1}, true, 3)});
   const ValueId d = b.node(OpKind::kMaxPool, {x}, PoolAttrs{{3, 3}, {1, 1}, {}, {1, 1, 1, 1}});
   const ValueId cat = b.node(OpKind::kConcat, {a, c, d}, ConcatAttrs{1});
-  b.output(conv(b, cat, 40, 16, {{1, 1}, {}, {}, {}, 1}, true, 5));
+  b.output(random_conv(b, cat, 40, 16, {{1, 1}, {}, {}, {}, 1}, true, 5));
   expect_matches_reference(b.build_with_shapes(), kConv);
 }
 
@@ -225,10 +188,10 @@ TEST(OnednnFusion, UnfusedChainInBlockedLayout) {
   // conv -> BN -> relu -> pool -> conv with fusion off: standalone BN, eltwise and pool on oneDNN's layout.
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 16, 12, 12});
-  ValueId h = conv(b, x, 16, 32, conv3x3(), true, 1);
-  h = b.node(OpKind::kRelu, {batch_norm(b, h, 32, 3)});
+  ValueId h = random_conv(b, x, 16, 32, conv3x3(), true, 1);
+  h = b.node(OpKind::kRelu, {random_batch_norm(b, h, 32, 3)});
   h = b.node(OpKind::kMaxPool, {h}, PoolAttrs{{2, 2}, {2, 2}});
-  h = b.node(OpKind::kLeakyRelu, {conv(b, h, 32, 32, conv3x3(), true, 9)}, LeakyReluAttrs{0.1f});
+  h = b.node(OpKind::kLeakyRelu, {random_conv(b, h, 32, 32, conv3x3(), true, 9)}, LeakyReluAttrs{0.1f});
   b.output(b.node(OpKind::kGlobalAveragePool, {h}));
   PlanOptions unfused;
   unfused.fuse = false;
@@ -238,8 +201,8 @@ TEST(OnednnFusion, UnfusedChainInBlockedLayout) {
 TEST(OnednnFusion, ObservableValueDisablesFusion) {
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 8, 8, 8});
-  const ValueId c = conv(b, x, 8, 16, conv3x3(), true, 1, "conv");
-  const ValueId n = batch_norm(b, c, 16, 3, "bn");
+  const ValueId c = random_conv(b, x, 8, 16, conv3x3(), true, 1, "conv");
+  const ValueId n = random_batch_norm(b, c, 16, 3, "bn");
   b.output(b.node(OpKind::kRelu, {n}, {}, "relu"));
   const Graph graph = b.build_with_shapes();
   PlanOptions options;
@@ -264,14 +227,14 @@ TEST(OnednnFusion, ObservableValueDisablesFusion) {
   std::unique_ptr<CompiledModel> reference = compile_or_fail(*make_reference_backend(), graph, {});
   run_model(*reference, inputs, &reference_reader);
   ASSERT_FALSE(onednn_reader.seen.empty());
-  EXPECT_TRUE(tensors_near(reference_reader.seen, onednn_reader.seen, kConv.rtol, kConv.atol));
+  EXPECT_TRUE(tensors_near(reference_reader.seen, onednn_reader.seen, kConv));
   expect_matches_reference(graph, kConv, options);
 }
 
 TEST(OnednnFusion, FusedAwayValueIsNotReadable) {
   GraphBuilder b;
   const ValueId x = b.input("x", {1, 4, 6, 6});
-  const ValueId c = conv(b, x, 4, 8, conv3x3(), true, 1, "conv");
+  const ValueId c = random_conv(b, x, 4, 8, conv3x3(), true, 1, "conv");
   b.output(b.node(OpKind::kRelu, {c}, {}, "relu"));
   const Graph graph = b.build_with_shapes();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
@@ -301,7 +264,7 @@ TEST_P(OnednnPool, MatchesReference) {
   GraphBuilder b;
   const ValueId x = b.input("x", c.input);
   // Through a conv so that the pool also runs on a blocked layout.
-  const ValueId h = conv(b, x, c.input[1], 16, {{1, 1}, {}, {}, {}, 1}, true, 3);
+  const ValueId h = random_conv(b, x, c.input[1], 16, {{1, 1}, {}, {}, {}, 1}, true, 3);
   b.output(b.node(c.op, {x}, c.attrs));
   b.output(b.node(c.op, {h}, c.attrs));
   expect_matches_reference(b.build_with_shapes(), kPool);
@@ -323,7 +286,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(OnednnOps, GlobalPools) {
   GraphBuilder b;
   const ValueId x = b.input("x", {3, 8, 7, 5});
-  const ValueId h = conv(b, x, 8, 16, conv3x3(), true, 3);
+  const ValueId h = random_conv(b, x, 8, 16, conv3x3(), true, 3);
   for (ValueId v : {x, h}) {
     b.output(b.node(OpKind::kGlobalAveragePool, {v}));
     b.output(b.node(OpKind::kGlobalMaxPool, {v}));
@@ -352,7 +315,7 @@ TEST(OnednnOps, ActivationsFusedIntoConv) {
     OpAttrs attrs;
     if (op == OpKind::kLeakyRelu) attrs = LeakyReluAttrs{0.1f};
     if (op == OpKind::kClip) attrs = ClipAttrs{0.0f, 6.0f};
-    b.output(b.node(op, {conv(b, x, 8, 16, conv3x3(), true, 1)}, attrs));
+    b.output(b.node(op, {random_conv(b, x, 8, 16, conv3x3(), true, 1)}, attrs));
     SCOPED_TRACE(std::string(op_name(op)));
     expect_matches_reference(b.build_with_shapes(), kConv);
   }
@@ -361,9 +324,9 @@ TEST(OnednnOps, ActivationsFusedIntoConv) {
 TEST(OnednnOps, BatchNormalizationStandalone) {
   GraphBuilder b;
   const ValueId x = b.input("x", {3, 6, 5, 5});
-  b.output(batch_norm(b, x, 6, 1));
+  b.output(random_batch_norm(b, x, 6, 1));
   const ValueId m = b.input("m", {4, 6});
-  b.output(batch_norm(b, m, 6, 9));
+  b.output(random_batch_norm(b, m, 6, 9));
   expect_matches_reference(b.build_with_shapes(), kNorm);
 }
 
@@ -382,7 +345,7 @@ TEST(OnednnOps, Softmax) {
 TEST(OnednnOps, BinaryBroadcast) {
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 16, 5, 5});
-  const ValueId h = conv(b, x, 16, 16, conv3x3(), true, 1);  // blocked
+  const ValueId h = random_conv(b, x, 16, 16, conv3x3(), true, 1);  // blocked
   const ValueId per_channel = b.constant("pc", random_tensor({16, 1, 1}, 3));
   const ValueId row = b.input("row", {5});
   const ValueId scalar = b.constant("s", Tensor::from_floats({}, {1.5f}));
@@ -430,7 +393,7 @@ TEST(OnednnOps, Gemm) {
 TEST(OnednnOps, FlattenThenGemmAfterBlockedConv) {
   GraphBuilder b;
   const ValueId x = b.input("x", {4, 8, 6, 6});
-  ValueId h = b.node(OpKind::kRelu, {conv(b, x, 8, 16, conv3x3(), true, 1)});
+  ValueId h = b.node(OpKind::kRelu, {random_conv(b, x, 8, 16, conv3x3(), true, 1)});
   h = b.node(OpKind::kGlobalAveragePool, {h});
   h = b.node(OpKind::kFlatten, {h}, FlattenAttrs{1});
   h = b.node(OpKind::kGemm, {h, b.constant("fc", random_tensor({10, 16}, 2)), b.constant("fcb", random_tensor({10}, 3))},
@@ -510,16 +473,12 @@ TEST(OnednnOps, NaNPropagatesLikeTheReference) {
     b.output(b.node(OpKind::kGlobalAveragePool, {v}));
     b.output(b.node(OpKind::kAdd, {v, v}));
     b.output(b.node(OpKind::kSlice, {v}, SliceAttrs{{1}, {3}, {2}, {}}));
-    b.output(conv(b, v, 16, 16, conv3x3(), true, 5));
+    b.output(random_conv(b, v, 16, 16, conv3x3(), true, 5));
   }
   const Graph graph = b.build_with_shapes();
   Tensor input = random_tensor({1, 16, 4, 4}, 3);
   for (int i : {0, 5, 17, 40, 63, 64, 130, 255}) input.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<Tensor> expected = run_backend(*make_reference_backend(), graph, {input});
-  const std::vector<Tensor> actual = run_backend(*make_onednn_backend(), graph, {input});
-  ASSERT_EQ(actual.size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i)
-    EXPECT_TRUE(tensors_near(expected[i], actual[i], kConv.rtol, kConv.atol)) << "output " << i;
+  expect_matches_reference(graph, kConv, {}, {input});
 }
 
 TEST(OnednnOps, ReshapeAliasesItsInput) {
@@ -559,8 +518,8 @@ class ValueTap : public StepObserver {
 TEST(OnednnValues, ReadAndWriteBlockedIntermediateInLogicalOrder) {
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 16, 8, 8});
-  const ValueId c = b.node(OpKind::kRelu, {conv(b, x, 16, 32, conv3x3(), true, 1)}, {}, "act");
-  b.output(b.node(OpKind::kMaxPool, {conv(b, c, 32, 16, conv3x3(), true, 5)}, PoolAttrs{{2, 2}, {2, 2}}));
+  const ValueId c = b.node(OpKind::kRelu, {random_conv(b, x, 16, 32, conv3x3(), true, 1)}, {}, "act");
+  b.output(b.node(OpKind::kMaxPool, {random_conv(b, c, 32, 16, conv3x3(), true, 5)}, PoolAttrs{{2, 2}, {2, 2}}));
   const Graph graph = b.build_with_shapes();
   const std::vector<Tensor> inputs = random_inputs(graph, 3);
   Tensor replacement = random_tensor(graph.value(c).shape, 99);
@@ -573,9 +532,9 @@ TEST(OnednnValues, ReadAndWriteBlockedIntermediateInLogicalOrder) {
   const std::vector<Tensor> actual = run_model(*onednn, inputs, &onednn_tap);
   const std::vector<Tensor> expected = run_model(*reference, inputs, &reference_tap);
   ASSERT_FALSE(onednn_tap.seen.empty());
-  EXPECT_TRUE(tensors_near(reference_tap.seen, onednn_tap.seen, kConv.rtol, kConv.atol));
+  EXPECT_TRUE(tensors_near(reference_tap.seen, onednn_tap.seen, kConv));
   ASSERT_EQ(actual.size(), 1u);
-  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv.rtol, kConv.atol));
+  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv));
 
   // Round trip: what was written is read back bit for bit.
   ValueTap check(c, std::nullopt);
@@ -598,24 +557,10 @@ TEST(OnednnValues, ReadAndWriteBlockedIntermediateInLogicalOrder) {
 }
 
 TEST(OnednnValues, RerunGivesIdenticalBits) {
-  GraphBuilder b;
-  const ValueId x = b.input("x", {4, 3, 12, 12});
-  ValueId h = b.node(OpKind::kRelu, {batch_norm(b, conv(b, x, 3, 16, conv3x3(), false, 1), 16, 2)});
-  ValueId r = batch_norm(b, conv(b, h, 16, 16, conv3x3(), false, 5), 16, 6);
-  h = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {r, h})});
-  h = b.node(OpKind::kFlatten, {b.node(OpKind::kGlobalAveragePool, {h})}, FlattenAttrs{1});
-  b.output(b.node(OpKind::kGemm, {h, b.constant("fc", random_tensor({10, 16}, 9))}, GemmAttrs{1.0f, 1.0f, false, true}));
-  const Graph graph = b.build_with_shapes();
+  const Graph graph = testing::residual_block_classifier();
   std::unique_ptr<CompiledModel> model = compile_or_fail(*make_onednn_backend(), graph, {});
   ASSERT_TRUE(model);
-  const std::vector<Tensor> inputs = random_inputs(graph, 1);
-  const std::vector<Tensor> first = run_model(*model, inputs);
-  const std::vector<Tensor> other = run_model(*model, random_inputs(graph, 50));
-  const std::vector<Tensor> second = run_model(*model, inputs);
-  ASSERT_EQ(first.size(), 1u);
-  ASSERT_EQ(second.size(), 1u);
-  EXPECT_EQ(std::memcmp(first[0].raw(), second[0].raw(), first[0].nbytes()), 0);
-  EXPECT_NE(std::memcmp(first[0].raw(), other[0].raw(), first[0].nbytes()), 0);
+  testing::expect_rerun_gives_identical_bits(*model, graph);
 }
 
 TEST(OnednnValues, WritingAWeightRepreparesIt) {
@@ -624,7 +569,7 @@ TEST(OnednnValues, WritingAWeightRepreparesIt) {
     const ValueId x = b.input("x", {2, 8, 6, 6});
     const ValueId w = b.constant("w", random_tensor({16, 8, 3, 3}, 1, -0.3f, 0.3f));
     const ValueId c = b.node(OpKind::kConv, {x, w}, conv3x3());
-    b.output(b.node(OpKind::kRelu, {batch_norm(b, c, 16, 4)}));
+    b.output(b.node(OpKind::kRelu, {random_batch_norm(b, c, 16, 4)}));
     const Graph graph = b.build_with_shapes();
     PlanOptions options;
     options.fuse = fuse;
@@ -638,7 +583,7 @@ TEST(OnednnValues, WritingAWeightRepreparesIt) {
     const std::vector<Tensor> inputs = random_inputs(graph, 2);
     const std::vector<Tensor> actual = run_model(*onednn, inputs);
     const std::vector<Tensor> expected = run_model(*reference, inputs);
-    EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv.rtol, kConv.atol)) << "fuse " << fuse;
+    EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv)) << "fuse " << fuse;
     Tensor read_back;
     ASSERT_TRUE(onednn->read_value(w, read_back).is_ok());
     EXPECT_EQ(read_back.data<float>()[17], 8.0f);
@@ -667,7 +612,7 @@ TEST(OnednnSupport, ErrorsNameTheNode) {
 TEST(OnednnSupport, ThreadsOption) {
   GraphBuilder b;
   const ValueId x = b.input("x", {8, 16, 10, 10});
-  b.output(b.node(OpKind::kRelu, {conv(b, x, 16, 16, conv3x3(), true, 1)}));
+  b.output(b.node(OpKind::kRelu, {random_conv(b, x, 16, 16, conv3x3(), true, 1)}));
   const Graph graph = b.build_with_shapes();
   for (int threads : {1, 2, 0}) {
     PlanOptions options;

@@ -10,6 +10,7 @@
 
 #include "kernels/onednn/onednn_backend.h"
 #include "kernels/reference/reference_backend.h"
+#include "tests/support/backend_comparison.h"
 #include "tests/support/graph_builder.h"
 #include "tests/support/test_support.h"
 
@@ -17,18 +18,19 @@ namespace faultline {
 namespace {
 
 using testing::compile_or_fail;
+using testing::conv3x3;
 using testing::GraphBuilder;
 using testing::random_tensor;
+using testing::run_backend;
 using testing::run_model;
 using testing::tensors_near;
+using testing::Tolerance;
 
-constexpr double kConvRtol = 1e-4, kConvAtol = 1e-4;  // as tests/test_onednn_backend.cpp's kConv
+constexpr Tolerance kConv{1e-4, 1e-4};  // as tests/test_onednn_backend.cpp's kConv
 constexpr float kHuge = 1e38f;                         // finite; 4 x kHuge overflows float32
 // The fault-plan cases' batch and image size: large enough for oneDNN's F(4x4, 3x3) kernel (its input transform
 // multiplies by up to 25); with a plain plan these cases give NaN and infinities.
 constexpr int64_t kFaultBatch = 4, kFaultSize = 16;
-
-ConvAttrs conv3x3() { return ConvAttrs{{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1}; }
 
 struct WideConv {
   Graph graph;
@@ -51,12 +53,6 @@ WideConv wide_conv(int64_t batch, int64_t in, int64_t out, int64_t size, bool re
   return c;
 }
 
-std::vector<Tensor> run(const Backend& backend, const Graph& graph, const Tensor& x, const PlanOptions& options = {}) {
-  std::unique_ptr<CompiledModel> model = compile_or_fail(backend, graph, options);
-  if (!model) return {};
-  return run_model(*model, {x});
-}
-
 bool all_finite(const Tensor& t) {
   for (int64_t i = 0; i < t.numel(); ++i)
     if (!std::isfinite(t.data<float>()[i])) return false;
@@ -74,11 +70,7 @@ TEST_P(OnednnWinograd, PlainPlanMatchesReference) {
   const Shape3x3& s = GetParam();
   const WideConv c = wide_conv(4, s.in, s.out, s.size, s.residual);
   const Tensor x = random_tensor({4, s.in, s.size, s.size}, 5);
-  const std::vector<Tensor> expected = run(*make_reference_backend(), c.graph, x);
-  const std::vector<Tensor> actual = run(*make_onednn_backend(), c.graph, x);
-  ASSERT_EQ(expected.size(), 1u);
-  ASSERT_EQ(actual.size(), 1u);
-  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConvRtol, kConvAtol));
+  testing::expect_backend_matches_reference(*make_onednn_backend(), c.graph, kConv, {}, {x});
 }
 
 // A weight fault on a plain plan (write_value of the weights): the prepared Winograd weights follow.
@@ -94,11 +86,11 @@ TEST_P(OnednnWinograd, RewrittenWeightsMatchReference) {
   ASSERT_TRUE(onednn->write_value(c.w, rewritten).is_ok());
   const std::vector<Tensor> actual = run_model(*onednn, {x});
   const WideConv expected_model = wide_conv(2, s.in, s.out, s.size, s.residual, rewritten.clone());
-  const std::vector<Tensor> expected = run(*make_reference_backend(), expected_model.graph, x);
+  const std::vector<Tensor> expected = run_backend(*make_reference_backend(), expected_model.graph, {x});
   ASSERT_EQ(actual.size(), 1u);
   ASSERT_EQ(expected.size(), 1u);
-  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConvRtol, kConvAtol));
-  EXPECT_FALSE(tensors_near(before[0], actual[0], kConvRtol, kConvAtol)) << "the rewrite changed nothing";
+  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv));
+  EXPECT_FALSE(tensors_near(before[0], actual[0], kConv)) << "the rewrite changed nothing";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, OnednnWinograd,
@@ -116,7 +108,7 @@ TEST(OnednnWinogradFaultPlans, HugeActivationStaysFinite) {
   const WideConv c = wide_conv(kFaultBatch, 32, 32, kFaultSize, false);
   Tensor x = random_tensor({kFaultBatch, 32, kFaultSize, kFaultSize}, 8, 0.5f, 1.0f);
   x.data<float>()[5 * kFaultSize + 5] = kHuge;
-  const std::vector<Tensor> expected = run(*make_reference_backend(), c.graph, x);
+  const std::vector<Tensor> expected = run_backend(*make_reference_backend(), c.graph, {x});
   ASSERT_EQ(expected.size(), 1u);
   ASSERT_TRUE(all_finite(expected[0]));
   PlanOptions nan_plan, kept_plan, observed_input;
@@ -125,10 +117,10 @@ TEST(OnednnWinogradFaultPlans, HugeActivationStaysFinite) {
   observed_input.observable = {c.x};
   for (const auto& [name, options] : {std::pair{"propagate_nan", nan_plan}, std::pair{"keep_values", kept_plan},
                                       std::pair{"observable input", observed_input}}) {
-    const std::vector<Tensor> actual = run(*make_onednn_backend(), c.graph, x, options);
+    const std::vector<Tensor> actual = run_backend(*make_onednn_backend(), c.graph, {x}, options);
     ASSERT_EQ(actual.size(), 1u) << name;
     EXPECT_TRUE(all_finite(actual[0])) << name;
-    EXPECT_TRUE(tensors_near(expected[0], actual[0], kConvRtol, kConvAtol)) << name;
+    EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv)) << name;
   }
 }
 
@@ -139,15 +131,15 @@ TEST(OnednnWinogradFaultPlans, HugeObservableWeightStaysFinite) {
   weights.data<float>()[8] = kHuge;  // output channel 0, input channel 0, the kernel's last tap
   const WideConv c = wide_conv(kFaultBatch, 32, 32, kFaultSize, false, std::move(weights));
   const Tensor x = random_tensor({kFaultBatch, 32, kFaultSize, kFaultSize}, 9, 0.5f, 1.0f);
-  const std::vector<Tensor> expected = run(*make_reference_backend(), c.graph, x);
+  const std::vector<Tensor> expected = run_backend(*make_reference_backend(), c.graph, {x});
   ASSERT_EQ(expected.size(), 1u);
   ASSERT_TRUE(all_finite(expected[0]));
   PlanOptions observed_weights;
   observed_weights.observable = {c.w};
-  const std::vector<Tensor> actual = run(*make_onednn_backend(), c.graph, x, observed_weights);
+  const std::vector<Tensor> actual = run_backend(*make_onednn_backend(), c.graph, {x}, observed_weights);
   ASSERT_EQ(actual.size(), 1u);
   EXPECT_TRUE(all_finite(actual[0]));
-  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConvRtol, kConvAtol));
+  EXPECT_TRUE(tensors_near(expected[0], actual[0], kConv));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "engine/shape_inference.h"
 #include "engine/weight_storage.h"
 #include "kernels/onednn/onednn_gather.h"
+#include "kernels/reference/batch_norm_fold.h"
 #include "kernels/reference/reference_ops.h"
 
 namespace faultline {
@@ -1029,27 +1030,17 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
   if (bn != kNoNode) bn_params.assign(graph_.node(bn).inputs.begin() + 1, graph_.node(bn).inputs.end());
   auto prepare = [this, w, b, bn_params, epsilon, weights, bias, user_weights_md, out_channels]() {
     const Tensor& w_tensor = consts_[static_cast<size_t>(w)].current;
-    const float* w_src = w_tensor.data<float>();
-    std::vector<float> folded(w_src, w_src + w_tensor.numel());
-    std::vector<double> folded_bias(static_cast<size_t>(out_channels), 0.0);
-    if (b != kNoValue)
-      for (int64_t o = 0; o < out_channels; ++o) folded_bias[o] = consts_[static_cast<size_t>(b)].current.data<float>()[o];
-    if (!bn_params.empty()) {
-      auto param = [&](int i) { return consts_[static_cast<size_t>(bn_params[i])].current.data<float>(); };
-      const int64_t per_channel = w_tensor.numel() / out_channels;
-      for (int64_t o = 0; o < out_channels; ++o) {
-        const double scale = static_cast<double>(param(0)[o]) / std::sqrt(static_cast<double>(param(3)[o]) + epsilon);
-        for (int64_t k = 0; k < per_channel; ++k)
-          folded[o * per_channel + k] = static_cast<float>(static_cast<double>(w_src[o * per_channel + k]) * scale);
-        folded_bias[o] = (folded_bias[o] - param(2)[o]) * scale + param(1)[o];
-      }
-    }
+    auto param = [&](size_t i) { return consts_[static_cast<size_t>(bn_params[i])].current.data<float>(); };
+    BatchNormParams bn;
+    if (!bn_params.empty()) bn = {param(0), param(1), param(2), param(3), epsilon};
+    std::vector<float> folded(static_cast<size_t>(w_tensor.numel()));
+    std::vector<float> folded_bias(static_cast<size_t>(out_channels));
+    fold_batch_norm({w_tensor.data<float>(), folded.size()},
+                    b != kNoValue ? consts_[static_cast<size_t>(b)].current.data<float>() : nullptr, out_channels,
+                    bn_params.empty() ? nullptr : &bn, folded, folded_bias);
     memory user(user_weights_md, engine_, folded.data());
     reorder_now(user, weights);
-    if (bias) {
-      float* bias_dst = static_cast<float*>(bias.get_data_handle());
-      for (int64_t o = 0; o < out_channels; ++o) bias_dst[o] = static_cast<float>(folded_bias[o]);
-    }
+    if (bias) std::copy(folded_bias.begin(), folded_bias.end(), static_cast<float*>(bias.get_data_handle()));
   };
   prepare();
   add_prepare(w, prepare);

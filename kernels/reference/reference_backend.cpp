@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/buffer_plan.h"
+#include "engine/specialize.h"
 #include "engine/weight_storage.h"
 #include "kernels/reference/reference_ops.h"
 
@@ -165,16 +166,6 @@ class ReferenceModel final : public CompiledModel {
   std::vector<Step> steps_;
   Status run_error_;
 };
-
-// Specialized-form flags a frontend may leave set: the kernels need the operands absorbed into attributes.
-std::optional<std::string> operand_still_an_input(const Node& node) {
-  if (const auto* clip = std::get_if<ClipAttrs>(&node.attrs); clip && clip->bounds_from_inputs) return "min/max";
-  if (const auto* pad = std::get_if<PadAttrs>(&node.attrs); pad && pad->pads_from_inputs) return "pads";
-  if (const auto* slice = std::get_if<SliceAttrs>(&node.attrs); slice && slice->from_inputs) return "starts/ends";
-  if (const auto* reshape = std::get_if<ReshapeAttrs>(&node.attrs); reshape && reshape->shape_from_input)
-    return "shape";
-  return std::nullopt;
-}
 
 // Ops whose reference kernels copy elements of any dtype (kernels/reference/reference_ops.h).
 bool moves_any_dtype(OpKind op) {

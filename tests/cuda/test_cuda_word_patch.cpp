@@ -8,12 +8,13 @@
 
 #include "faults/bit_ops.h"
 #include "kernels/cuda/device_word_patch.h"
+#include "tests/cuda/cuda_test_support.h"
 
 namespace faultline {
 namespace {
 
 TEST(CudaWordPatch, EveryModelAndWidthMatchesTheHost) {
-  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount found none): GPU test skipped";
+  FAULTLINE_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(11);
   const struct {
     DType dtype;

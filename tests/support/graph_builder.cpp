@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/shape_inference.h"
+#include "tests/support/test_support.h"
 
 namespace faultline::testing {
 
@@ -68,6 +69,28 @@ Graph GraphBuilder::build_with_shapes() {
       EXPECT_TRUE(status.is_ok()) << status.message();
     }
   return graph;
+}
+
+ConvAttrs conv3x3(int64_t stride) { return ConvAttrs{{3, 3}, {stride, stride}, {1, 1}, {1, 1, 1, 1}, 1}; }
+
+ValueId random_conv(GraphBuilder& b, ValueId x, int64_t in_channels, int64_t out_channels, ConvAttrs attrs, bool bias,
+                    uint32_t seed, const std::string& name) {
+  Shape w_shape = {out_channels, in_channels / attrs.group};
+  for (int64_t k : attrs.kernel_shape) w_shape.push_back(k);
+  const ValueId w = b.constant(name + "w" + std::to_string(seed), random_tensor(w_shape, seed, -0.3f, 0.3f));
+  std::vector<ValueId> inputs = {x, w};
+  if (bias) inputs.push_back(b.constant(name + "b" + std::to_string(seed), random_tensor({out_channels}, seed + 1)));
+  return b.node(OpKind::kConv, inputs, attrs, name);
+}
+
+ValueId random_batch_norm(GraphBuilder& b, ValueId x, int64_t channels, uint32_t seed, const std::string& name) {
+  const std::string p = "bn" + std::to_string(seed);
+  return b.node(OpKind::kBatchNormalization,
+                {x, b.constant(p + "s", random_tensor({channels}, seed, 0.5f, 1.5f)),
+                 b.constant(p + "b", random_tensor({channels}, seed + 1)),
+                 b.constant(p + "m", random_tensor({channels}, seed + 2, -0.2f, 0.2f)),
+                 b.constant(p + "v", random_tensor({channels}, seed + 3, 0.5f, 2.0f))},
+                BatchNormAttrs{1e-5f}, name);
 }
 
 }  // namespace faultline::testing

@@ -1,0 +1,64 @@
+// The "cuda" backend: cuDNN convolutions, cuBLAS GEMMs and small kernels of our own (kernels/cuda/cuda_*.cu),
+// NCHW float32 throughout (plain row-major layout: read_value/write_value are plain copies).
+//
+// What compile() does with a specialized graph (planning logic: kernels/cuda/cuda_plan.h):
+//   * Steps. Conv [-> folded BatchNormalization] [-> activation epilogue] is one step (BN folded into weights and
+//     bias in double, as the oneDNN backend folds it); every other node is a step of its own. Observable values
+//     (fault sites) and graph inputs/outputs are never fused away; a node reading or writing one is a barrier.
+//   * Kernels. Conv: cudnnConvolutionForward (1-D and 2-D, groups, dilation, strides, symmetric pads), algorithm
+//     chosen once by cudnnGetConvolutionForwardAlgorithm_v7 (deterministic; in fault plans, i.e. propagate_nan,
+//     keep_values or a fault site at the conv, implicit-GEMM/GEMM/direct only, no FFT/Winograd), one workspace
+//     shared by every convolution; bias, folded BN and activation run as our epilogue kernel, or inside
+//     cudnnConvolutionBiasActivationForward for conv(+BN)+Relu when propagate_nan is off. Gemm: C broadcast into
+//     Y, then cublasSgemm (row-major via the transposed product). MatMul: cublasSgemmStridedBatched.
+//     BatchNormalization, Relu, LeakyRelu, Clip, Sigmoid, Tanh, Add/Sub/Mul/Div (broadcasting), MaxPool and
+//     AveragePool (1-D/2-D, ceil_mode, count_include_pad, dilations), GlobalAverage/MaxPool, Softmax, Slice,
+//     Pad (constant/edge/reflect, negative pads), Transpose: our kernels, with the reference's arithmetic and
+//     NaN semantics (kernels/cuda/cuda_index_maps.h). Concat: cudaMemcpy2DAsync per input. Reshape, Flatten,
+//     Identity, Squeeze, Unsqueeze: a device-to-device copy (no aliasing yet).
+//   * Fallback. Everything else (spiking neurons, integer and quantization ops, weight decodes, 3-D conv/pools,
+//     asymmetric conv pads, MatMul batch axes that broadcast partially, Add/Sub/Mul/Div on int64) runs the
+//     reference kernel on host copies of the node's inputs (copied down, the stream synchronised, the outputs
+//     copied up): correct but slow, and it synchronises the host once per such node. Only what no backend runs
+//     (unfolded shape arithmetic, operands not in specialized form) is refused at plan time, naming the node.
+//   * Memory and streams. Weights are uploaded once and stay resident; every value lives in one device arena
+//     planned with engine/buffer_plan.h lifetimes (one buffer per value, no sharing, with keep_values); one
+//     cudaStream per compiled model, the cuDNN and cuBLAS handles bound to it; run_step() only enqueues: the host
+//     synchronises only in read_value/write_value (and around reference-fallback nodes).
+//
+// NaN: our kernels let a NaN through every op as aten does (relu(NaN) = NaN, a pool window holding a NaN gives
+// NaN, clamp(NaN) = NaN, softmax of a row holding a NaN is all NaN) whatever the options; the one cuDNN path
+// that would not (the max-based ReLU inside cudnnConvolutionBiasActivationForward) is used only without
+// PlanOptions.propagate_nan. cuDNN convolutions and cuBLAS products keep NaN and infinities as IEEE arithmetic does.
+//
+// Precision: float32 without TF32 by default (CUDNN_FMA_MATH, CUBLAS_DEFAULT_MATH): convolutions and products
+// differ from the reference only by summation order. FAULTLINE_CUDA_TF32=1 allows TF32 tensor cores (cuDNN
+// CUDNN_DEFAULT_MATH, CUBLAS_TF32_TENSOR_OP_MATH); NVIDIA_TF32_OVERRIDE=0 still forbids them process-wide.
+//
+// Faults. Weight faults: write_value() of a constant (a weight fault site) replaces its host copy and re-derives
+// every device copy made from it (the plain upload, a folded conv weight, BN's per-channel scale and shift), on
+// the stream, then synchronises; restoring writes the original bytes back the same way, so the device copy is
+// bit-exactly the original again. Activation faults go through read_value()/write_value() between steps: each
+// costs a device-to-host copy, a host patch and a host-to-device copy of the whole value, each synchronising the
+// stream. The fast path for later is kernels/cuda/device_word_patch.h (patch the words in place on the stream).
+// keep_values: accepted (every value keeps a device buffer of its own), but kept_storage() stays empty, since it
+// promises host memory: the incremental executor then refuses the plan and FaultReplayer falls back to full
+// passes (faults/fault_replay.cpp), which is what a GPU campaign runs.
+//
+// Errors name the step, its node and the CUDA / cuDNN / cuBLAS status string. Kernel errors are asynchronous: they
+// surface at the next read_value/write_value; FAULTLINE_CUDA_SYNC=1 synchronises after every step so that the
+// error names the step that failed. FAULTLINE_CUDA_VERBOSE=1 prints the plan (steps, kernels, algorithms,
+// arena and workspace sizes) at compile.
+#pragma once
+
+#include <memory>
+
+#include "engine/backend.h"
+#include "engine/status.h"
+
+namespace faultline {
+
+// The backend, or "backend 'cuda': no CUDA device (cudaGetDeviceCount: ...)" when no GPU is visible.
+Result<std::unique_ptr<Backend>> make_cuda_backend();
+
+}  // namespace faultline

@@ -1,0 +1,567 @@
+#include "kernels/cuda/cuda_plan.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "engine/shape_inference.h"
+#include "engine/specialize.h"
+#include "engine/weight_storage.h"
+#include "kernels/reference/reference_internal.h"
+
+namespace faultline::cuda_plan {
+
+namespace {
+
+using cuda_detail::kMaxMapRank;
+
+Status fallback(const std::string& why) { return unsupported(why); }
+
+const Shape& shape_of(const Graph& graph, ValueId v) {
+  const Value& value = graph.value(v);
+  return value.is_constant() ? value.constant.shape() : value.shape;
+}
+
+bool is_float32(const Graph& graph, ValueId v) { return v == kNoValue || graph.value(v).dtype == DType::kFloat32; }
+
+bool all_float32(const Graph& graph, const Node& node) {
+  for (ValueId v : node.inputs)
+    if (!is_float32(graph, v)) return false;
+  for (ValueId v : node.outputs)
+    if (!is_float32(graph, v)) return false;
+  return true;
+}
+
+bool fits_int(int64_t x) { return x >= 0 && x <= INT_MAX; }
+
+bool is_copy_op(OpKind op) {
+  return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kIdentity || op == OpKind::kSqueeze ||
+         op == OpKind::kUnsqueeze;
+}
+
+// The GPU kind of a single node, or kReference with `reason`.
+StepKind kind_of(const Graph& graph, NodeId id, std::string& reason) {
+  const Node& node = graph.node(id);
+  auto refuse = [&](const Status& status) {
+    reason = status.message();
+    return StepKind::kReference;
+  };
+  const bool float32 = all_float32(graph, node);
+  auto need_float32 = [&]() { return refuse(fallback("operands are not all float32")); };
+  if (node.outputs.size() != 1) return refuse(fallback("has several outputs"));
+  switch (node.op) {
+    case OpKind::kConv: {
+      Result<ConvShape> shape = conv_shape(graph, id);
+      return shape.is_ok() ? StepKind::kConv : refuse(shape.status());
+    }
+    case OpKind::kBatchNormalization: {
+      if (!float32) return need_float32();
+      if (node.inputs.size() != 5 || shape_of(graph, node.inputs[0]).size() < 2)
+        return refuse(fallback("not [X, scale, bias, mean, var] over an [N, C, ...] input"));
+      const int64_t channels = shape_of(graph, node.inputs[0])[1];
+      for (size_t i = 1; i < 5; ++i) {
+        const ValueId v = node.inputs[i];
+        if (v == kNoValue || !graph.value(v).is_constant() || graph.value(v).constant.numel() != channels)
+          return refuse(fallback("parameters are not constants with one value per channel"));
+      }
+      return StepKind::kAffine;
+    }
+    case OpKind::kRelu:
+    case OpKind::kLeakyRelu:
+    case OpKind::kClip:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh: {
+      if (!float32) return need_float32();
+      Result<cuda_detail::ChannelAffine> act = activation_of(node);
+      return act.is_ok() ? StepKind::kAffine : refuse(act.status());
+    }
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv: {
+      if (!float32) return need_float32();
+      if (node.inputs.size() != 2 || node.inputs[1] == kNoValue) return refuse(fallback("needs two operands"));
+      Result<cuda_detail::BroadcastMap> map = broadcast_map(shape_of(graph, node.inputs[0]),
+                                                            shape_of(graph, node.inputs[1]),
+                                                            shape_of(graph, node.outputs[0]));
+      return map.is_ok() ? StepKind::kBinary : refuse(map.status());
+    }
+    case OpKind::kMaxPool:
+    case OpKind::kAveragePool: {
+      if (!float32) return need_float32();
+      Result<cuda_detail::PoolWindow> window = pool_window(graph, id);
+      return window.is_ok() ? StepKind::kPool : refuse(window.status());
+    }
+    case OpKind::kGlobalAveragePool:
+    case OpKind::kGlobalMaxPool:
+      if (!float32) return need_float32();
+      if (shape_of(graph, node.inputs[0]).size() < 3) return refuse(fallback("input is not [N, C, spatial...]"));
+      return StepKind::kGlobalPool;
+    case OpKind::kSoftmax: {
+      if (!float32) return need_float32();
+      Result<SoftmaxShape> shape = softmax_shape(graph, id);
+      return shape.is_ok() ? StepKind::kSoftmax : refuse(shape.status());
+    }
+    case OpKind::kSlice:
+    case OpKind::kPad:
+    case OpKind::kTranspose: {
+      Result<cuda_detail::GatherMap> map = gather_map(graph, id);
+      return map.is_ok() ? StepKind::kGather : refuse(map.status());
+    }
+    case OpKind::kConcat:
+      for (ValueId v : node.inputs)
+        if (v == kNoValue || graph.value(v).dtype != graph.value(node.outputs[0]).dtype)
+          return refuse(fallback("inputs do not share the output's dtype"));
+      return StepKind::kConcat;
+    case OpKind::kGemm: {
+      if (!float32) return need_float32();
+      Result<GemmShape> shape = gemm_shape(graph, id);
+      return shape.is_ok() ? StepKind::kGemm : refuse(shape.status());
+    }
+    case OpKind::kMatMul: {
+      if (!float32) return need_float32();
+      Result<MatMulShape> shape = matmul_shape(graph, id);
+      return shape.is_ok() ? StepKind::kMatMul : refuse(shape.status());
+    }
+    default:
+      if (is_copy_op(node.op)) return StepKind::kCopy;
+      return refuse(fallback("no CUDA kernel for " + std::string(op_name(node.op))));
+  }
+}
+
+// The fusion policy (see the header): which values may vanish inside a step, which nodes run alone.
+class Grouper {
+ public:
+  Grouper(const Graph& graph, const PlanOptions& options) : graph_(graph), options_(options) {
+    const size_t count = graph.values().size();
+    observable_.assign(count, false);
+    boundary_.assign(count, false);
+    for (ValueId v : options.observable)
+      if (v >= 0 && static_cast<size_t>(v) < count) observable_[static_cast<size_t>(v)] = true;
+    for (ValueId v : graph.inputs()) boundary_[static_cast<size_t>(v)] = true;
+    for (ValueId v : graph.outputs()) boundary_[static_cast<size_t>(v)] = true;
+  }
+
+  bool is_barrier(NodeId id) const {
+    const Node& node = graph_.node(id);
+    for (ValueId v : node.outputs)
+      if (observable_[static_cast<size_t>(v)]) return true;
+    for (ValueId v : node.inputs)
+      if (v != kNoValue && graph_.value(v).is_constant() && observable_[static_cast<size_t>(v)]) return true;
+    return false;
+  }
+
+  // The single reader of `v` when v may vanish inside a fused step (and that reader may join one).
+  NodeId fusable_consumer(ValueId v) const {
+    if (!options_.fuse) return kNoNode;
+    const size_t i = static_cast<size_t>(v);
+    const Value& value = graph_.value(v);
+    if (observable_[i] || boundary_[i] || value.is_constant() || value.consumers.size() != 1) return kNoNode;
+    const NodeId next = value.consumers[0];
+    if (is_barrier(next) || graph_.node(next).outputs.size() != 1) return kNoNode;
+    return next;
+  }
+
+  bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
+
+ private:
+  const Graph& graph_;
+  const PlanOptions& options_;
+  std::vector<bool> observable_, boundary_;
+};
+
+}  // namespace
+
+const char* step_kind_name(StepKind kind) {
+  switch (kind) {
+    case StepKind::kConv: return "cudnn conv";
+    case StepKind::kAffine: return "affine/activation kernel";
+    case StepKind::kBinary: return "binary kernel";
+    case StepKind::kPool: return "pool kernel";
+    case StepKind::kGlobalPool: return "global pool kernel";
+    case StepKind::kSoftmax: return "softmax kernel";
+    case StepKind::kGather: return "gather kernel";
+    case StepKind::kConcat: return "concat copies";
+    case StepKind::kCopy: return "device copy";
+    case StepKind::kGemm: return "cublas gemm";
+    case StepKind::kMatMul: return "cublas batched gemm";
+    case StepKind::kReference: return "reference kernel on host";
+  }
+  return "?";
+}
+
+Status check_support(const Graph& graph, NodeId id) {
+  if (id < 0 || static_cast<size_t>(id) >= graph.nodes().size())
+    return out_of_range("cuda backend: no node with id " + std::to_string(id));
+  const Node& node = graph.node(id);
+  auto fail = [&](const std::string& why) { return unsupported("cuda backend: " + graph.describe(id) + ": " + why); };
+  if (is_shape_op(node.op) && !is_weight_decode(graph, node))
+    return fail("shape arithmetic is not executed by a backend (specialize() folds it)");
+  if (std::optional<std::string> operand = operand_still_an_input(node))
+    return fail(*operand + " still an input (not in specialized form; run specialize() first)");
+  if (node.outputs.empty()) return fail("has no output");
+  for (ValueId v : node.outputs) {
+    const Value& value = graph.value(v);
+    if (!value.shape_known || !is_static(value.shape))
+      return fail("output '" + value.name + "' has no static shape " + shape_to_string(value.shape) +
+                  " (run specialize() first)");
+  }
+  return Status::ok();
+}
+
+Result<std::vector<PlannedStep>> plan_steps(const Graph& graph, const PlanOptions& options) {
+  for (size_t i = 0; i < graph.nodes().size(); ++i) FL_RETURN_IF_ERROR(check_support(graph, static_cast<NodeId>(i)));
+  FL_ASSIGN_OR_RETURN(const std::vector<NodeId> order, graph.topological_order());
+  const Grouper grouper(graph, options);
+  std::vector<bool> taken(graph.nodes().size(), false);
+  std::vector<PlannedStep> steps;
+  for (NodeId head : order) {
+    if (taken[static_cast<size_t>(head)]) continue;
+    PlannedStep step;
+    step.nodes = {head};
+    step.kind = kind_of(graph, head, step.reference_reason);
+    const Node& node = graph.node(head);
+    if (step.kind == StepKind::kConv && !grouper.is_barrier(head) && grouper.is_const(node.inputs[1]) &&
+        (node.inputs.size() < 3 || node.inputs[2] == kNoValue || grouper.is_const(node.inputs[2]))) {
+      ValueId v = node.outputs[0];
+      const int64_t channels = shape_of(graph, node.inputs[1])[0];
+      NodeId next = grouper.fusable_consumer(v);
+      if (next != kNoNode && !taken[static_cast<size_t>(next)]) {
+        const Node& bn = graph.node(next);
+        bool foldable = bn.op == OpKind::kBatchNormalization && bn.inputs.size() == 5 && bn.inputs[0] == v &&
+                        attrs_or_default<BatchNormAttrs>(bn.attrs) != nullptr;
+        for (size_t i = 1; foldable && i < 5; ++i)
+          foldable = grouper.is_const(bn.inputs[i]) && graph.value(bn.inputs[i]).constant.numel() == channels;
+        if (foldable) {
+          step.batch_norm = next;
+          step.nodes.push_back(next);
+          v = bn.outputs[0];
+        }
+      }
+      next = grouper.fusable_consumer(v);
+      if (next != kNoNode && !taken[static_cast<size_t>(next)] && is_unary_activation(graph.node(next).op) &&
+          activation_of(graph.node(next)).is_ok()) {
+        step.activation = next;
+        step.nodes.push_back(next);
+        step.cudnn_bias_activation = !options.propagate_nan && graph.node(next).op == OpKind::kRelu;
+      }
+    }
+    for (NodeId n : step.nodes) taken[static_cast<size_t>(n)] = true;
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+// --- descriptors ------------------------------------------------------------------------------------------
+
+Result<ConvShape> conv_shape(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  const ConvAttrs* attrs = attrs_or_default<ConvAttrs>(node.attrs);
+  if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+  if (node.inputs.size() < 2 || node.inputs[1] == kNoValue) return invalid_argument("has no weights");
+  if (!all_float32(graph, node)) return fallback("operands are not all float32");
+  const Shape& x = shape_of(graph, node.inputs[0]);
+  const Shape& w = shape_of(graph, node.inputs[1]);
+  const Shape& y = shape_of(graph, node.outputs[0]);
+  const size_t spatial = x.size() < 2 ? 0 : x.size() - 2;
+  if (spatial != 1 && spatial != 2)
+    return fallback(std::to_string(spatial) + "-D convolution (the CUDA backend runs 1-D and 2-D ones)");
+  if (w.size() != x.size() || y.size() != x.size()) return invalid_argument("weight or output rank differs from X's");
+  std::vector<int64_t> kernel = attrs->kernel_shape.empty() ? Shape(w.begin() + 2, w.end()) : attrs->kernel_shape;
+  std::vector<int64_t> strides = attrs->strides, dilations = attrs->dilations, pads = attrs->pads;
+  AutoPad auto_pad = attrs->auto_pad;
+  resolve_window(Shape(x.begin() + 2, x.end()), kernel, auto_pad, strides, dilations, pads);
+  for (size_t d = 0; d < spatial; ++d)
+    if (pads[d] != pads[d + spatial])
+      return fallback("asymmetric pads " + shape_to_string(pads) + " (cuDNN pads both sides alike)");
+  for (int64_t dim : x) if (!fits_int(dim)) return fallback("a dimension exceeds INT_MAX");
+  for (int64_t dim : w) if (!fits_int(dim)) return fallback("a dimension exceeds INT_MAX");
+  ConvShape s;
+  s.n = static_cast<int>(x[0]);
+  s.c = static_cast<int>(x[1]);
+  s.k = static_cast<int>(w[0]);
+  s.groups = static_cast<int>(attrs->group);
+  const size_t last = spatial - 1;  // the w axis
+  s.w = static_cast<int>(x[2 + last]);
+  s.s = static_cast<int>(w[2 + last]);
+  s.out_w = static_cast<int>(y[2 + last]);
+  s.pad_w = static_cast<int>(pads[last]);
+  s.stride_w = static_cast<int>(strides[last]);
+  s.dilation_w = static_cast<int>(dilations[last]);
+  if (spatial == 2) {
+    s.h = static_cast<int>(x[2]);
+    s.r = static_cast<int>(w[2]);
+    s.out_h = static_cast<int>(y[2]);
+    s.pad_h = static_cast<int>(pads[0]);
+    s.stride_h = static_cast<int>(strides[0]);
+    s.dilation_h = static_cast<int>(dilations[0]);
+  }
+  if (s.groups < 1 || s.c % s.groups != 0 || s.k % s.groups != 0 || w[1] * s.groups != s.c)
+    return invalid_argument("weight " + shape_to_string(w) + " does not fit input " + shape_to_string(x) + " with group " +
+                            std::to_string(s.groups));
+  return s;
+}
+
+Result<cuda_detail::GatherMap> gather_map(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  const Shape& in = shape_of(graph, node.inputs[0]);
+  const Shape& out = shape_of(graph, node.outputs[0]);
+  if (in.size() > static_cast<size_t>(kMaxMapRank) || out.size() != in.size())
+    return fallback("rank " + std::to_string(in.size()) + " (the gather kernel takes up to " +
+                    std::to_string(kMaxMapRank) + ")");
+  if (graph.value(node.inputs[0]).dtype != graph.value(node.outputs[0]).dtype)
+    return invalid_argument("input and output dtypes differ");
+  cuda_detail::GatherMap map;
+  map.rank = static_cast<int>(in.size());
+  const std::vector<int64_t> strides = contiguous_strides(in);
+  for (size_t d = 0; d < in.size(); ++d) {
+    map.out_dims[d] = out[d];
+    map.in_stride[d] = strides[d];
+    map.step[d] = 1;
+    map.in_size[d] = in[d];
+  }
+  switch (node.op) {
+    case OpKind::kTranspose: {
+      const TransposeAttrs* attrs = attrs_or_default<TransposeAttrs>(node.attrs);
+      if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+      std::vector<int64_t> perm = attrs->perm;
+      if (perm.empty())
+        for (int64_t d = static_cast<int64_t>(in.size()) - 1; d >= 0; --d) perm.push_back(d);
+      if (perm.size() != in.size()) return invalid_argument("perm does not fit the input");
+      for (size_t d = 0; d < in.size(); ++d) {
+        if (perm[d] < 0 || perm[d] >= static_cast<int64_t>(in.size()) || out[d] != in[static_cast<size_t>(perm[d])])
+          return invalid_argument("output is not the input permuted");
+        map.in_stride[d] = strides[static_cast<size_t>(perm[d])];
+        map.in_size[d] = out[d];
+      }
+      return map;
+    }
+    case OpKind::kSlice: {
+      const SliceAttrs* attrs = attrs_or_default<SliceAttrs>(node.attrs);
+      if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+      FL_ASSIGN_OR_RETURN(const std::vector<SliceAxisRange> ranges, resolve_slice(in, *attrs));
+      for (size_t d = 0; d < in.size(); ++d) {
+        if (ranges[d].count != out[d]) return invalid_argument("output does not fit the slice");
+        map.start[d] = ranges[d].start;
+        map.step[d] = ranges[d].step;
+        map.in_size[d] = INT64_MAX;  // a slice never leaves the input
+      }
+      return map;
+    }
+    case OpKind::kPad: {
+      const PadAttrs* attrs = attrs_or_default<PadAttrs>(node.attrs);
+      if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+      if (attrs->pads.size() != 2 * in.size()) return invalid_argument("pads do not fit the input");
+      map.mode = attrs->mode == PadMode::kConstant ? cuda_detail::kGatherConstant
+                 : attrs->mode == PadMode::kEdge   ? cuda_detail::kGatherEdge
+                                                   : cuda_detail::kGatherReflect;
+      for (size_t d = 0; d < in.size(); ++d) {
+        map.start[d] = -attrs->pads[d];
+        if (out[d] != in[d] + attrs->pads[d] + attrs->pads[d + in.size()])
+          return invalid_argument("output does not fit the padding");
+        if (in[d] == 0 && out[d] > 0 && map.mode != cuda_detail::kGatherConstant)
+          return fallback("reflect/edge padding of an empty axis");
+      }
+      const Tensor fill = Tensor::from_floats({}, {attrs->value}).cast(graph.value(node.inputs[0]).dtype);
+      std::memcpy(&map.fill_bits, fill.raw(), std::min(sizeof(map.fill_bits), fill.nbytes()));
+      return map;
+    }
+    default:
+      return invalid_argument("is not Slice, Pad or Transpose");
+  }
+}
+
+Result<cuda_detail::GatherMap> broadcast_copy_map(const Shape& input, const Shape& output) {
+  FL_ASSIGN_OR_RETURN(const Shape broadcast, broadcast_shapes(input, output));
+  if (broadcast != output || output.size() > static_cast<size_t>(kMaxMapRank))
+    return fallback(shape_to_string(input) + " does not broadcast to " + shape_to_string(output));
+  const std::vector<int64_t> strides = reference::broadcast_strides(input, output);
+  cuda_detail::GatherMap map;
+  map.rank = static_cast<int>(output.size());
+  for (size_t d = 0; d < output.size(); ++d) {
+    map.out_dims[d] = output[d];
+    map.in_stride[d] = strides[d];
+    map.step[d] = 1;
+    map.in_size[d] = INT64_MAX;
+  }
+  return map;
+}
+
+Result<cuda_detail::BroadcastMap> broadcast_map(const Shape& a, const Shape& b, const Shape& output) {
+  FL_ASSIGN_OR_RETURN(const Shape broadcast, broadcast_shapes(a, b));
+  if (broadcast != output) return invalid_argument("output is not the broadcast of the operands");
+  if (output.size() > static_cast<size_t>(kMaxMapRank))
+    return fallback("rank " + std::to_string(output.size()) + " (the binary kernel takes up to " +
+                    std::to_string(kMaxMapRank) + ")");
+  cuda_detail::BroadcastMap map;
+  map.rank = static_cast<int>(output.size());
+  map.same_shape = a == output && b == output;
+  const std::vector<int64_t> sa = reference::broadcast_strides(a, output), sb = reference::broadcast_strides(b, output);
+  for (size_t d = 0; d < output.size(); ++d) {
+    map.out_dims[d] = output[d];
+    map.a_stride[d] = sa[d];
+    map.b_stride[d] = sb[d];
+  }
+  return map;
+}
+
+Result<cuda_detail::PoolWindow> pool_window(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  const PoolAttrs* attrs = attrs_or_default<PoolAttrs>(node.attrs);
+  if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+  const Shape& x = shape_of(graph, node.inputs[0]);
+  const Shape& y = shape_of(graph, node.outputs[0]);
+  if (x.size() != 3 && x.size() != 4)
+    return fallback(std::to_string(x.size() < 2 ? 0 : x.size() - 2) + "-D pooling (the CUDA kernel pools 1-D and 2-D)");
+  FL_ASSIGN_OR_RETURN(const reference::WindowGeometry g,
+                      reference::make_window_geometry(x, y, attrs->kernel_shape, attrs->strides, attrs->dilations,
+                                                      attrs->pads, attrs->auto_pad, attrs->ceil_mode));
+  cuda_detail::PoolWindow w;
+  w.planes = x[0] * x[1];
+  w.is_max = node.op == OpKind::kMaxPool;
+  w.count_include_pad = attrs->count_include_pad;
+  const size_t spatial = g.kernel.size();
+  const size_t last = spatial - 1;
+  w.in_w = g.input[last];
+  w.out_w = g.output[last];
+  w.kernel_w = g.kernel[last];
+  w.stride_w = g.strides[last];
+  w.dilation_w = g.dilations[last];
+  w.pad_left = g.pads[last];
+  w.pad_right = g.pads[last + spatial];
+  if (spatial == 2) {
+    w.in_h = g.input[0];
+    w.out_h = g.output[0];
+    w.kernel_h = g.kernel[0];
+    w.stride_h = g.strides[0];
+    w.dilation_h = g.dilations[0];
+    w.pad_top = g.pads[0];
+    w.pad_bottom = g.pads[2];
+  }
+  return w;
+}
+
+Result<cuda_detail::ChannelAffine> activation_of(const Node& node) {
+  cuda_detail::ChannelAffine a;
+  switch (node.op) {
+    case OpKind::kRelu: a.activation = cuda_detail::kActRelu; break;
+    case OpKind::kLeakyRelu: {
+      const LeakyReluAttrs* attrs = attrs_or_default<LeakyReluAttrs>(node.attrs);
+      if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+      a.activation = cuda_detail::kActLeakyRelu;
+      a.alpha = attrs->alpha;
+      break;
+    }
+    case OpKind::kClip: {
+      const ClipAttrs* attrs = attrs_or_default<ClipAttrs>(node.attrs);
+      if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+      if (attrs->bounds_from_inputs) return invalid_argument("min/max are still inputs");
+      a.activation = cuda_detail::kActClip;
+      a.low = attrs->min;
+      a.high = attrs->max;
+      break;
+    }
+    case OpKind::kSigmoid: a.activation = cuda_detail::kActSigmoid; break;
+    case OpKind::kTanh: a.activation = cuda_detail::kActTanh; break;
+    default: return invalid_argument("is not an activation");
+  }
+  return a;
+}
+
+Result<SoftmaxShape> softmax_shape(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  const SoftmaxAttrs* attrs = attrs_or_default<SoftmaxAttrs>(node.attrs);
+  if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+  const Shape& x = shape_of(graph, node.inputs[0]);
+  const int64_t rank = static_cast<int64_t>(x.size());
+  if (attrs->axis < -rank || attrs->axis >= rank) return invalid_argument("axis out of range");
+  const auto axis = static_cast<std::ptrdiff_t>(attrs->axis < 0 ? attrs->axis + rank : attrs->axis);
+  SoftmaxShape s;
+  s.outer = numel(Shape(x.begin(), x.begin() + axis));
+  s.length = attrs->coerce_to_2d ? numel(Shape(x.begin() + axis, x.end())) : x[static_cast<size_t>(axis)];
+  s.inner = attrs->coerce_to_2d ? 1 : numel(Shape(x.begin() + axis + 1, x.end()));
+  return s;
+}
+
+Result<MatMulShape> matmul_shape(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  if (node.inputs.size() != 2) return invalid_argument("needs two operands");
+  Shape a = shape_of(graph, node.inputs[0]), b = shape_of(graph, node.inputs[1]);
+  if (a.empty() || b.empty()) return invalid_argument("operands must have rank >= 1");
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  MatMulShape s;
+  const int64_t m = a[a.size() - 2], k = a.back(), n = b.back();
+  if (b[b.size() - 2] != k) return invalid_argument("operands disagree on K");
+  const Shape a_batch(a.begin(), a.end() - 2), b_batch(b.begin(), b.end() - 2);
+  FL_ASSIGN_OR_RETURN(const Shape y_batch, broadcast_shapes(a_batch, b_batch));
+  const int64_t batches = numel(y_batch);
+  auto operand_stride = [&](const Shape& batch, int64_t matrix) -> Result<int64_t> {
+    if (numel(batch) == 1) return int64_t{0};
+    if (numel(batch) == batches && batch.size() == y_batch.size()) return matrix;
+    return fallback("batch axes " + shape_to_string(a_batch) + " and " + shape_to_string(b_batch) +
+                    " broadcast partially (cuBLAS batches one stride per operand)");
+  };
+  FL_ASSIGN_OR_RETURN(s.a_stride, operand_stride(a_batch, m * k));
+  FL_ASSIGN_OR_RETURN(s.b_stride, operand_stride(b_batch, k * n));
+  if (!fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(batches)) return fallback("a dimension exceeds INT_MAX");
+  s.m = static_cast<int>(m);
+  s.n = static_cast<int>(n);
+  s.k = static_cast<int>(k);
+  s.batch = static_cast<int>(batches);
+  s.y_stride = m * n;
+  return s;
+}
+
+Result<GemmShape> gemm_shape(const Graph& graph, NodeId id) {
+  const Node& node = graph.node(id);
+  const GemmAttrs* attrs = attrs_or_default<GemmAttrs>(node.attrs);
+  if (attrs == nullptr) return invalid_argument("carries another op's attributes");
+  if (node.inputs.size() < 2 || node.inputs[1] == kNoValue) return invalid_argument("needs two operands");
+  const Shape& a = shape_of(graph, node.inputs[0]);
+  const Shape& b = shape_of(graph, node.inputs[1]);
+  const Shape& y = shape_of(graph, node.outputs[0]);
+  if (a.size() != 2 || b.size() != 2 || y.size() != 2) return invalid_argument("operands are not matrices");
+  GemmShape s;
+  s.trans_a = attrs->trans_a;
+  s.trans_b = attrs->trans_b;
+  const int64_t m = y[0], n = y[1], k = attrs->trans_a ? a[0] : a[1];
+  if ((attrs->trans_a ? a[1] : a[0]) != m || (attrs->trans_b ? b[1] : b[0]) != k || (attrs->trans_b ? b[0] : b[1]) != n)
+    return invalid_argument("A and B do not multiply into Y");
+  if (!fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(a[1]) || !fits_int(b[1]))
+    return fallback("a dimension exceeds INT_MAX");
+  s.m = static_cast<int>(m);
+  s.n = static_cast<int>(n);
+  s.k = static_cast<int>(k);
+  s.lda = static_cast<int>(a[1]);
+  s.ldb = static_cast<int>(b[1]);
+  if (node.inputs.size() > 2 && node.inputs[2] != kNoValue)
+    FL_RETURN_IF_ERROR(broadcast_copy_map(shape_of(graph, node.inputs[2]), y).status());
+  return s;
+}
+
+// --- convolution algorithm ----------------------------------------------------------------------------
+
+int choose_conv_algorithm(std::span<const ConvAlgorithm> candidates, bool allow_tf32, bool direct_only,
+                          size_t workspace_limit) {
+  // cudnnConvolutionFwdAlgo_t: 0 IMPLICIT_GEMM, 1 IMPLICIT_PRECOMP_GEMM, 2 GEMM, 3 DIRECT, 4 FFT, 5 FFT_TILING,
+  // 6 WINOGRAD, 7 WINOGRAD_NONFUSED (checked against cudnn.h in cuda_backend.cpp).
+  constexpr int kLastDirectAlgorithm = 3;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const ConvAlgorithm& c = candidates[i];
+    if (!c.ok || c.workspace > workspace_limit || !c.deterministic) continue;
+    if (c.tensor_op && !allow_tf32) continue;
+    if (direct_only && c.algo > kLastDirectAlgorithm) continue;
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool tf32_allowed_by_environment() {
+  const char* value = std::getenv("FAULTLINE_CUDA_TF32");
+  return value != nullptr && std::string_view(value) != "" && std::string_view(value) != "0";
+}
+
+}  // namespace faultline::cuda_plan
