@@ -4,6 +4,9 @@
 #include <string>
 
 #include "cli/commands.h"
+#ifdef FAULTLINE_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -44,6 +47,9 @@ constexpr Command kCommands[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef FAULTLINE_HAVE_CUDA
+  faultline::register_cuda_backend();
+#endif
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

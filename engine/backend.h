@@ -80,8 +80,16 @@ class Backend {
   virtual Result<std::unique_ptr<CompiledModel>> compile(const Graph& graph, const PlanOptions& options) const = 0;
 };
 
-// "reference", "onednn", "cuda" (when built). Defined in kernels/backends.cpp.
+// "reference", "onednn", and every registered backend ("cuda" in the programs that link it). Defined in
+// kernels/backends.cpp.
 Result<std::unique_ptr<Backend>> create_backend(std::string_view name);
 std::vector<std::string> available_backends();
+
+// Backends built outside faultline_runtime register their factory once, before the first create_backend():
+// the CUDA backend (kernels/cuda/cuda_backend.h register_cuda_backend()) is linked only into the faultline
+// command and the GPU tests, so that no other program loads the CUDA libraries (about 80 ms at every start).
+// Registering a name twice keeps the last factory.
+using BackendFactory = Result<std::unique_ptr<Backend>> (*)();
+void register_backend(std::string name, BackendFactory factory);
 
 }  // namespace faultline

@@ -858,4 +858,6 @@ Result<std::unique_ptr<Backend>> make_cuda_backend() {
   return std::unique_ptr<Backend>(std::make_unique<CudaBackend>());
 }
 
+void register_cuda_backend() { register_backend("cuda", make_cuda_backend); }
+
 }  // namespace faultline

@@ -61,4 +61,8 @@ namespace faultline {
 // The backend, or "backend 'cuda': no CUDA device (cudaGetDeviceCount: ...)" when no GPU is visible.
 Result<std::unique_ptr<Backend>> make_cuda_backend();
 
+// Makes "cuda" known to create_backend() (engine/backend.h register_backend). The faultline command calls it at
+// start; only programs that link faultline_cuda can.
+void register_cuda_backend();
+
 }  // namespace faultline

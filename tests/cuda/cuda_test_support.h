@@ -13,6 +13,9 @@
 
 namespace faultline::testing {
 
+// Every GPU test program knows the "cuda" backend by name (create_backend, Session, the CLI helpers).
+inline const bool kCudaBackendRegistered = (register_cuda_backend(), true);
+
 // "" when a CUDA device is visible, else cudaGetDeviceCount's answer ("no CUDA-capable device is detected").
 inline std::string cuda_unavailable_reason() {
   int count = 0;
