@@ -43,17 +43,10 @@ namespace {
 
 using testing::GraphBuilder;
 
-template <typename T>
-Tensor make(DType dtype, Shape shape, const std::vector<T>& values) {
-  Tensor t = std::move(Tensor::allocate(dtype, std::move(shape))).value();
-  EXPECT_EQ(static_cast<size_t>(t.numel()), values.size());
-  std::memcpy(t.raw(), values.data(), t.nbytes());
-  return t;
-}
-Tensor f32(Shape shape, const std::vector<float>& v) { return make(DType::kFloat32, std::move(shape), v); }
-Tensor i8(Shape shape, const std::vector<int8_t>& v) { return make(DType::kInt8, std::move(shape), v); }
-Tensor u8(Shape shape, const std::vector<uint8_t>& v) { return make(DType::kUInt8, std::move(shape), v); }
-Tensor i32(Shape shape, const std::vector<int32_t>& v) { return make(DType::kInt32, std::move(shape), v); }
+Tensor f32(Shape shape, const std::vector<float>& v) { return testing::tensor_of(DType::kFloat32, std::move(shape), v); }
+Tensor i8(Shape shape, const std::vector<int8_t>& v) { return testing::tensor_of(DType::kInt8, std::move(shape), v); }
+Tensor u8(Shape shape, const std::vector<uint8_t>& v) { return testing::tensor_of(DType::kUInt8, std::move(shape), v); }
+Tensor i32(Shape shape, const std::vector<int32_t>& v) { return testing::tensor_of(DType::kInt32, std::move(shape), v); }
 
 // An int8 / uint8 tensor of uniform integers in [lo, hi] from std::mt19937(seed).
 Tensor random_q(DType dtype, Shape shape, uint32_t seed, int lo, int hi) {

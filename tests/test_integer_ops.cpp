@@ -36,24 +36,17 @@ using testing::GraphBuilder;
 using testing::read_npy_or_fail;
 using testing::test_data;
 
-template <typename T>
-Tensor make(DType dtype, Shape shape, const std::vector<T>& values) {
-  Tensor t = std::move(Tensor::allocate(dtype, std::move(shape))).value();
-  EXPECT_EQ(static_cast<size_t>(t.numel()), values.size());
-  std::memcpy(t.raw(), values.data(), t.nbytes());
-  return t;
-}
 Tensor f32(Shape shape, const std::vector<float>& v) {
-  return make(DType::kFloat32, std::move(shape), v);
+  return testing::tensor_of(DType::kFloat32, std::move(shape), v);
 }
 Tensor i8(Shape shape, const std::vector<int8_t>& v) {
-  return make(DType::kInt8, std::move(shape), v);
+  return testing::tensor_of(DType::kInt8, std::move(shape), v);
 }
 Tensor u8(Shape shape, const std::vector<uint8_t>& v) {
-  return make(DType::kUInt8, std::move(shape), v);
+  return testing::tensor_of(DType::kUInt8, std::move(shape), v);
 }
 Tensor i32(Shape shape, const std::vector<int32_t>& v) {
-  return make(DType::kInt32, std::move(shape), v);
+  return testing::tensor_of(DType::kInt32, std::move(shape), v);
 }
 
 // Runs one node's reference kernel on `inputs` (null: omitted) into an output of `dtype` and `shape`.

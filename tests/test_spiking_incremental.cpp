@@ -30,6 +30,7 @@
 #include "faults/spiking_replay.h"
 #include "frontends/load_model.h"
 #include "tests/support/graph_builder.h"
+#include "tests/support/spiking_fixtures.h"
 #include "tests/support/run_command.h"
 #include "tests/support/test_support.h"
 
@@ -248,32 +249,14 @@ TEST(SpikingIncremental, RandomCampaignsEqualFullRunsBitForBit) {
   EXPECT_LT(steps_run, steps_total * 3 / 4) << steps_run << " of " << steps_total;
 }
 
-// The LIF layer of tests/test_spiking_campaign.cpp: x [N, 2] -> LIF "n" (dt 0.5, tau 2, r 1, v_leak 0,
+// The LIF layer of tests/support/spiking_fixtures.h: x [N, 2] -> LIF "n" (dt 0.5, tau 2, r 1, v_leak 0,
 // v_threshold 1, v_reset 0) -> "out"; v1 = v + 0.25 * (x - v), a spike iff v1 > 1, then v = 0. With x = (3, 2)
 // over 6 steps, the potential after each step (after reset) and the spikes, all exact in float32:
 //   neuron 0: 0.75, 0 (spike), 0.75, 0 (spike), 0.75, 0 (spike)   -> 3
 //   neuron 1: 0.5, 0.875, 0 (spike), 0.5, 0.875, 0 (spike)         -> 2
 constexpr int64_t kSteps = 6;
 
-std::shared_ptr<const Graph> lif_layer() {
-  testing::GraphBuilder b;
-  const ValueId x = b.input("x", {kDynamicDim, 2});
-  const ValueId v_prev = b.input("n.v@prev", {kDynamicDim, 2});
-  std::vector<ValueId> inputs = {x, v_prev};
-  inputs.push_back(b.constant("n.tau", Tensor::from_floats({1}, {2.0f})));
-  inputs.push_back(b.constant("n.r", Tensor::from_floats({1}, {1.0f})));
-  inputs.push_back(b.constant("n.v_leak", Tensor::from_floats({1}, {0.0f})));
-  inputs.push_back(b.constant("n.v_threshold", Tensor::from_floats({2}, {1.0f, 1.0f})));
-  inputs.push_back(b.constant("n.v_reset", Tensor::from_floats({1}, {0.0f})));
-  Graph& g = b.graph();
-  const std::vector<ValueId> lif =
-      b.node_with_outputs(OpKind::kLIF, inputs, NeuronAttrs{0.5f, ResetMode::kToReset}, "n", {"n", "n.v"});
-  b.output(b.node(OpKind::kIdentity, {lif[0]}, {}, "out", "out"));
-  b.output(lif[1]);
-  g.state_links.push_back({"n.v@prev", "n.v"});
-  g.source = "lif_layer";
-  return std::make_shared<const Graph>(b.build());
-}
+using testing::lif_layer;
 
 Tensor constant_input(int64_t samples) {
   std::vector<float> values;

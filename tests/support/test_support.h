@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/executor.h"
@@ -24,6 +26,17 @@ std::string test_data(const std::string& relative);
 // A float32 tensor of `shape` with values uniform in [lo, hi) from std::mt19937(seed): the same values on
 // every run.
 Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// A tensor of `dtype` and `shape` holding `values` (whose element type must have dtype's width), e.g.
+// tensor_of<int8_t>(DType::kInt8, {2, 2}, {1, -2, 3, -4}).
+template <typename T>
+Tensor tensor_of(DType dtype, Shape shape, const std::vector<T>& values) {
+  Tensor t = std::move(Tensor::allocate(dtype, std::move(shape))).value();
+  EXPECT_EQ(static_cast<size_t>(t.numel()), values.size());
+  EXPECT_EQ(t.nbytes(), values.size() * sizeof(T));
+  if (t.nbytes() == values.size() * sizeof(T)) std::memcpy(t.raw(), values.data(), t.nbytes());
+  return t;
+}
 
 // backend.compile(graph, options), with a test failure (naming the backend and the error) and nullptr if it
 // fails.
