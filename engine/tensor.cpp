@@ -101,6 +101,17 @@ Tensor Tensor::clone() const {
   return copy;
 }
 
+Status Tensor::copy_to(Tensor& dst, const std::string& what) const {
+  if (dst.empty()) {
+    dst = clone();
+    return Status::ok();
+  }
+  if (dst.dtype() != dtype_ || dst.shape() != shape_)
+    return invalid_argument(what + " " + shape_to_string(shape_) + " into a tensor " + shape_to_string(dst.shape()));
+  if (nbytes()) std::memcpy(dst.raw(), data_, nbytes());
+  return Status::ok();
+}
+
 Result<Tensor> Tensor::reshaped(Shape shape) const {
   FL_ASSIGN_OR_RETURN(int64_t count, checked_numel(shape));
   if (count != numel_)

@@ -61,6 +61,9 @@ class Tensor {
 
   // Deep copy into a new owning tensor.
   Tensor clone() const;
+  // Copies these bytes into `dst`: a clone() when dst is empty, else into dst's own storage when it has this
+  // dtype and shape; otherwise "<what> <shape> into a tensor <dst shape>" (dst untouched).
+  Status copy_to(Tensor& dst, const std::string& what) const;
   // Same bytes, another shape of equal element count (shares storage).
   Result<Tensor> reshaped(Shape shape) const;
   // Values converted to double (any dtype), for constant folding and tests.

@@ -26,16 +26,8 @@
 namespace faultline {
 namespace {
 
-constexpr int64_t kSteps = 6;
-
 using testing::lif_layer;
-
-// [T, N, 2]: x = (3, 2) for every sample and step.
-Tensor constant_input(int64_t samples) {
-  std::vector<float> values;
-  for (int64_t k = 0; k < kSteps * samples; ++k) values.insert(values.end(), {3.0f, 2.0f});
-  return Tensor::from_floats({kSteps, samples, 2}, values);
-}
+using testing::lif_layer_input;
 
 struct Replay {
   FaultList list;
@@ -61,7 +53,7 @@ std::unique_ptr<Replay> replay(const std::string& csv, int64_t samples = 1, cons
   r->faults = std::move(faults).value();
   SpikingOptions options;
   options.backend = backend;
-  auto replayer = SpikingReplayer::create(model, options, r->list, r->faults, r->targets, constant_input(samples));
+  auto replayer = SpikingReplayer::create(model, options, r->list, r->faults, r->targets, lif_layer_input(samples));
   EXPECT_TRUE(replayer.is_ok()) << replayer.status().message();
   if (!replayer.is_ok()) return nullptr;
   r->replayer = std::move(replayer).value();
@@ -182,7 +174,7 @@ TEST(SpikingReplay, RefusesWhatItCannotRun) {
     ASSERT_TRUE(list.is_ok()) << list.status().message();
     auto faults = resolve_fault_list(*list, targets);
     ASSERT_TRUE(faults.is_ok()) << faults.status().message();
-    auto replayer = SpikingReplayer::create(model, {}, *list, *faults, targets, constant_input(1));
+    auto replayer = SpikingReplayer::create(model, {}, *list, *faults, targets, lif_layer_input(1));
     ASSERT_FALSE(replayer.is_ok()) << row;
     EXPECT_NE(replayer.status().message().find(message), std::string::npos) << replayer.status().message();
   }
@@ -309,7 +301,7 @@ TEST(SpikingCampaign, WritesSummaryAndSpikingCsv) {
   spec.dataset.images = Tensor::from_floats({2, 2}, {3, 2, 3, 2});
   spec.dataset.labels = Tensor::from_int64s({2}, {0, 1});
   spec.spiking.emplace();
-  spec.spiking->input = constant_input(2);
+  spec.spiking->input = lif_layer_input(2);
   spec.output = dir + "/out";
   auto result = run_campaign(spec);
   ASSERT_TRUE(result.is_ok()) << result.status().message();
@@ -357,7 +349,7 @@ TEST(SpikingCampaign, ResumeGivesTheSameFiles) {
     spec.dataset.images = Tensor::from_floats({2, 2}, {3, 2, 3, 2});
     spec.dataset.labels = Tensor::from_int64s({2}, {0, 1});
     spec.spiking.emplace();
-    spec.spiking->input = constant_input(2);
+    spec.spiking->input = lif_layer_input(2);
     spec.output = output;
     return spec;
   };

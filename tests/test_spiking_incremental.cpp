@@ -254,15 +254,8 @@ TEST(SpikingIncremental, RandomCampaignsEqualFullRunsBitForBit) {
 // over 6 steps, the potential after each step (after reset) and the spikes, all exact in float32:
 //   neuron 0: 0.75, 0 (spike), 0.75, 0 (spike), 0.75, 0 (spike)   -> 3
 //   neuron 1: 0.5, 0.875, 0 (spike), 0.5, 0.875, 0 (spike)         -> 2
-constexpr int64_t kSteps = 6;
-
 using testing::lif_layer;
-
-Tensor constant_input(int64_t samples) {
-  std::vector<float> values;
-  for (int64_t k = 0; k < kSteps * samples; ++k) values.insert(values.end(), {3.0f, 2.0f});
-  return Tensor::from_floats({kSteps, samples, 2}, values);
-}
+using testing::lif_layer_input;
 
 struct Expected {
   const char* row;  // Layer,TensorIndex,Bit,Model,Value,Step
@@ -301,7 +294,7 @@ TEST(SpikingIncremental, HandCheckedStepsRunAndEarlyMasking) {
     SCOPED_TRACE(backend);
     SpikingOptions options;
     options.backend = backend;
-    auto fast = replayer(model, options, *r, constant_input(1), {});
+    auto fast = replayer(model, options, *r, lif_layer_input(1), {});
     ASSERT_TRUE(fast);
     auto golden = fast->golden();
     ASSERT_TRUE(golden.is_ok()) << golden.status().message();
@@ -329,7 +322,7 @@ TEST(SpikingIncremental, CheckpointsStartAtTheLastOneBeforeTheFault) {
   ASSERT_TRUE(r);
   ReplayOptions budget;
   budget.golden_budget_bytes = (6 * 2 + 2 * 2) * sizeof(float);  // k = 1 needs 5 states, k = 2 two
-  auto fast = replayer(model, {}, *r, constant_input(1), budget);
+  auto fast = replayer(model, {}, *r, lif_layer_input(1), budget);
   ASSERT_TRUE(fast);
   ASSERT_TRUE(fast->golden().is_ok());
   EXPECT_EQ(fast->checkpoint_interval(), 2);
@@ -346,7 +339,7 @@ TEST(SpikingIncremental, BatchRunsOnlyTheSamplesBatch) {
   auto r =
       resolve(model, "Injection,Layer,TensorIndex,Bit,Model,Value,Step,Batch\n0,n.potential,\"(1,)\",,value,0,3,2\n");
   ASSERT_TRUE(r);
-  auto fast = replayer(model, {}, *r, constant_input(3), {});
+  auto fast = replayer(model, {}, *r, lif_layer_input(3), {});
   ASSERT_TRUE(fast);
   auto counts = fast->run(0);
   ASSERT_TRUE(counts.is_ok()) << counts.status().message();

@@ -773,16 +773,7 @@ Status CudaModel::read_value(ValueId id, Tensor& dst) {
     return out_of_range("cuda backend: no value with id " + std::to_string(id));
   const ValueKind kind = kind_[static_cast<size_t>(id)];
   if (kind == ValueKind::kConstant) {
-    const Tensor& current = consts_[static_cast<size_t>(id)].current;
-    if (dst.empty()) {
-      dst = current.clone();
-      return Status::ok();
-    }
-    if (dst.dtype() != current.dtype() || dst.shape() != current.shape())
-      return invalid_argument("cuda backend: cannot read " + value_name(id) + " " + shape_to_string(current.shape()) +
-                              " into a tensor " + shape_to_string(dst.shape()));
-    std::memcpy(dst.raw(), current.raw(), current.nbytes());
-    return Status::ok();
+    return consts_[static_cast<size_t>(id)].current.copy_to(dst, "cuda backend: cannot read " + value_name(id));
   }
   if (kind != ValueKind::kBuffer) return value_error(id);
   const Value& value = graph_.value(id);

@@ -1632,16 +1632,7 @@ Status OnednnModel::read_value(ValueId id, Tensor& dst) {
   ValueState& state = values_[static_cast<size_t>(id)];
   const Value& value = graph_.value(id);
   if (state.kind == ValueKind::kConstant) {
-    const Tensor& current = consts_[static_cast<size_t>(id)].current;
-    if (dst.empty()) {
-      dst = current.clone();
-      return Status::ok();
-    }
-    if (dst.dtype() != current.dtype() || dst.shape() != current.shape())
-      return invalid_argument("onednn backend: cannot read " + value_name(id) + " " + shape_to_string(current.shape()) +
-                              " into a tensor " + shape_to_string(dst.shape()));
-    std::memcpy(dst.raw(), current.raw(), current.nbytes());
-    return Status::ok();
+    return consts_[static_cast<size_t>(id)].current.copy_to(dst, "onednn backend: cannot read " + value_name(id));
   }
   if (state.kind != ValueKind::kBuffer) return value_error(id);
   if (dst.empty()) {

@@ -28,4 +28,10 @@ std::shared_ptr<const Graph> lif_layer() {
   return std::make_shared<const Graph>(b.build());
 }
 
+Tensor lif_layer_input(int64_t samples) {
+  std::vector<float> values;
+  for (int64_t k = 0; k < kLifSteps * samples; ++k) values.insert(values.end(), {3.0f, 2.0f});
+  return Tensor::from_floats({kLifSteps, samples, 2}, values);
+}
+
 }  // namespace faultline::testing

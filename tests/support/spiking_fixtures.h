@@ -8,12 +8,18 @@
 //   neuron 1: v1 = 0.5, 0.875, 1.15625 (spike), 0.5, 0.875, 1.15625 (spike)            -> 2 spikes (t 2, 5)
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/graph.h"
+#include "engine/tensor.h"
 
 namespace faultline::testing {
 
 std::shared_ptr<const Graph> lif_layer();
+
+// The time steps of lif_layer_input(), and its [kLifSteps, samples, 2] input: x = (3, 2) for every sample and step.
+constexpr int64_t kLifSteps = 6;
+Tensor lif_layer_input(int64_t samples);
 
 }  // namespace faultline::testing
