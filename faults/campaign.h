@@ -99,7 +99,9 @@ struct CampaignSpec {
   bool resume = false;
   CampaignShard shard;        // {0, 1}: every fault
   bool save_outputs = false;  // outputs.h5
-  ReplayOptions replay;       // incremental passes (default) or full ones; the results are the same bytes
+  // Incremental passes (default) or full ones; the results are the same bytes. Faults run in groups
+  // (FaultReplayer::run_group), so batch-major is preferred (ReplayOptions::prefer_batch_major).
+  ReplayOptions replay{.prefer_batch_major = true};
   std::optional<SpikingCampaign> spiking;  // a spiking model (see above); `options` is unused, `replay` says
                                            // whether the time steps run incrementally (faults/spiking_replay.h)
   bool spiking_report = false;             // spiking.csv for a non-spiking campaign too

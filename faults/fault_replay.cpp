@@ -74,6 +74,14 @@ Tensor image_rows(const Tensor& input, int64_t first, int64_t count) {
   return Tensor::view(input.dtype(), std::move(shape), base + static_cast<size_t>(first) * row_bytes);
 }
 
+// At least half of the faults are permanent (they share each batch's clean pass in batch-major groups).
+bool mostly_permanent(const FaultList& list, std::span<const ResolvedFault> faults) {
+  const auto permanent = std::count_if(faults.begin(), faults.end(), [&](const ResolvedFault& f) {
+    return list.entries[f.entry].fault.persistence == Persistence::kPermanent;
+  });
+  return 2 * static_cast<size_t>(permanent) >= faults.size();
+}
+
 }  // namespace
 
 Status check_replayable(const FaultList& list, std::span<const ResolvedFault> faults,
@@ -134,8 +142,10 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     auto executor = replayer->executor_for(replayer->session_->compiled());
     const int64_t batch = replayer->session_->options().batch;
     const int64_t batches = (replayer->images_ + batch - 1) / batch;
-    if (executor.is_ok() && (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
-                                replay_options.golden_budget_bytes) {
+    const bool every_batch_fits = executor.is_ok() && (*executor)->slot_bytes() *
+                                                              static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
+                                                          replay_options.golden_budget_bytes;
+    if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && mostly_permanent(list, faults))) {
       replayer->incremental_ = true;
       replayer->stats_.incremental = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));

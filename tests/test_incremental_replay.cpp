@@ -290,6 +290,44 @@ TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
   EXPECT_NE(summaries[0].find("\n"), std::string::npos);
 }
 
+// Campaigns go batch-major (ReplayOptions::prefer_batch_major) when several batches run and at least half of the
+// faults are permanent, even though every batch's golden values fit; one batch, or a list of mostly inference
+// faults, keeps a golden slot per batch. Either way summary.csv is the one full passes write.
+TEST(IncrementalReplay, CampaignsGoBatchMajorWhenMostFaultsArePermanent) {
+  struct Case {
+    Persistence persistence;
+    int64_t batch;
+    bool batch_major;
+  };
+  for (const Case& k : {Case{Persistence::kPermanent, 3, true}, Case{Persistence::kPermanent, 8, false},
+                        Case{Persistence::kInference, 3, false}}) {
+    const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation,
+                                     30, 24, k.persistence, 8);
+    const std::string dir = testing::temp_dir();
+    std::string summaries[2];
+    for (int mode = 0; mode < 2; ++mode) {
+      CampaignSpec spec;
+      spec.model = c.model;
+      spec.options.batch = k.batch;
+      spec.options.threads = 1;
+      spec.dataset.images = c.input;
+      spec.list = c.list;
+      spec.faults = c.resolved;
+      spec.targets = c.targets;
+      spec.output = dir + (mode == 0 ? "/full" : "/incremental");
+      spec.replay.incremental = mode == 1;
+      auto result = run_campaign(spec);
+      ASSERT_TRUE(result.is_ok()) << result.status().message();
+      if (mode == 1) {
+        EXPECT_TRUE(result->replay.incremental);
+        EXPECT_EQ(result->replay.batch_major, k.batch_major) << "batch " << k.batch;
+      }
+      summaries[mode] = read_text(result->summary_path);
+    }
+    EXPECT_EQ(summaries[0], summaries[1]) << "batch " << k.batch;
+  }
+}
+
 // `faultline run` recomputes incrementally by default and says so; --full-passes writes the same files.
 TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
   const std::string dir = testing::temp_dir();
