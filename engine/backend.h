@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,6 +69,11 @@ class CompiledModel {
   // Empty for a value the plan does not keep (a constant, a fused-away value) and for every value without
   // keep_values. Host memory.
   virtual std::span<std::byte> kept_storage(ValueId id) { return {}; }
+  // With PlanOptions::keep_values: the byte offset within kept_storage(id) of the element at row-major offset
+  // `index` of the value's logical shape, stored there as one word of the value's dtype; nullopt when the
+  // value is not kept (or the backend cannot say). Lets a fault on a few elements act on the kept bytes in
+  // place instead of reading and writing back the whole value (faults/fault_injector.h).
+  virtual std::optional<size_t> kept_element_offset(ValueId id, int64_t index) { return std::nullopt; }
 };
 
 class Backend {

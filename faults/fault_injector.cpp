@@ -292,6 +292,31 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
   return Status::ok();
 }
 
+Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, const Group& group) const {
+  for (size_t f : group.faults)
+    if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) return false;
+  const std::span<std::byte> kept = model.kept_storage(id);
+  if (kept.empty() || !model.kept_element_offset(id, 0)) return false;
+  const Value& value = model.graph().value(id);
+  const int64_t elements = numel(value.shape);
+  for (size_t f : group.faults) {
+    const Armed& armed = faults_[f];
+    const Fault& fault = *armed.source.fault;
+    const int64_t per_image = armed.source.target->elements;
+    for (int64_t b = 0; b < elements / per_image; ++b) {
+      if (fault.site.batch && *fault.site.batch != batch_first_image_ + b) continue;
+      const std::optional<size_t> offset = model.kept_element_offset(id, b * per_image + armed.offset);
+      if (!offset || *offset + dtype_size(value.dtype) > kept.size())
+        return internal_error("activation '" + group.value + "': the backend cannot place element " +
+                              std::to_string(b * per_image + armed.offset) + " in its kept bytes")
+            .with_context(fault_context(fault));
+      auto original = apply_word_fault(value.dtype, kept.data() + *offset, armed.word);
+      if (!original.is_ok()) return original.status().with_context(fault_context(fault));
+    }
+  }
+  return true;
+}
+
 Status FaultInjector::write_originals(CompiledModel& model, ModelState& state) {
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     const ValueId id = state.weight_ids[g];
@@ -393,6 +418,8 @@ Status FaultInjector::after_step(CompiledModel& model, size_t index) {
     const ValueId id = state->activation_ids[g];
     Tensor& value = state->activation_values[g];
     const Group& group = activation_groups_[g];
+    FL_ASSIGN_OR_RETURN(const bool applied, apply_in_place(model, id, group));
+    if (applied) continue;
     Status read = model.read_value(id, value);
     if (!read.is_ok()) return read.with_context("reading activation '" + group.value + "'");
     const int64_t per_image = faults_[group.faults.front()].source.target->elements;

@@ -155,6 +155,10 @@ class FaultInjector final : public StepObserver {
   Result<InputSite> find_input_site(const CompiledModel& model, const Group& group) const;
   // Applies the group's faults to `images` images of `value` (word faults at their element, ber per image).
   Status apply_to_value(const Group& group, Tensor& value, int64_t images) const;
+  // The same for an activation group of word faults, on the value's kept bytes in place
+  // (CompiledModel::kept_element_offset) instead of reading and writing back the whole value; false (nothing
+  // done) when the group has a ber fault or the model keeps no bytes for the value.
+  Result<bool> apply_in_place(CompiledModel& model, ValueId id, const Group& group) const;
   Status input_faults_in(CompiledModel& model, size_t index);
   Status restore_inputs_after(CompiledModel& model, ModelState& state, size_t index);
   Status write_originals(CompiledModel& model, ModelState& state);

@@ -216,6 +216,31 @@ Md plain_md(const memory::dims& logical) {
 Md any_md(const memory::dims& dims) { return Md(dims, kF32, Tag::any); }
 bool is_plain(const Md& md) { return md == plain_md(md.dims()); }
 
+// The byte offset of the float32 element at row-major offset `index` of md's dims in a blocked (or plain)
+// layout, as oneDNN lays it out: each dim splits into its inner blocks (innermost last) and an outer index
+// with the dim's stride, after offset0. nullopt for a non-blocked descriptor or an index out of range.
+std::optional<size_t> blocked_element_offset(const Md& md, int64_t index) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 || index < 0) return std::nullopt;
+  dnnl_dims_t position = {};
+  for (int k = d.ndims - 1; k >= 0; --k) {
+    position[k] = index % d.dims[k];
+    index /= d.dims[k];
+  }
+  if (index != 0) return std::nullopt;
+  const dnnl_blocking_desc_t& blocking = d.format_desc.blocking;
+  int64_t offset = d.offset0;
+  int64_t block_stride = 1;
+  for (int b = blocking.inner_nblks - 1; b >= 0; --b) {
+    const int k = static_cast<int>(blocking.inner_idxs[b]);
+    offset += position[k] % blocking.inner_blks[b] * block_stride;
+    position[k] /= blocking.inner_blks[b];
+    block_stride *= blocking.inner_blks[b];
+  }
+  for (int k = 0; k < d.ndims; ++k) offset += position[k] * blocking.strides[k];
+  return static_cast<size_t>(offset) * sizeof(float);
+}
+
 // "[2,16,8,8] plain", "[2,16,8,8] blocked(1:16)", ... for the plan dump.
 std::string describe_md(const Md& md) {
   std::string text = "[";
@@ -488,6 +513,10 @@ class OnednnModel final : public CompiledModel {
     const ValueState& state = values_[static_cast<size_t>(id)];
     if (state.kind != ValueKind::kBuffer) return {};
     return {static_cast<std::byte*>(value_data(state)), state.md.get_size()};
+  }
+  std::optional<size_t> kept_element_offset(ValueId id, int64_t index) override {
+    if (kept_storage(id).empty()) return std::nullopt;
+    return blocked_element_offset(values_[static_cast<size_t>(id)].md, index);
   }
 
  private:

@@ -54,6 +54,13 @@ class ReferenceModel final : public CompiledModel {
     return {static_cast<std::byte*>(const_cast<void*>(value.raw())), value.nbytes()};
   }
 
+  std::optional<size_t> kept_element_offset(ValueId id, int64_t index) override {
+    const std::span<std::byte> kept = kept_storage(id);
+    const size_t word = dtype_size(graph_.value(id).dtype);
+    if (kept.empty() || index < 0 || (static_cast<size_t>(index) + 1) * word > kept.size()) return std::nullopt;
+    return static_cast<size_t>(index) * word;  // dense, in the logical order
+  }
+
   Status read_value(ValueId id, Tensor& dst) override {
     FL_RETURN_IF_ERROR(run_error_);
     FL_ASSIGN_OR_RETURN(Tensor * value, stored_value(id));
