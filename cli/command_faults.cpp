@@ -45,6 +45,7 @@ constexpr const char* kHelp =
     "  --multibit-bits K      bits flipped by a multibit fault (default 2)\n"
     "  --value V              the value written by the value model\n"
     "  --persistence P        permanent | inference | batch (default permanent)\n"
+    "  --images N             inference / batch: draw each fault's Batch image from 0..N-1 (the dataset's images)\n"
     "  --error E              statistical: error margin (default 0.01)\n"
     "  --confidence C         statistical: confidence level (default 0.99)\n"
     "  --t T                  statistical: explicit cut-off instead of --confidence (SFIadvancedmodels: 2.58)\n"
@@ -155,6 +156,10 @@ Result<GeneratorOptions> generator_options_from(const Arguments& args) {
   auto parsed = persistence_from_name(persistence);
   if (!parsed) return invalid_argument("option --persistence: unknown persistence '" + persistence + "'");
   options.persistence = *parsed;
+  FL_ASSIGN_OR_RETURN(options.images, args.get_int("images", 0, 1, std::numeric_limits<int64_t>::max()));
+  if (options.images > 0 && options.persistence == Persistence::kPermanent)
+    return invalid_argument("option --images: draws the Batch image of inference or batch faults; give "
+                            "--persistence inference or batch");
   FL_ASSIGN_OR_RETURN(int64_t seed,
                       args.get_int("seed", static_cast<int64_t>(options.seed), 0, std::numeric_limits<int64_t>::max()));
   options.seed = static_cast<uint64_t>(seed);
@@ -194,7 +199,7 @@ Result<FaultList> generate(const Arguments& args, const std::vector<FaultTarget>
 }
 
 Status faults_generate(int argc, char** argv) {
-  OptionSpec spec{{"output", "target", "layers", "bits", "model", "multibit-bits", "value", "persistence", "count",
+  OptionSpec spec{{"output", "target", "layers", "bits", "model", "multibit-bits", "value", "persistence", "images", "count",
                    "ber", "error", "confidence", "t", "scope", "seed", "array", "dataflow", "unit", "pattern", "tile"},
                   {"exhaustive", "statistical", "all-parameters"},
                   {{"-o", "output"}}};

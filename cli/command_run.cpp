@@ -45,14 +45,18 @@ constexpr const char* kHelp =
     "                  from the kept golden values (the results are the same bytes; for checking and timing)\n"
     "  --quiet         no header and no progress lines (the result lines are still printed)\n";
 
-Result<FaultList> fault_list_for(const ExperimentConfig& config, const std::vector<FaultTarget>& targets) {
+// The experiment's list: read, or generated with inference / batch faults' images drawn over the `images` of
+// the dataset.
+Result<FaultList> fault_list_for(const ExperimentConfig& config, const std::vector<FaultTarget>& targets,
+                                 int64_t images) {
   if (config.faults.list) return read_fault_list(*config.faults.list);
   const FaultGeneration& generation = *config.faults.generate;
-  if (generation.count) return generate_random_faults(targets, generation.options, *generation.count);
+  GeneratorOptions options = generation.options;
+  options.images = images;
+  if (generation.count) return generate_random_faults(targets, options, *generation.count);
   if (generation.statistical)
-    return generate_statistical_faults(targets, generation.options, generation.statistical->scope,
-                                       generation.statistical->sample);
-  return generate_exhaustive_faults(targets, generation.options);
+    return generate_statistical_faults(targets, options, generation.statistical->scope, generation.statistical->sample);
+  return generate_exhaustive_faults(targets, options);
 }
 
 // A progress line: a rewritten line on a terminal, a line every 10 s otherwise.
@@ -235,7 +239,7 @@ Status command_run(int argc, char** argv) {
   }
   FL_ASSIGN_OR_RETURN(std::vector<FaultTarget> targets, list_fault_targets(*model));
   if (config.faults.error_rate) return run_sweep(args, config, model, std::move(dataset), std::move(targets));
-  FL_ASSIGN_OR_RETURN(FaultList list, fault_list_for(config, targets));
+  FL_ASSIGN_OR_RETURN(FaultList list, fault_list_for(config, targets, dataset.images.dim(0)));
   auto resolved = resolve_fault_list(list, targets);
   if (!resolved.is_ok()) return resolved.status();
 

@@ -105,15 +105,18 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
                                                         spec.dataset.images, spec.injector_options, spec.replay));
   }
   FL_ASSIGN_OR_RETURN(Tensor golden, spiking ? spiking->golden() : replayer->golden());
-  // Batch-major replays (faults/fault_replay.h) run faults in groups that share each batch's clean pass; the
-  // group's outputs wait here (at most 256 MB of them, 64 faults) and rows are still appended one by one.
-  const size_t group_size =
-      std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 64);
+  // Incremental replays run faults in groups (FaultReplayer::run_group): in batch-major mode the permanent
+  // faults of a group share each batch's clean pass, and inference faults on activations share passes one per
+  // image. The group's outputs wait here (at most 256 MB of them; 64 faults in batch-major mode, where a group
+  // runs every batch before its first row is written, else 1,024) and rows are still appended one by one, so
+  // a run killed mid-group loses at most that group's work.
+  const size_t group_size = std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1,
+                                               replayer && replayer->stats().batch_major ? 64 : 1024);
   std::vector<Tensor> pending;
   size_t pending_first = 0;
   auto run_fault = [&](size_t f) -> Result<Tensor> {
     if (spiking) return spiking->run(f);
-    if (!replayer->stats().batch_major) return replayer->run(f);
+    if (!replayer->stats().incremental) return replayer->run(f);
     if (f < pending_first || f >= pending_first + pending.size()) {
       std::vector<size_t> group;
       for (size_t g = f; g < faults.size() && group.size() < group_size; ++g) group.push_back(g);

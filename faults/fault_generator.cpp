@@ -53,7 +53,14 @@ KernelSpace kernel_space(const GeneratorOptions& options) {
   return {options.target, options.kernel, options.tile_rows, options.tile_cols};
 }
 
-// The fault at position `pos` of `layer`, with `model`; multibit draws its extra bits from `rng`.
+// GeneratorOptions::images: the Batch image of an inference or batch fault, drawn from `rng`.
+void draw_batch(const GeneratorOptions& options, std::mt19937_64& rng, Fault& fault) {
+  if (options.images > 0 && options.persistence != Persistence::kPermanent)
+    fault.site.batch = std::uniform_int_distribution<int64_t>(0, options.images - 1)(rng);
+}
+
+// The fault at position `pos` of `layer`, with `model`; multibit draws its extra bits (and an inference fault
+// its image) from `rng`.
 Result<Fault> make_fault(const FaultSpaceLayer& layer, uint64_t pos, FaultModel model, const GeneratorOptions& options,
                          std::mt19937_64& rng) {
   const uint64_t nbits = layer.bits.size();
@@ -68,6 +75,7 @@ Result<Fault> make_fault(const FaultSpaceLayer& layer, uint64_t pos, FaultModel 
   }
   fault.model = model;
   fault.persistence = options.persistence;
+  draw_batch(options, rng, fault);
   if (fault_model_uses_bit(model)) fault.site.bit = layer.bits[bit_slot];
   if (model == FaultModel::kValue) fault.value = options.value;
   if (model == FaultModel::kMultiBitFlip) {
@@ -400,6 +408,7 @@ Result<FaultList> generate_ber_faults(const std::vector<FaultTarget>& targets, c
   }
   FL_ASSIGN_OR_RETURN(std::vector<FaultSpaceLayer> space, select_fault_space(targets, options));
   FaultList list = new_list();
+  std::mt19937_64 rng(options.seed);  // Batch images only
   for (const FaultSpaceLayer& layer : space) {
     Fault fault;
     fault.site.target = options.target;
@@ -407,6 +416,7 @@ Result<FaultList> generate_ber_faults(const std::vector<FaultTarget>& targets, c
     fault.model = FaultModel::kBitErrorRate;
     fault.value = p;
     fault.persistence = options.persistence;
+    draw_batch(options, rng, fault);
     append(list, std::move(fault));
   }
   return list;

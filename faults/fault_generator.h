@@ -69,6 +69,10 @@ struct GeneratorOptions {
   int multibit_bits = 2;  // multibit: the drawn bit plus this many - 1 other chosen bits
   double value = 0.0;     // value: the value written
   Persistence persistence = Persistence::kPermanent;
+  // With persistence inference or batch: each fault's Batch (the image it hits) is drawn uniformly from
+  // [0, images), the images of the run's dataset, from the list's random stream. 0 leaves Batch empty (such a
+  // list does not run until its Batch column is filled in).
+  int64_t images = 0;
   uint64_t seed = 51195;  // SFIadvancedmodels' default seed
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/image_independence.h"
 #include "engine/weight_storage.h"
 
 namespace faultline {
@@ -148,11 +149,13 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && mostly_permanent(list, faults))) {
       replayer->incremental_ = true;
       replayer->stats_.incremental = true;
+      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
       return replayer;
     }
     if (executor.is_ok() && (*executor)->slot_bytes() <= replay_options.golden_budget_bytes) {
       replayer->incremental_ = replayer->batch_major_ = true;
+      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
       replayer->stats_.incremental = replayer->stats_.batch_major = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes();
       return replayer;
@@ -252,19 +255,88 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
   return Status::ok();
 }
 
+bool FaultReplayer::shares_image_passes(size_t f) const {
+  const ArmedFault armed = armed_fault(*list_, faults_[f], targets_);
+  return incremental_ && images_independent_ && armed.fault->persistence == Persistence::kInference &&
+         (armed.target->kind == TargetKind::kActivation || armed.target->kind == TargetKind::kInput);
+}
+
+Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<const size_t> members,
+                                    std::vector<Tensor>& outputs) {
+  FL_RETURN_IF_ERROR(golden().status());
+  const int64_t batch = session_->options().batch;
+  const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
+  auto image_of = [&](size_t i) { return *list_->entries[faults_[group[i]].entry].fault.site.batch; };
+  auto location = [&](size_t i) { return fault_list_location(*list_, faults_[group[i]].entry); };
+  // Executed batch by executed batch (members in group order within each).
+  std::vector<size_t> order(members.begin(), members.end());
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return image_of(a) / batch < image_of(b) / batch; });
+  for (size_t begin = 0; begin < order.size();) {
+    const int64_t first = image_of(order[begin]) / batch * batch;
+    const int64_t count = std::min(batch, images_ - first);
+    size_t end = begin;
+    while (end < order.size() && image_of(order[end]) / batch * batch == first) ++end;
+    // Waves: each member joins the first wave that has no fault on its image yet.
+    std::vector<std::vector<size_t>> waves;
+    std::vector<std::vector<int64_t>> wave_images;
+    for (size_t k = begin; k < end; ++k) {
+      size_t w = 0;
+      while (w < waves.size() && std::find(wave_images[w].begin(), wave_images[w].end(), image_of(order[k])) !=
+                                     wave_images[w].end())
+        ++w;
+      if (w == waves.size()) waves.emplace_back(), wave_images.emplace_back();
+      waves[w].push_back(order[k]);
+      wave_images[w].push_back(image_of(order[k]));
+    }
+    std::vector<FaultInjector> injectors;
+    injectors.reserve(waves.size());
+    for (const std::vector<size_t>& wave : waves) {
+      std::vector<ArmedFault> armed;
+      for (size_t i : wave) armed.push_back(armed_fault(*list_, faults_[group[i]], targets_));
+      auto injector = FaultInjector::create(armed, injector_options_);
+      if (!injector.is_ok()) return injector.status().with_context(location(wave.front()));
+      injectors.push_back(std::move(injector).value());
+    }
+    std::vector<FaultInjector*> pointers;
+    for (FaultInjector& injector : injectors) pointers.push_back(&injector);
+    std::vector<Tensor> wave_outputs;
+    const Status status = run_passes(pointers, first, count, wave_outputs);
+    for (size_t w = 0; w < waves.size(); ++w) {
+      const Status restored = injectors[w].restore();
+      FL_RETURN_IF_ERROR(status.with_context(location(waves[w].front())));
+      FL_RETURN_IF_ERROR(restored.with_context(location(waves[w].front())));
+      if (wave_outputs[w].dtype() != DType::kFloat32)
+        return unsupported("the model's output is " + std::string(dtype_name(wave_outputs[w].dtype())) +
+                           ", not float32");
+      for (size_t i : waves[w]) {  // golden rows, and the fault's own image's row from the wave's pass
+        const int64_t image = image_of(i);
+        outputs[i] = golden_.clone();
+        std::memcpy(outputs[i].data<std::byte>() + static_cast<size_t>(image) * row_bytes,
+                    wave_outputs[w].data<std::byte>() + static_cast<size_t>(image - first) * row_bytes, row_bytes);
+      }
+    }
+    begin = end;
+  }
+  return Status::ok();
+}
+
 Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> group) {
   std::vector<Tensor> outputs(group.size());
-  std::vector<size_t> shared;  // positions in `group` of the faults that share batch passes
+  std::vector<size_t> shared;     // positions in `group` of the permanent faults that share batch passes
+  std::vector<size_t> per_image;  // positions of the inference faults that share passes one per image
   for (size_t i = 0; i < group.size(); ++i) {
     if (group[i] >= faults_.size())
       return internal_error("run_group: fault " + std::to_string(group[i]) + " is not in the list");
     const bool permanent = list_->entries[faults_[group[i]].entry].fault.persistence == Persistence::kPermanent;
     if (batch_major_ && permanent) {
       shared.push_back(i);
+    } else if (shares_image_passes(group[i])) {
+      per_image.push_back(i);
     } else {
       FL_ASSIGN_OR_RETURN(outputs[i], run(group[i]));
     }
   }
+  if (!per_image.empty()) FL_RETURN_IF_ERROR(run_per_image(group, per_image, outputs));
   if (shared.empty()) return outputs;
   std::vector<ArmedFault> armed;
   std::vector<FaultInjector> injectors;

@@ -102,7 +102,11 @@ class FaultReplayer {
   // The outputs of faults[f] for every f in `group`, in group order, each exactly as run(f) gives it. In
   // batch-major mode (ReplayStats::batch_major) the permanent faults of the group share each batch's clean
   // pass: batch by batch, the batch runs clean once into the one golden slot and every permanent fault runs
-  // its incremental pass from it. Inference and batch faults, and the other modes, run as run(f).
+  // its incremental pass from it. Inference faults on activations and inputs share passes one per image
+  // when the images go through the model independently (engine/image_independence.h): the group's faults in
+  // one executed batch run in waves, each wave one incremental pass that arms every fault of it on its own
+  // image (a wave never holds two faults on one image), and each fault keeps its image's row of that pass
+  // (golden rows elsewhere, as run(f)). ReplayStats::passes counts the waves. Other faults run as run(f).
   Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
   size_t size() const { return faults_.size(); }
   const ReplayStats& stats() const { return stats_; }
@@ -119,6 +123,9 @@ class FaultReplayer {
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                     std::vector<Tensor>& outputs);
   Status run_golden_incremental();
+  // run_group's per-image path: whether faults[f] takes it, and the waves for the group positions `members`.
+  bool shares_image_passes(size_t f) const;
+  Status run_per_image(std::span<const size_t> group, std::span<const size_t> members, std::vector<Tensor>& outputs);
   // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`.
   Status run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first, int64_t count,
                          size_t slot);
@@ -135,6 +142,7 @@ class FaultReplayer {
   ReplayOptions replay_options_;
   bool incremental_ = false;
   bool batch_major_ = false;
+  bool images_independent_ = false;  // check_images_independent() of the plan (incremental replays only)
   std::vector<std::unique_ptr<IncrementalExecutor>> executors_;  // one per plan (batch size) used
   ReplayStats stats_;
 };

@@ -65,6 +65,30 @@ TEST_F(CliFaults, InjectWritesFaultsByImagesByClasses) {
   EXPECT_EQ(y->dtype(), DType::kFloat32);
 }
 
+// --images draws each inference fault's image, and such a list runs; it needs a scoped persistence.
+TEST_F(CliFaults, GenerateDrawsTheImagesOfInferenceFaults) {
+  const std::string list = path("transient.csv");
+  auto generated = run_faultline("faults generate " + kResnetBn +
+                                 " --target activation --count 40 --persistence inference --images 16 --seed 3 -o " +
+                                 list);
+  ASSERT_EQ(generated.exit_code, 0) << generated.err;
+  auto parsed = read_fault_list(list);
+  ASSERT_TRUE(parsed.is_ok()) << parsed.status().message();
+  ASSERT_EQ(parsed->entries.size(), 40u);
+  for (const auto& entry : parsed->entries) {
+    ASSERT_TRUE(entry.fault.site.batch.has_value());
+    EXPECT_LT(*entry.fault.site.batch, 16);
+    EXPECT_EQ(entry.fault.persistence, Persistence::kInference);
+  }
+  auto r = run_faultline(inject(list, path("t.npy")) + " --batch 6");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto refused = run_faultline("faults generate " + kResnetBn + " --target activation --count 4 --images 16 -o " +
+                               path("p.csv"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("option --images"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--persistence inference or batch"), std::string::npos) << refused.err;
+}
+
 TEST_F(CliFaults, InjectRefusesBadListsNamingTheLine) {
   const std::string header = "Injection,Layer,TensorIndex,Bit\n0,conv1,\"(0, 0, 0, 0)\",3\n";
   const struct {

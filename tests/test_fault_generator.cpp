@@ -240,6 +240,50 @@ TEST(FaultGenerator, RandomListIsUniform) {
   EXPECT_FALSE(generate_random_faults(small_targets(), options, 32001).is_ok());
 }
 
+TEST(FaultGenerator, InferenceFaultsDrawTheirImageUniformly) {
+  // 7,000 inference faults over 7 images: every Batch in range, the images hit alike (chi-square for this fixed
+  // seed below the 0.9999 quantile for 6 dof, 27.9), the same list for the same seed; the layers and bits are
+  // those of a list without images (the image comes from the same stream, so only their order may differ).
+  GeneratorOptions options;
+  options.seed = 99;
+  options.layers = {"a.*", "b.*", "c.*", "d.*"};
+  options.persistence = Persistence::kInference;
+  options.images = 7;
+  auto list = generate_random_faults(small_targets(), options, 7000);
+  ASSERT_TRUE(list.is_ok()) << list.status().message();
+  double counts[7] = {};
+  for (const auto& entry : list->entries) {
+    ASSERT_TRUE(entry.fault.site.batch.has_value());
+    ASSERT_GE(*entry.fault.site.batch, 0);
+    ASSERT_LT(*entry.fault.site.batch, 7);
+    counts[*entry.fault.site.batch] += 1;
+  }
+  double chi2 = 0;
+  for (double c : counts) chi2 += (c - 1000) * (c - 1000) / 1000;
+  EXPECT_LT(chi2, 27.9);
+  auto again = generate_random_faults(small_targets(), options, 7000);
+  ASSERT_TRUE(again.is_ok());
+  for (size_t i = 0; i < list->entries.size(); ++i)
+    ASSERT_EQ(list->entries[i].fault.site.batch, again->entries[i].fault.site.batch) << i;
+  // Batch persistence draws too; permanent faults, and lists without images, name no image.
+  options.persistence = Persistence::kBatch;
+  auto batch = generate_exhaustive_faults(small_targets(), options);
+  ASSERT_TRUE(batch.is_ok());
+  for (const auto& entry : batch->entries) ASSERT_TRUE(entry.fault.site.batch.has_value());
+  auto ber = generate_ber_faults(small_targets(), options, 1e-3);
+  ASSERT_TRUE(ber.is_ok());
+  for (const auto& entry : ber->entries) ASSERT_TRUE(entry.fault.site.batch.has_value());
+  options.persistence = Persistence::kPermanent;
+  auto permanent = generate_random_faults(small_targets(), options, 100);
+  ASSERT_TRUE(permanent.is_ok());
+  for (const auto& entry : permanent->entries) EXPECT_FALSE(entry.fault.site.batch.has_value());
+  options.persistence = Persistence::kInference;
+  options.images = 0;
+  auto unnamed = generate_random_faults(small_targets(), options, 100);
+  ASSERT_TRUE(unnamed.is_ok());
+  for (const auto& entry : unnamed->entries) EXPECT_FALSE(entry.fault.site.batch.has_value());
+}
+
 TEST(FaultGenerator, ExhaustiveCounts) {
   GeneratorOptions options;
   options.layers = {"a.conv", "e.q"};

@@ -290,6 +290,60 @@ TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
   EXPECT_NE(summaries[0].find("\n"), std::string::npos);
 }
 
+// Inference faults on activations and inputs share passes, one fault per image (run_group's waves), in both
+// golden layouts: every fault's output is bit for bit the one a full pass of it alone gives, with 15 or 30 faults
+// on each image (as many waves per executed batch) over two executed batches in one group, on ResNet20 and the
+// Inception net; the passes are the waves, far fewer than the faults.
+TEST(IncrementalReplay, InferenceFaultsShareOnePassPerImage) {
+  struct Case {
+    const char* model;
+    const char* input;
+    SiteTarget target;
+    bool batch_major;
+  };
+  for (const Case& k : {Case{"models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, false},
+                        Case{"models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kInput, true},
+                        Case{"models/googlenet_small.onnx", "models/googlenet_small_input.npy",
+                             SiteTarget::kActivation, true}}) {
+    // Batch (i * 7 + 3) % N: 120 / N faults on each of the N images (8 of ResNet20's, the Inception net's 4).
+    const Campaign c = make_campaign(k.model, k.input, k.target, 120, 26, Persistence::kInference, 8);
+    const int64_t images = c.input.dim(0);
+    SessionOptions options;
+    options.batch = images / 2;  // two executed batches, each with 120 / N waves of N / 2 faults
+    options.threads = 1;
+    ReplayOptions full;
+    full.incremental = false;
+    ReplayOptions fast;
+    if (k.batch_major) fast.golden_budget_bytes = 1;  // sized below: one slot of two
+    auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
+    ASSERT_TRUE(plain.is_ok()) << plain.status().message();
+    if (k.batch_major) {
+      auto sizing = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input);
+      ASSERT_TRUE(sizing.is_ok()) << sizing.status().message();
+      fast.golden_budget_bytes = (*sizing)->stats().golden_bytes / 2 + 1;
+    }
+    auto shared = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, fast);
+    ASSERT_TRUE(shared.is_ok()) << shared.status().message();
+    ASSERT_EQ((*shared)->stats().batch_major, k.batch_major);
+    std::vector<size_t> group;
+    for (size_t f = 0; f < c.resolved.size(); ++f) group.push_back(f);
+    auto outputs = (*shared)->run_group(group);
+    ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
+    EXPECT_EQ((*shared)->stats().passes, 2 * 120 / images) << k.model << ": two batches of 120 / N waves";
+    int mismatches = 0;
+    for (size_t f = 0; f < c.resolved.size(); ++f) {
+      auto expected = (*plain)->run(f);
+      ASSERT_TRUE(expected.is_ok()) << expected.status().message();
+      const Tensor& actual = (*outputs)[f];
+      ASSERT_EQ(actual.nbytes(), expected->nbytes());
+      if (std::memcmp(actual.raw(), expected->raw(), actual.nbytes()) != 0 && ++mismatches <= 5)
+        ADD_FAILURE() << k.model << ": fault " << f << " on image " << *c.list.entries[f].fault.site.batch
+                      << " differs from its full pass";
+    }
+    EXPECT_EQ(mismatches, 0) << k.model;
+  }
+}
+
 // Campaigns go batch-major (ReplayOptions::prefer_batch_major) when several batches run and at least half of the
 // faults are permanent, even though every batch's golden values fit; one batch, or a list of mostly inference
 // faults, keeps a golden slot per batch. Either way summary.csv is the one full passes write.
