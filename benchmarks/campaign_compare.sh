@@ -3,6 +3,7 @@
 # machine, on the same network, images and fault lists, with the per-fault outcomes compared.
 #
 #   benchmarks/campaign_compare.sh [PEER_DIR] [--faults F] [--images N] [--threads T] [--build DIR] [--keep]
+#                                  [--transient K]
 #
 # PEER_DIR   the peer harness (model.py, peer_campaign.py); default ../shared/bench/peer next to the repository
 # --faults   faults per campaign (default 50)
@@ -10,6 +11,10 @@
 # --threads  threads for both engines (default 2)
 # --build    faultline build folder holding the `faultline` command (default build)
 # --keep     keep the temporary folder (ONNX, images, fault lists, peer JSON, faultline results)
+# --transient K  also K transient activation faults (persistence inference: one bit of one element of a
+#            conv/linear output, in one image drawn over the N images, `faultline faults generate --images N`),
+#            faultline only (the peer harness has no such campaign): incremental, where faults on distinct
+#            images of a batch share one pass, against --full-passes, with the same summary.csv required
 #
 # What runs, in this order:
 #   1. model.py --onnx --keep-bn: the peer's ResNet20 (shortcut B, seed 0, BatchNorm kept so its convolutions'
@@ -36,6 +41,7 @@ threads=2
 batch=100
 build_dir="$repo_root/build"
 keep=0
+transient=0
 python=/usr/bin/python3
 
 die() { echo "campaign_compare.sh: $*" >&2; exit 1; }
@@ -47,7 +53,8 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="${2:?--threads needs a value}"; shift 2 ;;
     --build) build_dir="${2:?--build needs a value}"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --transient) transient="${2:?--transient needs a value}"; shift 2 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) peer_dir="$1"; shift ;;
   esac
@@ -56,6 +63,7 @@ done
 [[ "$images" =~ ^[0-9]+$ && "$images" -gt 0 && $((images % batch)) -eq 0 ]] \
   || die "--images must be a positive multiple of the batch size $batch, got '$images'"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, got '$threads'"
+[[ "$transient" =~ ^[0-9]+$ ]] || die "--transient must be a non-negative integer, got '$transient'"
 [[ -f "$peer_dir/model.py" && -f "$peer_dir/peer_campaign.py" ]] || die "'$peer_dir' is not the peer harness"
 faultline="$build_dir/faultline"
 [[ -x "$faultline" ]] || die "no faultline command at '$faultline' (build first, or pass --build)"
@@ -103,6 +111,20 @@ for kind in weight neuron; do
   times+=("$start" "$EPOCHREALTIME")
 done
 
+transient_times=()
+if [[ $transient -gt 0 ]]; then
+  "$faultline" faults generate "$work/resnet20_bn.onnx" --target activation --count "$transient" \
+    --persistence inference --images "$images" --seed 7 -o "$work/transient.csv" >/dev/null
+  for mode in incremental full; do
+    sed "s|^faults: .*|faults: {list: transient.csv}|; s|^output: .*|output: results_transient_$mode|" \
+      "$work/weight.yaml" >"$work/transient_$mode.yaml"
+    flag=""; [[ $mode == full ]] && flag="--full-passes"
+    start=$EPOCHREALTIME
+    "$faultline" run "$work/transient_$mode.yaml" --quiet $flag >/dev/null
+    transient_times+=("$start" "$EPOCHREALTIME")
+  done
+fi
+
 "$python" - "$repo_root/benchmarks" "$work" "${times[@]}" <<'EOF'
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -132,3 +154,15 @@ for kind in ("weight", "neuron"):
         print("   " + campaign_outcomes.describe(rows, p["nonfinite_fault_images"], differing)
               + ("" if full_rows == rows else "; --full-passes gave other outcomes"))
 EOF
+if [[ $transient -gt 0 ]]; then
+  "$python" - "$work" "$transient" "$images" "${transient_times[@]}" <<'EOF'
+import filecmp, sys
+work, k, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+t = [float(x) for x in sys.argv[4:]]
+inc, full = t[1] - t[0], t[3] - t[2]
+same = filecmp.cmp(f"{work}/results_transient_incremental/summary.csv", f"{work}/results_transient_full/summary.csv",
+                   shallow=False)
+print(f"transient  {k:>6} {n:>6}  faultline only: incremental {inc:.1f} s, full passes {full:.1f} s "
+      f"({full / inc:.1f}x); summary.csv identical: {'yes' if same else 'NO'}")
+EOF
+fi

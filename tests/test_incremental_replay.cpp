@@ -344,6 +344,74 @@ TEST(IncrementalReplay, InferenceFaultsShareOnePassPerImage) {
   }
 }
 
+// Campaign-sized checks: 2,000 faults of every kind in one list (permanent weight, activation and input faults,
+// inference activation faults; bit flips, stuck-at and multi-bit), run as a campaign runs them (run_group in
+// groups of 64, batch-major since two batches run and most faults are permanent, the inference faults in
+// waves), on ResNet20 (residual branches) and the Inception net (Concat branches): every fault's outputs are
+// bit for bit those of its full pass.
+TEST(IncrementalReplay, TwoThousandMixedFaultsInCampaignGroupsMatchFullPasses) {
+  for (const auto& [model, input] : {std::pair{"models/resnet20_bn.onnx", "models/resnet20_input.npy"},
+                                     std::pair{"models/googlenet_small.onnx", "models/googlenet_small_input.npy"}}) {
+    const struct {
+      SiteTarget target;
+      int64_t count;
+      Persistence persistence;
+    } parts[] = {{SiteTarget::kWeight, 800, Persistence::kPermanent},
+                 {SiteTarget::kActivation, 500, Persistence::kPermanent},
+                 {SiteTarget::kInput, 300, Persistence::kPermanent},
+                 {SiteTarget::kActivation, 400, Persistence::kInference}};
+    Campaign c;
+    uint64_t seed = 40;
+    for (const auto& part : parts) {
+      Campaign piece = make_campaign(model, input, part.target, part.count, seed++, part.persistence, 4);
+      if (c.list.entries.empty()) {
+        c = std::move(piece);
+        continue;
+      }
+      for (FaultListEntry entry : piece.list.entries) {
+        entry.injection = static_cast<int64_t>(c.list.entries.size());
+        c.list.entries.push_back(std::move(entry));
+      }
+    }
+    auto resolved = resolve_fault_list(c.list, c.targets);
+    ASSERT_TRUE(resolved.is_ok()) << resolved.status().message();
+    c.resolved = *resolved;
+    ASSERT_EQ(c.resolved.size(), 2000u);
+    SessionOptions options;
+    options.batch = 2;  // images 0-1 and 2-3
+    options.threads = 1;
+    ReplayOptions full;
+    full.incremental = false;
+    ReplayOptions grouped;
+    grouped.prefer_batch_major = true;
+    auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
+    auto fast = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, grouped);
+    ASSERT_TRUE(plain.is_ok()) << plain.status().message();
+    ASSERT_TRUE(fast.is_ok()) << fast.status().message();
+    EXPECT_TRUE((*fast)->stats().batch_major);
+    int mismatches = 0;
+    for (size_t first = 0; first < c.resolved.size(); first += 64) {
+      std::vector<size_t> group;
+      for (size_t f = first; f < std::min(first + 64, c.resolved.size()); ++f) group.push_back(f);
+      auto outputs = (*fast)->run_group(group);
+      ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
+      for (size_t k = 0; k < group.size(); ++k) {
+        auto expected = (*plain)->run(group[k]);
+        ASSERT_TRUE(expected.is_ok()) << expected.status().message();
+        const Tensor& actual = (*outputs)[k];
+        if ((actual.nbytes() != expected->nbytes() ||
+             std::memcmp(actual.raw(), expected->raw(), actual.nbytes()) != 0) &&
+            ++mismatches <= 5)
+          ADD_FAILURE() << model << ": fault " << group[k] << " (" << c.list.entries[group[k]].fault.site.layer
+                        << ") differs from its full pass";
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << model;
+    EXPECT_LT((*fast)->stats().steps_run, (*fast)->stats().steps_total) << model;
+    EXPECT_LT((*fast)->stats().passes, 2 * 2000) << model << ": the inference faults share passes";
+  }
+}
+
 // Campaigns go batch-major (ReplayOptions::prefer_batch_major) when several batches run and at least half of the
 // faults are permanent, even though every batch's golden values fit; one batch, or a list of mostly inference
 // faults, keeps a golden slot per batch. Either way summary.csv is the one full passes write.
