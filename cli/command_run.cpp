@@ -257,6 +257,7 @@ Status command_run(int argc, char** argv) {
   spec.shard = shard;
   spec.save_outputs = args.flag("save-outputs") || config.save_outputs;
   spec.replay.incremental = !args.flag("full-passes");
+  if (config.golden_budget_bytes) spec.replay.golden_budget_bytes = *config.golden_budget_bytes;
   spec.spiking = std::move(spiking);
   spec.spiking_report = config.spiking_report;
   if (!args.flag("quiet")) {

@@ -464,7 +464,7 @@ Result<SpikingExperiment> parse_spiking(const Context& ctx, const YAML::Node& no
 Result<ExperimentConfig> parse_root(const Context& ctx, const YAML::Node& root) {
   FL_RETURN_IF_ERROR(check_map(ctx, root, "",
                                {"model", "backend", "batch_size", "threads", "weights", "dataset", "faults",
-                                "output", "seed", "save_outputs", "spiking", "spiking_report"}));
+                                "output", "seed", "save_outputs", "golden_budget_mb", "spiking", "spiking_report"}));
   ExperimentConfig config;
   config.path = ctx.file;
 
@@ -520,6 +520,10 @@ Result<ExperimentConfig> parse_root(const Context& ctx, const YAML::Node& root) 
   if (output.empty()) return ctx.error("output", "is empty");
   config.output = ctx.resolve(output);
 
+  if (root["golden_budget_mb"]) {
+    FL_ASSIGN_OR_RETURN(int64_t mb, get_int(ctx, root["golden_budget_mb"], "golden_budget_mb", 0, int64_t{1} << 30));
+    config.golden_budget_bytes = static_cast<size_t>(mb) << 20;
+  }
   if (root["save_outputs"]) {
     FL_ASSIGN_OR_RETURN(config.save_outputs, get_bool(ctx, root["save_outputs"], "save_outputs"));
   }

@@ -42,6 +42,8 @@
 //   output: results/resnet20           # required; the folder need not exist
 //   seed: 1                            # >= 0 (default 51195)
 //   save_outputs: false                # keep every faulty run's outputs
+//   golden_budget_mb: 4096             # >= 0: memory for the golden values of incremental passes, MiB (default
+//                                      # 4096); a campaign whose one batch's values do not fit runs full passes
 //   spiking:                           # spiking models (NIR) only; required for them
 //     steps: 25                        # >= 1 time steps (events: the dataset's T, checked when given)
 //     encoding: rate                   # rate (Bernoulli, seeded) | direct (the image every step) |
@@ -118,6 +120,7 @@ struct ExperimentConfig {
   std::string output;  // resolved
   uint64_t seed = kDefaultExperimentSeed;
   bool save_outputs = false;
+  std::optional<size_t> golden_budget_bytes;  // golden_budget_mb (ReplayOptions::golden_budget_bytes)
   std::optional<SpikingExperiment> spiking;
   bool spiking_report = false;
 };

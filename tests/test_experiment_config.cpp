@@ -39,6 +39,7 @@ faults:
 output: results/resnet20
 seed: 1
 save_outputs: true
+golden_budget_mb: 512
 )";
 
 // A folder holding the placeholder files an experiment names.
@@ -124,6 +125,7 @@ TEST_F(ExperimentConfigTest, FullFileParsesToTheExpectedValues) {
   EXPECT_EQ(c.output, at("results/resnet20"));
   EXPECT_EQ(c.seed, 1u);
   EXPECT_TRUE(c.save_outputs);
+  EXPECT_EQ(c.golden_budget_bytes, std::optional<size_t>(size_t{512} << 20));
 
   const std::string summary = describe_experiment(c);
   EXPECT_NE(summary.find("onednn"), std::string::npos) << summary;
@@ -140,6 +142,7 @@ TEST_F(ExperimentConfigTest, DefaultsOfAMinimalFile) {
   EXPECT_FALSE(config->session.weight_dtype.has_value());
   EXPECT_EQ(config->seed, kDefaultExperimentSeed);
   EXPECT_FALSE(config->save_outputs);
+  EXPECT_FALSE(config->golden_budget_bytes.has_value());
   EXPECT_EQ(config->dataset.labels, "");
   EXPECT_FALSE(config->dataset.limit.has_value());
 }
@@ -252,6 +255,8 @@ TEST_F(ExperimentConfigTest, WrongTypes) {
   expect_error(minimal("  list: faults.csv\n", "batch_size: ten\n"), "batch_size", "expected an integer, got 'ten'");
   expect_error(minimal("  list: faults.csv\n", "batch_size: 2.5\n"), "batch_size", "expected an integer");
   expect_error(minimal("  list: faults.csv\n", "save_outputs: maybe\n"), "save_outputs", "true or false");
+  expect_error(minimal("  list: faults.csv\n", "golden_budget_mb: lots\n"), "golden_budget_mb", "expected an integer");
+  expect_error(minimal("  list: faults.csv\n", "golden_budget_mb: -1\n"), "golden_budget_mb", "");
   expect_error(minimal("  list: faults.csv\n", "seed: [1]\n"), "seed", "got a list");
   expect_error(minimal("  generate: {count: many}\n"), "faults.generate.count", "expected an integer");
   expect_error(minimal("  list: [a, b]\n"), "faults.list", "expected a string");

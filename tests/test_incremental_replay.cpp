@@ -472,5 +472,29 @@ TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
   }
 }
 
+// golden_budget_mb bounds the kept golden values: 0 runs full passes, a budget below every batch's values (but
+// above one batch's) keeps one batch at a time; the results are the same files.
+TEST(IncrementalReplay, GoldenBudgetKeyOfTheYamlBoundsTheKeptValues) {
+  const std::string dir = testing::temp_dir();
+  std::string summaries[3];
+  const char* budgets[] = {"", "golden_budget_mb: 0\n", "golden_budget_mb: 20\n"};  // one batch of 8: 15 MB
+  for (int k = 0; k < 3; ++k) {
+    const std::string yaml = dir + "/budget" + std::to_string(k) + ".yaml";
+    std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
+                        << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
+                        << "batch_size: 8\nthreads: 1\n" << budgets[k]
+                        << "faults: {generate: {target: weight, count: 12, seed: 9}}\n"
+                        << "output: " << dir << "/out" << k << "\n";
+    auto run = testing::run_faultline("run " + yaml);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const size_t line = run.out.find("incremental passes:");
+    EXPECT_EQ(line == std::string::npos, k == 1) << run.out;
+    if (k == 2) EXPECT_NE(run.out.find("golden values kept: 15 MB", line), std::string::npos) << run.out;
+    summaries[k] = read_text(dir + "/out" + std::to_string(k) + "/summary.csv");
+  }
+  EXPECT_EQ(summaries[0], summaries[1]);
+  EXPECT_EQ(summaries[0], summaries[2]);
+}
+
 }  // namespace
 }  // namespace faultline
