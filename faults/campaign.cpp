@@ -1,6 +1,7 @@
 #include "faults/campaign.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <optional>
 
@@ -23,6 +24,13 @@ bool same_file(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+size_t batch_major_group_size(double clean_seconds, size_t output_bytes) {
+  constexpr double kGroupSeconds = 60.0;
+  const double by_time = clean_seconds > 0 ? kGroupSeconds / clean_seconds : 64.0;
+  const size_t by_memory = (size_t{256} << 20) / std::max<size_t>(output_bytes, 1);
+  return std::clamp<size_t>(std::min<size_t>(static_cast<size_t>(std::min(by_time, 64.0)), by_memory), 1, 64);
+}
 
 Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   namespace fs = std::filesystem;
@@ -104,22 +112,27 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
     FL_ASSIGN_OR_RETURN(replayer, FaultReplayer::create(spec.model, options, spec.list, faults, spec.targets,
                                                         spec.dataset.images, spec.injector_options, spec.replay));
   }
+  const auto golden_start = std::chrono::steady_clock::now();
   FL_ASSIGN_OR_RETURN(Tensor golden, spiking ? spiking->golden() : replayer->golden());
-  // Incremental replays run faults in groups (FaultReplayer::run_group): in batch-major mode the permanent
-  // faults of a group share each batch's clean pass, and inference faults on activations share passes one per
-  // image. The group's outputs wait here (at most 256 MB of them; 64 faults in batch-major mode, where a group
-  // runs every batch before its first row is written, else 1,024) and rows are still appended one by one, so
-  // a run killed mid-group loses at most that group's work.
-  const size_t group_size = std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1,
-                                               replayer && replayer->stats().batch_major ? 64 : 1024);
+  const double golden_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - golden_start).count();
+  // Incremental replays run faults in groups (FaultReplayer::run_group) where that pays: in batch-major mode
+  // every fault (the permanent ones share each batch's clean pass), else runs of consecutive inference faults
+  // on activations and inputs (waves, one fault per image; 1,024 at most, each wave about one batch pass).
+  // The group's outputs wait here and rows are still appended one by one, so a run killed mid-group loses at
+  // most that group's work; any other fault runs alone.
+  const bool batch_major = replayer && replayer->stats().batch_major;
+  const size_t group_size =
+      batch_major ? batch_major_group_size(golden_seconds, golden.nbytes())
+                  : std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 1024);
+  auto grouped = [&](size_t f) { return batch_major || replayer->shares_image_passes(f); };
   std::vector<Tensor> pending;
   size_t pending_first = 0;
   auto run_fault = [&](size_t f) -> Result<Tensor> {
     if (spiking) return spiking->run(f);
-    if (!replayer->stats().incremental) return replayer->run(f);
+    if (!replayer->stats().incremental || !grouped(f)) return replayer->run(f);
     if (f < pending_first || f >= pending_first + pending.size()) {
       std::vector<size_t> group;
-      for (size_t g = f; g < faults.size() && group.size() < group_size; ++g) group.push_back(g);
+      for (size_t g = f; g < faults.size() && group.size() < group_size && grouped(g); ++g) group.push_back(g);
       FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
       pending_first = f;
     }

@@ -81,6 +81,12 @@ struct CampaignProgress {
 
 enum class CampaignControl { kContinue, kStop };
 
+// How many faults one batch-major group holds (FaultReplayer::run_group). A group runs every batch before its
+// first row is written, so a campaign killed mid-group loses up to one group's work: groups are sized to take
+// about a minute when a fault pass costs what a clean pass does (`clean_seconds`: the golden pass over every
+// image), with at least 1 and at most 64 faults, and at most 256 MB of outputs (`output_bytes` per fault).
+size_t batch_major_group_size(double clean_seconds, size_t output_bytes);
+
 // How a spiking campaign runs its passes.
 struct SpikingCampaign {
   SpikingOptions options;  // backend, batch, threads, dt, reset; observable gets the faulted values added

@@ -108,6 +108,9 @@ class FaultReplayer {
   // image (a wave never holds two faults on one image), and each fault keeps its image's row of that pass
   // (golden rows elsewhere, as run(f)). ReplayStats::passes counts the waves. Other faults run as run(f).
   Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
+  // Whether run_group runs faults[f] in a wave with other inference faults (an inference fault on an activation
+  // or input of an incremental replay whose model keeps the images apart), rather than as run(f).
+  bool shares_image_passes(size_t f) const;
   size_t size() const { return faults_.size(); }
   const ReplayStats& stats() const { return stats_; }
   // The targets as faulted: weights in their stored dtype (SessionOptions::weight_dtype).
@@ -123,8 +126,7 @@ class FaultReplayer {
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                     std::vector<Tensor>& outputs);
   Status run_golden_incremental();
-  // run_group's per-image path: whether faults[f] takes it, and the waves for the group positions `members`.
-  bool shares_image_passes(size_t f) const;
+  // run_group's per-image path: the waves for the group positions `members`.
   Status run_per_image(std::span<const size_t> group, std::span<const size_t> members, std::vector<Tensor>& outputs);
   // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`.
   Status run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first, int64_t count,

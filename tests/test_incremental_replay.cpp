@@ -496,5 +496,38 @@ TEST(IncrementalReplay, GoldenBudgetKeyOfTheYamlBoundsTheKeptValues) {
   EXPECT_EQ(summaries[0], summaries[2]);
 }
 
+// Batch-major groups take about a minute of clean-pass-sized fault passes: from 64 faults for a fast model down to
+// one for a slow one, fewer when their outputs would pass 256 MB.
+TEST(CampaignGroups, BatchMajorGroupsAreSizedToAboutAMinute) {
+  EXPECT_EQ(batch_major_group_size(0.125, 20'000), 64u);  // the peer's ResNet20: 5 batches of 100 in 0.125 s
+  EXPECT_EQ(batch_major_group_size(2.5, 20'000), 24u);    // 10,000 images
+  EXPECT_EQ(batch_major_group_size(500.0, 2'000'000), 1u);
+  EXPECT_EQ(batch_major_group_size(0.1, size_t{100} << 20), 2u);
+  EXPECT_EQ(batch_major_group_size(0.0, 4), 64u);
+}
+
+// Outside batch-major mode a permanent fault runs alone: a campaign told to stop after its first row has run that
+// fault's passes and no other fault's, so a kill loses at most the fault in flight.
+TEST(CampaignGroups, PermanentFaultsOutsideBatchMajorModeRunOneByOne) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 20, 27,
+                                   Persistence::kPermanent, 16);
+  CampaignSpec spec;
+  spec.model = c.model;
+  spec.options.batch = 8;  // two batches
+  spec.options.threads = 1;
+  spec.dataset.images = c.input;
+  spec.list = c.list;
+  spec.faults = c.resolved;
+  spec.targets = c.targets;
+  spec.output = testing::temp_dir() + "/one_by_one";
+  spec.replay.prefer_batch_major = false;
+  spec.progress = [](const CampaignProgress&) { return CampaignControl::kStop; };
+  auto result = run_campaign(spec);
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_FALSE(result->replay.batch_major);
+  EXPECT_EQ(result->outcomes.size(), 1u);
+  EXPECT_EQ(result->replay.passes, 2) << "the first fault's two batches, nothing more";
+}
+
 }  // namespace
 }  // namespace faultline
