@@ -275,6 +275,10 @@ Status command_run(int argc, char** argv) {
                 100.0 * static_cast<double>(r.steps_run) / static_cast<double>(std::max<int64_t>(r.steps_total, 1)),
                 100.0 * static_cast<double>(r.stopped_early) / static_cast<double>(r.passes),
                 static_cast<double>(r.golden_bytes) / 1e6);
+    if (r.batch_major) std::printf("batch-major: one batch's golden values at a time, faults in groups\n");
+    if (r.wave_faults > 0)
+      std::printf("transient faults: %lld run in %lld shared passes (one fault per image)\n",
+                  static_cast<long long>(r.wave_faults), static_cast<long long>(r.waves));
   }
   return Status::ok();
 }

@@ -301,6 +301,8 @@ Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<con
     for (FaultInjector& injector : injectors) pointers.push_back(&injector);
     std::vector<Tensor> wave_outputs;
     const Status status = run_passes(pointers, first, count, wave_outputs);
+    stats_.wave_faults += static_cast<int64_t>(end - begin);
+    stats_.waves += static_cast<int64_t>(waves.size());
     for (size_t w = 0; w < waves.size(); ++w) {
       const Status restored = injectors[w].restore();
       FL_RETURN_IF_ERROR(status.with_context(location(waves[w].front())));

@@ -58,6 +58,8 @@ struct ReplayStats {
   int64_t steps_run = 0;        // steps executed by them
   int64_t steps_total = 0;      // steps a full pass would have executed
   int64_t stopped_early = 0;    // passes that ended with everything equal to golden
+  int64_t wave_faults = 0;      // inference faults run in shared waves (run_group), and the waves they took
+  int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
 };
 

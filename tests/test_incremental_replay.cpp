@@ -330,6 +330,8 @@ TEST(IncrementalReplay, InferenceFaultsShareOnePassPerImage) {
     auto outputs = (*shared)->run_group(group);
     ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
     EXPECT_EQ((*shared)->stats().passes, 2 * 120 / images) << k.model << ": two batches of 120 / N waves";
+    EXPECT_EQ((*shared)->stats().waves, 2 * 120 / images) << k.model;
+    EXPECT_EQ((*shared)->stats().wave_faults, 120) << k.model;
     int mismatches = 0;
     for (size_t f = 0; f < c.resolved.size(); ++f) {
       auto expected = (*plain)->run(f);
