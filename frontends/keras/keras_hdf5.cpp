@@ -117,7 +117,8 @@ bool Hdf5File::exists(const std::string& path) const {
     size_t end = path.find('/', begin);
     if (end == std::string::npos) end = path.size();
     if (end > begin) {
-      prefix += (prefix.empty() ? "" : "/") + path.substr(begin, end - begin);
+      if (!prefix.empty()) prefix += '/';
+      prefix.append(path, begin, end - begin);
       if (H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
     }
     begin = end + 1;
