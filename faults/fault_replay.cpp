@@ -479,14 +479,28 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
     return Tensor::allocate(DType::kFloat32, std::move(shape));
   }
   Tensor stacked;
-  for (size_t f = 0; f < faults.size(); ++f) {
-    FL_ASSIGN_OR_RETURN(Tensor output, replayer->run(f));
-    if (stacked.empty()) {
-      Shape shape = output.shape();
-      shape.insert(shape.begin(), static_cast<int64_t>(faults.size()));
-      FL_ASSIGN_OR_RETURN(stacked, Tensor::allocate(DType::kFloat32, std::move(shape)));
+  for (size_t f = 0; f < faults.size();) {
+    // Runs of inference faults that share passes one per image go through run_group; the others one by one.
+    std::vector<size_t> group = {f};
+    while (replayer->shares_image_passes(group.front()) && group.back() + 1 < faults.size() &&
+           replayer->shares_image_passes(group.back() + 1) && group.size() < 1024)
+      group.push_back(group.back() + 1);
+    std::vector<Tensor> outputs;
+    if (group.size() > 1) {
+      FL_ASSIGN_OR_RETURN(outputs, replayer->run_group(group));
+    } else {
+      FL_ASSIGN_OR_RETURN(Tensor output, replayer->run(f));
+      outputs.push_back(std::move(output));
     }
-    std::memcpy(stacked.data<std::byte>() + f * output.nbytes(), output.raw(), output.nbytes());
+    for (const Tensor& output : outputs) {
+      if (stacked.empty()) {
+        Shape shape = output.shape();
+        shape.insert(shape.begin(), static_cast<int64_t>(faults.size()));
+        FL_ASSIGN_OR_RETURN(stacked, Tensor::allocate(DType::kFloat32, std::move(shape)));
+      }
+      std::memcpy(stacked.data<std::byte>() + f * output.nbytes(), output.raw(), output.nbytes());
+      ++f;
+    }
   }
   return stacked;
 }

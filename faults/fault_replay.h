@@ -153,7 +153,8 @@ class FaultReplayer {
 
 // Runs the model once per fault over every image of `input` ([N, ...], the model's single input) and returns
 // the model's first output for each, stacked: [F, N, out...] (float32). `options.observable` is extended with
-// faulted_value_names(). Errors name the fault's location in the list; no partial result is returned.
+// faulted_value_names(). Consecutive inference faults that share passes one per image run through run_group.
+// Errors name the fault's location in the list; no partial result is returned.
 Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions options, const FaultList& list,
                              std::span<const ResolvedFault> faults, const std::vector<FaultTarget>& targets,
                              const Tensor& input, InjectorOptions injector_options = {},

@@ -346,6 +346,26 @@ TEST(IncrementalReplay, InferenceFaultsShareOnePassPerImage) {
   }
 }
 
+// replay_faults (faultline inject) runs inference faults in waves too: the stacked outputs are those of full
+// passes, with permanent faults in between.
+TEST(IncrementalReplay, ReplayFaultsRunsInferenceFaultsInWaves) {
+  Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 40, 28,
+                             Persistence::kInference, 8);
+  c.list.entries[17].fault.persistence = Persistence::kPermanent;  // a permanent one between two runs
+  c.list.entries[17].fault.site.batch.reset();
+  SessionOptions options;
+  options.batch = 4;
+  options.threads = 1;
+  ReplayOptions full;
+  full.incremental = false;
+  auto waves = replay_faults(c.model, options, c.list, c.resolved, c.targets, c.input);
+  auto plain = replay_faults(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
+  ASSERT_TRUE(waves.is_ok()) << waves.status().message();
+  ASSERT_TRUE(plain.is_ok()) << plain.status().message();
+  ASSERT_EQ(waves->shape(), plain->shape());
+  EXPECT_EQ(std::memcmp(waves->raw(), plain->raw(), waves->nbytes()), 0);
+}
+
 // Campaign-sized checks: 2,000 faults of every kind in one list (permanent weight, activation and input faults,
 // inference activation faults; bit flips, stuck-at and multi-bit), run as a campaign runs them (run_group in
 // groups of 64, batch-major since two batches run and most faults are permanent, the inference faults in
