@@ -101,8 +101,12 @@ void print_results(const CampaignResult& result) {
   FaultOutcome total;
   for (const FaultOutcome& o : result.outcomes) total += o;
   const double n = total.n_injections ? static_cast<double>(total.n_injections) : 1.0;
-  std::printf("%zu faults x %lld images: masked %.2f %%, non-critical %.2f %%, critical %.2f %%, DUE %.2f %%\n",
-              result.outcomes.size(), static_cast<long long>(result.golden.n_images), 100 * total.masked / n,
+  const long long images = static_cast<long long>(result.golden.n_images);
+  if (total.n_injections == static_cast<int64_t>(result.outcomes.size()) * images)
+    std::printf("%zu faults x %lld images: ", result.outcomes.size(), images);
+  else  // faults on one image or one batch count those images only
+    std::printf("%zu faults, %lld fault-images: ", result.outcomes.size(), static_cast<long long>(total.n_injections));
+  std::printf("masked %.2f %%, non-critical %.2f %%, critical %.2f %%, DUE %.2f %%\n", 100 * total.masked / n,
               100 * total.non_critical / n, 100 * total.critical / n, 100 * total.due / n);
   std::printf("results: %s, %s, %s%s%s\n", result.summary_path.c_str(), result.layers_path.c_str(),
               result.bits_path.c_str(), result.outputs_path.empty() ? "" : ", ", result.outputs_path.c_str());

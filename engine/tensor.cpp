@@ -72,6 +72,13 @@ Result<Tensor> Tensor::allocate(DType dtype, Shape shape) {
   return tensor;
 }
 
+Tensor Tensor::rows(int64_t first, int64_t count) const {
+  Shape shape = shape_;
+  const size_t row_bytes = shape[0] > 0 ? nbytes() / static_cast<size_t>(shape[0]) : 0;
+  shape[0] = count;
+  return view(dtype_, std::move(shape), static_cast<std::byte*>(data_) + static_cast<size_t>(first) * row_bytes);
+}
+
 Tensor Tensor::view(DType dtype, Shape shape, void* data) {
   Tensor tensor;
   tensor.dtype_ = dtype;

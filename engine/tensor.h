@@ -61,6 +61,9 @@ class Tensor {
 
   // Deep copy into a new owning tensor.
   Tensor clone() const;
+  // Non-owning view of rows [first, first + count) along dim 0 (valid while this tensor's bytes live).
+  // Requires rank >= 1 and the rows inside the tensor.
+  Tensor rows(int64_t first, int64_t count) const;
   // Copies these bytes into `dst`: a clone() when dst is empty, else into dst's own storage when it has this
   // dtype and shape; otherwise "<what> <shape> into a tensor <dst shape>" (dst untouched).
   Status copy_to(Tensor& dst, const std::string& what) const;

@@ -138,6 +138,19 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
     }
     return std::move(pending[f - pending_first]);
   };
+  // The images a fault's outcome counts: those it can reach. A fault on one image (Batch; persistence
+  // inference, or an activation fault of a permanent list) counts that image, a batch fault the executed
+  // batch holding it, any other fault every image. Spiking campaigns count every sample.
+  auto counted_rows = [&](size_t f) -> std::pair<int64_t, int64_t> {
+    const Fault& fault = spec.list.entries[faults[f].entry].fault;
+    const int64_t images = golden.dim(0);
+    if (spec.spiking || !fault.site.batch) return {0, images};
+    const int64_t image = *fault.site.batch;
+    if (fault.persistence != Persistence::kBatch) return {image, 1};
+    const int64_t batch = std::max<int64_t>(options.batch, 1);
+    const int64_t first = image / batch * batch;
+    return {first, std::min(batch, images - first)};
+  };
   const bool spiking_report = spec.spiking.has_value() || spec.spiking_report;
   std::vector<SpikingJetCounts> spiking_counts;
   auto count_spiking = [&](size_t f, const Tensor& faulty) -> Status {
@@ -221,7 +234,10 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   for (size_t f = static_cast<size_t>(result.resumed); f < faults.size(); ++f) {
     FL_ASSIGN_OR_RETURN(Tensor faulty, run_fault(f));
     FL_RETURN_IF_ERROR(count_spiking(f, faulty));
-    Result<FaultOutcome> outcome = evaluate_fault(golden, faulty, spec.dataset.labels);
+    const auto [first, count] = counted_rows(f);
+    const Tensor& labels = spec.dataset.labels;
+    Result<FaultOutcome> outcome = evaluate_fault(golden.rows(first, count), faulty.rows(first, count),
+                                                  labels.empty() ? labels : labels.rows(first, count));
     if (!outcome.is_ok()) return outcome.status().with_context(fault_list_location(spec.list, faults[f].entry));
     FL_ASSIGN_OR_RETURN(const std::string row, row_text(f, *outcome));
     if (log) FL_RETURN_IF_ERROR(log->append(injection(f), faulty));  // before the row: the log never lags

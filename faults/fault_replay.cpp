@@ -68,11 +68,7 @@ Tensor image_rows(const Tensor& input, int64_t first, int64_t count) {
   if (input.rank() == 0 || (first == 0 && count == input.dim(0))) {
     return Tensor::view(input.dtype(), input.shape(), const_cast<void*>(input.raw()));
   }
-  Shape shape = input.shape();
-  const size_t row_bytes = input.nbytes() / static_cast<size_t>(shape[0]);
-  shape[0] = count;
-  auto* base = static_cast<std::byte*>(const_cast<void*>(input.raw()));
-  return Tensor::view(input.dtype(), std::move(shape), base + static_cast<size_t>(first) * row_bytes);
+  return input.rows(first, count);
 }
 
 // At least half of the faults are permanent (they share each batch's clean pass in batch-major groups).

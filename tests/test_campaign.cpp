@@ -110,6 +110,50 @@ class CampaignTest : public ::testing::Test {
   CampaignSpec spec_;
 };
 
+// A fault that reaches one image (persistence inference) or one executed batch (persistence batch) counts those
+// images only: its row has n_injections 1 or the batch's size, and the same critical, non-critical and DUE
+// images as the whole output (every other image is golden, hence masked), with the out-of-scope images taken
+// out of the masked count; a permanent fault still counts every image.
+TEST_F(CampaignTest, ScopedFaultsCountOnlyTheImagesTheyReach) {
+  for (size_t i = 0; i < spec_.list.entries.size(); ++i) {
+    Fault& fault = spec_.list.entries[i].fault;
+    if (i % 3 == 2) continue;  // permanent
+    fault.persistence = i % 3 == 0 ? Persistence::kInference : Persistence::kBatch;
+    fault.site.batch = static_cast<int64_t>(i) % kImages;
+  }
+  spec_.options.batch = kBatch;
+  const std::string folder = testing::temp_dir();
+  auto result = run_campaign(spec_in(folder));
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  auto stacked = replay_faults(spec_.model, spec_.options, spec_.list, spec_.faults, spec_.targets,
+                               spec_.dataset.images);
+  ASSERT_TRUE(stacked.is_ok()) << stacked.status().message();
+  auto replayer = FaultReplayer::create(spec_.model, spec_.options, spec_.list, spec_.faults, spec_.targets,
+                                        spec_.dataset.images);
+  ASSERT_TRUE(replayer.is_ok());
+  auto golden = (*replayer)->golden();
+  ASSERT_TRUE(golden.is_ok());
+  int64_t scoped_critical = 0;
+  for (int64_t f = 0; f < kFaults; ++f) {
+    const Fault& fault = spec_.list.entries[static_cast<size_t>(f)].fault;
+    const int64_t expected = fault.persistence == Persistence::kInference ? 1
+                             : fault.persistence == Persistence::kBatch
+                                 ? std::min(kBatch, kImages - *fault.site.batch / kBatch * kBatch)
+                                 : kImages;
+    Tensor faulty = Tensor::view(DType::kFloat32, {kImages, kClasses}, stacked->data<float>() + f * kImages * kClasses);
+    auto whole = evaluate_fault(*golden, faulty, spec_.dataset.labels);
+    ASSERT_TRUE(whole.is_ok());
+    const FaultOutcome& row = result->outcomes[static_cast<size_t>(f)];
+    EXPECT_EQ(row.n_injections, expected) << "fault " << f;
+    EXPECT_EQ(row.critical, whole->critical) << "fault " << f;
+    EXPECT_EQ(row.non_critical, whole->non_critical) << "fault " << f;
+    EXPECT_EQ(row.due, whole->due) << "fault " << f;
+    EXPECT_EQ(row.masked, whole->masked - (kImages - expected)) << "fault " << f;
+    if (fault.persistence != Persistence::kPermanent) scoped_critical += row.critical + row.non_critical;
+  }
+  EXPECT_GT(scoped_critical, 0) << "some scoped fault changed its image's output";
+}
+
 TEST_F(CampaignTest, SummaryRowsEqualReplayAndClassify) {
   const std::string folder = testing::temp_dir();
   auto result = run_campaign(spec_in(folder));

@@ -105,7 +105,7 @@ TEST(Examples, ThereAreExamplesOfEveryWorkflow) {
   for (const fs::path& file : example_files()) names.push_back(file.filename().string());
   for (const char* expected :
        {"resnet20_weight_campaign.yaml", "resnet20_fault_list_replay.yaml", "resnet20_error_rate_sweep.yaml",
-        "resnet20_pe_campaign.yaml", "mnist_int8_pe_campaign.yaml"})
+        "resnet20_pe_campaign.yaml", "mnist_int8_pe_campaign.yaml", "mnist_transient_campaign.yaml"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
 }
 
