@@ -253,7 +253,11 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
 
 bool FaultReplayer::shares_image_passes(size_t f) const {
   const ArmedFault armed = armed_fault(*list_, faults_[f], targets_);
-  return incremental_ && images_independent_ && armed.fault->persistence == Persistence::kInference &&
+  // One image: an inference fault, or a permanent activation / input fault given a Batch (it acts on that image
+  // in its batch and on nothing elsewhere).
+  const bool one_image = armed.fault->site.batch && (armed.fault->persistence == Persistence::kInference ||
+                                                     armed.fault->persistence == Persistence::kPermanent);
+  return incremental_ && images_independent_ && one_image &&
          (armed.target->kind == TargetKind::kActivation || armed.target->kind == TargetKind::kInput);
 }
 
@@ -321,15 +325,15 @@ Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<con
 Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> group) {
   std::vector<Tensor> outputs(group.size());
   std::vector<size_t> shared;     // positions in `group` of the permanent faults that share batch passes
-  std::vector<size_t> per_image;  // positions of the inference faults that share passes one per image
+  std::vector<size_t> per_image;  // positions of the single-image faults that share passes one per image
   for (size_t i = 0; i < group.size(); ++i) {
     if (group[i] >= faults_.size())
       return internal_error("run_group: fault " + std::to_string(group[i]) + " is not in the list");
     const bool permanent = list_->entries[faults_[group[i]].entry].fault.persistence == Persistence::kPermanent;
-    if (batch_major_ && permanent) {
-      shared.push_back(i);
-    } else if (shares_image_passes(group[i])) {
+    if (shares_image_passes(group[i])) {
       per_image.push_back(i);
+    } else if (batch_major_ && permanent) {
+      shared.push_back(i);
     } else {
       FL_ASSIGN_OR_RETURN(outputs[i], run(group[i]));
     }

@@ -104,14 +104,16 @@ class FaultReplayer {
   // The outputs of faults[f] for every f in `group`, in group order, each exactly as run(f) gives it. In
   // batch-major mode (ReplayStats::batch_major) the permanent faults of the group share each batch's clean
   // pass: batch by batch, the batch runs clean once into the one golden slot and every permanent fault runs
-  // its incremental pass from it. Inference faults on activations and inputs share passes one per image
+  // its incremental pass from it. Single-image faults on activations and inputs (inference, or permanent with
+  // a Batch) share passes one per image
   // when the images go through the model independently (engine/image_independence.h): the group's faults in
   // one executed batch run in waves, each wave one incremental pass that arms every fault of it on its own
   // image (a wave never holds two faults on one image), and each fault keeps its image's row of that pass
   // (golden rows elsewhere, as run(f)). ReplayStats::passes counts the waves. Other faults run as run(f).
   Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
-  // Whether run_group runs faults[f] in a wave with other inference faults (an inference fault on an activation
-  // or input of an incremental replay whose model keeps the images apart), rather than as run(f).
+  // Whether run_group runs faults[f] in a wave with other single-image faults (an inference fault, or a
+  // permanent one given a Batch, on an activation or input, in an incremental replay whose model keeps the
+  // images apart), rather than as run(f).
   bool shares_image_passes(size_t f) const;
   size_t size() const { return faults_.size(); }
   const ReplayStats& stats() const { return stats_; }

@@ -306,7 +306,9 @@ TEST(IncrementalReplay, InferenceFaultsShareOnePassPerImage) {
                         Case{"models/googlenet_small.onnx", "models/googlenet_small_input.npy",
                              SiteTarget::kActivation, true}}) {
     // Batch (i * 7 + 3) % N: 120 / N faults on each of the N images (8 of ResNet20's, the Inception net's 4).
-    const Campaign c = make_campaign(k.model, k.input, k.target, 120, 26, Persistence::kInference, 8);
+    // Every third one is a permanent fault given a Batch, which acts on that image only as well.
+    Campaign c = make_campaign(k.model, k.input, k.target, 120, 26, Persistence::kInference, 8);
+    for (size_t i = 0; i < c.list.entries.size(); i += 3) c.list.entries[i].fault.persistence = Persistence::kPermanent;
     const int64_t images = c.input.dim(0);
     SessionOptions options;
     options.batch = images / 2;  // two executed batches, each with 120 / N waves of N / 2 faults
