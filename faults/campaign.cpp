@@ -115,24 +115,30 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   const auto golden_start = std::chrono::steady_clock::now();
   FL_ASSIGN_OR_RETURN(Tensor golden, spiking ? spiking->golden() : replayer->golden());
   const double golden_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - golden_start).count();
-  // Incremental replays run faults in groups (FaultReplayer::run_group) where that pays: in batch-major mode
-  // every fault (the permanent ones share each batch's clean pass), else runs of consecutive inference faults
-  // on activations and inputs (waves, one fault per image; 1,024 at most, each wave about one batch pass).
-  // The group's outputs wait here and rows are still appended one by one, so a run killed mid-group loses at
-  // most that group's work; any other fault runs alone.
+  // Incremental replays run faults in groups (FaultReplayer::run_group) where that pays, each group of one kind:
+  // runs of consecutive single-image faults (waves, one fault per image; up to 1,024, each wave about one
+  // batch pass), and in batch-major mode runs of the other faults (the permanent ones share each batch's
+  // clean pass; batch_major_group_size). The group's outputs wait here and rows are still appended one by
+  // one, so a run killed mid-group loses at most that group's work; any other fault runs alone.
   const bool batch_major = replayer && replayer->stats().batch_major;
-  const size_t group_size =
-      batch_major ? batch_major_group_size(golden_seconds, golden.nbytes())
-                  : std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 1024);
-  auto grouped = [&](size_t f) { return batch_major || replayer->shares_image_passes(f); };
+  const size_t wave_group_size =
+      std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 1024);
+  const size_t major_group_size = batch_major_group_size(golden_seconds, golden.nbytes());
+  enum class Kind { kAlone, kWave, kMajor };
+  auto kind_of = [&](size_t f) {
+    if (replayer->shares_image_passes(f)) return Kind::kWave;
+    return batch_major ? Kind::kMajor : Kind::kAlone;
+  };
   std::vector<Tensor> pending;
   size_t pending_first = 0;
   auto run_fault = [&](size_t f) -> Result<Tensor> {
     if (spiking) return spiking->run(f);
-    if (!replayer->stats().incremental || !grouped(f)) return replayer->run(f);
+    const Kind kind = kind_of(f);
+    if (!replayer->stats().incremental || kind == Kind::kAlone) return replayer->run(f);
     if (f < pending_first || f >= pending_first + pending.size()) {
+      const size_t group_size = kind == Kind::kWave ? wave_group_size : major_group_size;
       std::vector<size_t> group;
-      for (size_t g = f; g < faults.size() && group.size() < group_size && grouped(g); ++g) group.push_back(g);
+      for (size_t g = f; g < faults.size() && group.size() < group_size && kind_of(g) == kind; ++g) group.push_back(g);
       FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
       pending_first = f;
     }

@@ -71,13 +71,6 @@ Tensor image_rows(const Tensor& input, int64_t first, int64_t count) {
   return input.rows(first, count);
 }
 
-// At least half of the faults are permanent (they share each batch's clean pass in batch-major groups).
-bool mostly_permanent(const FaultList& list, std::span<const ResolvedFault> faults) {
-  const auto permanent = std::count_if(faults.begin(), faults.end(), [&](const ResolvedFault& f) {
-    return list.entries[f.entry].fault.persistence == Persistence::kPermanent;
-  });
-  return 2 * static_cast<size_t>(permanent) >= faults.size();
-}
 
 }  // namespace
 
@@ -142,21 +135,21 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     const bool every_batch_fits = executor.is_ok() && (*executor)->slot_bytes() *
                                                               static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
                                                           replay_options.golden_budget_bytes;
-    if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && mostly_permanent(list, faults))) {
-      replayer->incremental_ = true;
+    replayer->incremental_ = true;  // provisionally, for shares_image_passes()
+    replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+    if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && replayer->mostly_grouped())) {
       replayer->stats_.incremental = true;
-      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
       return replayer;
     }
     if (executor.is_ok() && (*executor)->slot_bytes() <= replay_options.golden_budget_bytes) {
-      replayer->incremental_ = replayer->batch_major_ = true;
-      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+      replayer->batch_major_ = true;
       replayer->stats_.incremental = replayer->stats_.batch_major = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes();
       return replayer;
     }
     replayer->executors_.clear();
+    replayer->incremental_ = replayer->images_independent_ = false;
   }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
   return replayer;
@@ -249,6 +242,14 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
     }
   }
   return Status::ok();
+}
+
+bool FaultReplayer::mostly_grouped() const {
+  size_t grouped = 0;
+  for (size_t f = 0; f < faults_.size(); ++f)
+    if (shares_image_passes(f) || list_->entries[faults_[f].entry].fault.persistence == Persistence::kPermanent)
+      ++grouped;
+  return 2 * grouped >= faults_.size();
 }
 
 bool FaultReplayer::shares_image_passes(size_t f) const {

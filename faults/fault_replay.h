@@ -42,7 +42,7 @@ struct ReplayOptions {
   size_t golden_budget_bytes = size_t{4} << 30;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are
-  // permanent. One slot's memory is then written over and over instead of a slot per batch being touched
+  // permanent or share passes one per image (shares_image_passes). One slot's memory is then written over and over instead of a slot per batch being touched
   // for the first time, and the buffers keep the batch's golden bytes from one fault to the next; on the
   // peer's ResNet20 weight campaign (100 faults x 500 images) the campaign ran in 6.5-6.9 s instead of
   // 8.4-8.8 s. Each group of faults then runs every batch clean once more, which a caller running one fault
@@ -130,6 +130,8 @@ class FaultReplayer {
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                     std::vector<Tensor>& outputs);
   Status run_golden_incremental();
+  // At least half of the faults run in groups in batch-major mode: permanent ones, or single-image ones in waves.
+  bool mostly_grouped() const;
   // run_group's per-image path: the waves for the group positions `members`.
   Status run_per_image(std::span<const size_t> group, std::span<const size_t> members, std::vector<Tensor>& outputs);
   // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`.

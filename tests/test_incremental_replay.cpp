@@ -437,18 +437,22 @@ TEST(IncrementalReplay, TwoThousandMixedFaultsInCampaignGroupsMatchFullPasses) {
 }
 
 // Campaigns go batch-major (ReplayOptions::prefer_batch_major) when several batches run and at least half of the
-// faults are permanent, even though every batch's golden values fit; one batch, or a list of mostly inference
-// faults, keeps a golden slot per batch. Either way summary.csv is the one full passes write.
-TEST(IncrementalReplay, CampaignsGoBatchMajorWhenMostFaultsArePermanent) {
+// faults are permanent or share passes one per image, even though every batch's golden values fit; one batch,
+// or a list of mostly inference weight faults (each runs alone), keeps a golden slot per batch. Either way
+// summary.csv is the one full passes write.
+TEST(IncrementalReplay, CampaignsGoBatchMajorWhenMostFaultsRunInGroups) {
   struct Case {
+    SiteTarget target;
     Persistence persistence;
     int64_t batch;
     bool batch_major;
   };
-  for (const Case& k : {Case{Persistence::kPermanent, 3, true}, Case{Persistence::kPermanent, 8, false},
-                        Case{Persistence::kInference, 3, false}}) {
-    const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation,
-                                     30, 24, k.persistence, 8);
+  for (const Case& k : {Case{SiteTarget::kActivation, Persistence::kPermanent, 3, true},
+                        Case{SiteTarget::kActivation, Persistence::kPermanent, 8, false},
+                        Case{SiteTarget::kActivation, Persistence::kInference, 3, true},
+                        Case{SiteTarget::kWeight, Persistence::kInference, 3, false}}) {
+    const Campaign c =
+        make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", k.target, 30, 24, k.persistence, 8);
     const std::string dir = testing::temp_dir();
     std::string summaries[2];
     for (int mode = 0; mode < 2; ++mode) {
