@@ -11,10 +11,10 @@
 # --threads  threads for both engines (default 2)
 # --build    faultline build folder holding the `faultline` command (default build)
 # --keep     keep the temporary folder (ONNX, images, fault lists, peer JSON, faultline results)
-# --transient K  also K transient activation faults (persistence inference: one bit of one element of a
-#            conv/linear output, in one image drawn over the N images, `faultline faults generate --images N`),
-#            faultline only (the peer harness has no such campaign): incremental, where faults on distinct
-#            images of a batch share one pass, against --full-passes, with the same summary.csv required
+# --transient K  also K transient activation faults (one bit of one element of a conv/linear output, in one
+#            image drawn over the N images): the by-hand PyTorch way (benchmarks/transient_peer.py: a forward
+#            hook, only the fault's image run, batch 1) against faultline (persistence inference: faults on
+#            distinct images of a batch share one pass) and faultline --full-passes, outcomes compared
 #
 # What runs, in this order:
 #   1. model.py --onnx --keep-bn: the peer's ResNet20 (shortcut B, seed 0, BatchNorm kept so its convolutions'
@@ -113,8 +113,10 @@ done
 
 transient_times=()
 if [[ $transient -gt 0 ]]; then
-  "$faultline" faults generate "$work/resnet20_bn.onnx" --target activation --count "$transient" \
-    --persistence inference --images "$images" --seed 7 -o "$work/transient.csv" >/dev/null
+  echo "transient campaigns (PyTorch, then faultline; $transient faults, one image each)" >&2
+  OMP_NUM_THREADS=$threads "$python" -W ignore "$repo_root/benchmarks/transient_peer.py" "$peer_dir" \
+    --faults "$transient" --images "$images" --threads "$threads" --list "$work/transient.csv" \
+    --json "$work/transient_peer.json"
   for mode in incremental full; do
     sed "s|^faults: .*|faults: {list: transient.csv}|; s|^output: .*|output: results_transient_$mode|" \
       "$work/weight.yaml" >"$work/transient_$mode.yaml"
@@ -155,14 +157,23 @@ for kind in ("weight", "neuron"):
               + ("" if full_rows == rows else "; --full-passes gave other outcomes"))
 EOF
 if [[ $transient -gt 0 ]]; then
-  "$python" - "$work" "$transient" "$images" "${transient_times[@]}" <<'EOF'
-import filecmp, sys
-work, k, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-t = [float(x) for x in sys.argv[4:]]
+  "$python" - "$repo_root/benchmarks" "$work" "${transient_times[@]}" <<'EOF'
+import filecmp, json, sys
+sys.path.insert(0, sys.argv[1])
+import campaign_outcomes
+work = sys.argv[2]
+t = [float(x) for x in sys.argv[3:]]
 inc, full = t[1] - t[0], t[3] - t[2]
-same = filecmp.cmp(f"{work}/results_transient_incremental/summary.csv", f"{work}/results_transient_full/summary.csv",
-                   shallow=False)
-print(f"transient  {k:>6} {n:>6}  faultline only: incremental {inc:.1f} s, full passes {full:.1f} s "
-      f"({full / inc:.1f}x); summary.csv identical: {'yes' if same else 'NO'}")
+peer = json.load(open(f"{work}/transient_peer.json"))
+rows = campaign_outcomes.faultline_summary(f"{work}/results_transient_incremental")
+same, differing = campaign_outcomes.compare(rows, peer["sdc_per_fault"], peer["nonfinite_fault_images"])
+same = same and filecmp.cmp(f"{work}/results_transient_incremental/summary.csv",
+                            f"{work}/results_transient_full/summary.csv", shallow=False)
+k = peer["faults"]
+print(f"{'transient':<10} {k:>6} {'1 each':>6} {k / peer['seconds']:>17.0f} {k / inc:>22.0f} "
+      f"{peer['seconds'] / inc:>5.1f}x {k / full:>12.0f} {peer['seconds'] / full:>5.1f}x  {'yes' if same else 'NO'}"
+      f"  (faults/s; peer other-cpu {peer.get('other_cpu') or 0:.2f})")
+if not same:
+    print("   " + campaign_outcomes.describe(rows, peer["nonfinite_fault_images"], differing))
 EOF
 fi
