@@ -73,6 +73,10 @@ Status AppendFile::append(std::string_view bytes) {
     }
     bytes.remove_prefix(static_cast<size_t>(written));
   }
+  return Status::ok();
+}
+
+Status AppendFile::sync() {
   if (::fsync(fd_) != 0) return errno_error(path_, "cannot fsync");
   return Status::ok();
 }

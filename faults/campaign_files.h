@@ -1,11 +1,11 @@
 // The pieces of a campaign's result files that the campaign runner, `faultline merge` and the error-rate sweep
-// share: durable appends (one record per write, fsynced), golden.csv, reading summary.csv rows back into
+// share: durable appends (one record per write, fsynced on sync()), golden.csv, reading summary.csv rows back into
 // outcomes, and layers.csv / bits.csv from the rows.
 //
 // AppendFile: opens (creating when missing) a results file, truncates it to `keep` bytes (the complete
-// records a resume keeps) and appends whole records, each with write() calls continued until complete and
-// then fsync(); a new file's folder entry is fsynced too. A kill leaves at most one partial last record,
-// which the next resume truncates away.
+// records a resume keeps) and appends whole records, each with write() calls continued until complete;
+// sync() fsyncs them, and a new file's folder entry is fsynced at open. A kill leaves at most one partial last
+// record, which the next resume truncates away; a machine crash loses what was appended since the last sync().
 //
 // Summary rows: a summary.csv row is the fault-list fields of its fault and then the kSummaryOutcomeColumns
 // outcome columns of faults/outcome_report.h (n_injections ... top_5_robust; the correct counts empty for
@@ -36,8 +36,11 @@ class AppendFile {
   AppendFile& operator=(const AppendFile&) = delete;
   ~AppendFile();
 
-  // Appends `bytes` (one whole record) and fsyncs; errors name the file.
+  // Appends `bytes` (one whole record, one write()); errors name the file. A killed process leaves every
+  // appended record in the file (the page cache outlives it); sync() makes them survive a machine crash.
   Status append(std::string_view bytes);
+  // fsyncs what was appended; errors name the file.
+  Status sync();
 
  private:
   AppendFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}

@@ -7,8 +7,8 @@
 //
 // Crash safety. An HDF5 file is not safe against a kill in the middle of a write (its metadata can be left
 // inconsistent and the whole file unreadable), so the rows first go to an append-only log, outputs.h5.part:
-// one record per fault, [int64 injection][float32 x row_floats], appended and fsynced before the fault's
-// summary.csv row (faults/campaign_files.h: AppendFile). A kill leaves the log with at least as many whole
+// one record per fault, [int64 injection][float32 x row_floats], appended before the fault's summary.csv row
+// and fsynced before it (faults/campaign_files.h: AppendFile; the campaign syncs the log, then summary.csv). A kill leaves the log with at least as many whole
 // records as summary.csv has rows (and perhaps a torn last one); resume keeps exactly the first K records for
 // the K rows of summary.csv, checking their Injection numbers. When the campaign is complete, outputs.h5 is
 // written from the golden outputs and the log (to a temporary name, fsynced, renamed), and the log is removed.
@@ -38,8 +38,10 @@ class OutputsLog {
   // record's Injection differs from expected_injections.
   static Result<OutputsLog> open(const std::string& path, int64_t row_floats,
                                  std::span<const int64_t> expected_injections);
-  // Appends one record and fsyncs; `faulty` must hold row_floats float32 values.
+  // Appends one record; `faulty` must hold row_floats float32 values.
   Status append(int64_t injection, const Tensor& faulty);
+  // fsyncs the records appended so far.
+  Status sync() { return file_.sync(); }
 
  private:
   OutputsLog(AppendFile file, int64_t row_floats) : file_(std::move(file)), row_floats_(row_floats) {}

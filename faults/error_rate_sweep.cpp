@@ -246,6 +246,7 @@ Result<ErrorRateResult> run_error_rate_sweep(const ErrorRateSpec& spec) {
     }
     FL_ASSIGN_OR_RETURN(run.outcome, evaluate_fault(golden, faulty, spec.dataset.labels));
     FL_RETURN_IF_ERROR(file.append(detail_row(run)));
+    FL_RETURN_IF_ERROR(file.sync());  // a run is a whole pass over the data: one fsync each costs nothing
     result.runs.push_back(run);
     ++progress.faults_done;
     progress.critical += run.outcome.critical;
