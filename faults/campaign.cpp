@@ -234,7 +234,8 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
 
   // Rows reach the disk at most a second after they are appended (a kill loses none: the page cache outlives
   // the process; a machine crash loses at most that second, which resume re-runs): one fsync per row cost
-  // more than a transient fault's pass. The outputs log is synced before summary.csv, so it never lags.
+  // more than a transient fault's pass. With saved outputs every row is synced, the outputs log first: the
+  // kernel may write summary.csv's pages back on its own, and the log must never lag them after a crash.
   struct Durability {
     AppendFile& summary;
     std::optional<OutputsLog>& log;
@@ -245,7 +246,7 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
       return summary.sync();
     }
     Status maybe_sync() {
-      return std::chrono::steady_clock::now() - last >= std::chrono::seconds(1) ? sync() : Status::ok();
+      return log || std::chrono::steady_clock::now() - last >= std::chrono::seconds(1) ? sync() : Status::ok();
     }
   } durable{file, log};
 

@@ -10,7 +10,8 @@
 //      order, the fault-list fields of its row (as format_fault_list writes the whole list) and its outcome
 //      columns (evaluate_fault against the golden outputs). Each record is appended with one write() of the
 //      whole line, so a kill leaves at most one partial last line; the file is fsync()ed at least once a
-//      second and at the end (the outputs log first), so a machine crash loses at most the last second.
+//      second and at the end (after every row, the outputs log first, with saved outputs), so a machine
+//      crash loses at most the last second.
 //   3. Resume. With `resume` and an existing summary.csv: a partial last line (no final "\n") is truncated
 //      away; the header and the GOLDEN record must equal this run's (else an error: another model, dataset or
 //      fault list); the rows present must be the first K faults of the list, in order (checked by their
