@@ -111,6 +111,20 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
   return (*fast)->stats();
 }
 
+// A campaign over `c` with batches of `batch` images, one thread, writing into `output`.
+CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& output) {
+  CampaignSpec spec;
+  spec.model = c.model;
+  spec.options.batch = batch;
+  spec.options.threads = 1;  // ctest runs two tests at once on two cores
+  spec.dataset.images = c.input;
+  spec.list = c.list;
+  spec.faults = c.resolved;
+  spec.targets = c.targets;
+  spec.output = output;
+  return spec;
+}
+
 TEST(IncrementalReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 300, 11,
                                    Persistence::kPermanent, 8);
@@ -266,15 +280,7 @@ TEST(IncrementalReplay, BatchMajorCampaignWritesTheSameSummary) {
   const std::string dir = testing::temp_dir();
   std::string summaries[2];
   for (int mode = 0; mode < 2; ++mode) {
-    CampaignSpec spec;
-    spec.model = c.model;
-    spec.options.batch = 3;
-    spec.options.threads = 1;
-    spec.dataset.images = c.input;
-    spec.list = c.list;
-    spec.faults = c.resolved;
-    spec.targets = c.targets;
-    spec.output = dir + (mode == 0 ? "/full" : "/major");
+    CampaignSpec spec = campaign_spec(c, 3, dir + (mode == 0 ? "/full" : "/major"));
     spec.replay.incremental = mode == 1;
     if (mode == 1) {
       auto sizing = FaultReplayer::create(c.model, spec.options, c.list, c.resolved, c.targets, c.input);
@@ -456,15 +462,7 @@ TEST(IncrementalReplay, CampaignsGoBatchMajorWhenMostFaultsRunInGroups) {
     const std::string dir = testing::temp_dir();
     std::string summaries[2];
     for (int mode = 0; mode < 2; ++mode) {
-      CampaignSpec spec;
-      spec.model = c.model;
-      spec.options.batch = k.batch;
-      spec.options.threads = 1;
-      spec.dataset.images = c.input;
-      spec.list = c.list;
-      spec.faults = c.resolved;
-      spec.targets = c.targets;
-      spec.output = dir + (mode == 0 ? "/full" : "/incremental");
+      CampaignSpec spec = campaign_spec(c, k.batch, dir + (mode == 0 ? "/full" : "/incremental"));
       spec.replay.incremental = mode == 1;
       auto result = run_campaign(spec);
       ASSERT_TRUE(result.is_ok()) << result.status().message();
@@ -539,15 +537,7 @@ TEST(CampaignGroups, BatchMajorGroupsAreSizedToAboutAMinute) {
 TEST(CampaignGroups, PermanentFaultsOutsideBatchMajorModeRunOneByOne) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 20, 27,
                                    Persistence::kPermanent, 16);
-  CampaignSpec spec;
-  spec.model = c.model;
-  spec.options.batch = 8;  // two batches
-  spec.options.threads = 1;
-  spec.dataset.images = c.input;
-  spec.list = c.list;
-  spec.faults = c.resolved;
-  spec.targets = c.targets;
-  spec.output = testing::temp_dir() + "/one_by_one";
+  CampaignSpec spec = campaign_spec(c, 8, testing::temp_dir() + "/one_by_one");  // two batches
   spec.replay.prefer_batch_major = false;
   spec.progress = [](const CampaignProgress&) { return CampaignControl::kStop; };
   auto result = run_campaign(spec);
