@@ -63,20 +63,18 @@ Result<FaultList> fault_list_for(const ExperimentConfig& config, const std::vect
 class ProgressPrinter {
  public:
   // `unit`: what faults_done counts ("faults", or "runs" for the error-rate sweep).
+  // The rate and ETA count from construction (the golden pass included): faults finish in groups, so the
+  // time between the first rows says nothing.
   explicit ProgressPrinter(int64_t images, const char* unit = "faults")
-      : images_(images), unit_(unit), terminal_(::isatty(STDERR_FILENO)) {}
+      : images_(images), unit_(unit), terminal_(::isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()) {}
 
   CampaignControl operator()(const CampaignProgress& p) {
     const auto now = std::chrono::steady_clock::now();
-    if (first_ < 0) {
-      first_ = p.faults_done - 1;
-      start_ = now;
-    }
     const double seconds = std::chrono::duration<double>(now - start_).count();
     const bool last = p.faults_done == p.faults_total;
     if (!terminal_ && !last && std::chrono::duration<double>(now - last_print_).count() < 10.0) return CampaignControl::kContinue;
     last_print_ = now;
-    const int64_t ran = p.faults_done - first_;
+    const int64_t ran = p.faults_done - p.faults_resumed;
     const double rate = seconds > 0 ? static_cast<double>(ran) / seconds : 0.0;
     const double eta = rate > 0 ? static_cast<double>(p.faults_total - p.faults_done) / rate : 0.0;
     std::fprintf(stderr, "%s%lld/%lld %s  %.0f fault-images/s  ETA %.0f s  critical images %lld%s",
@@ -90,7 +88,6 @@ class ProgressPrinter {
   int64_t images_;
   const char* unit_;
   bool terminal_;
-  int64_t first_ = -1;
   std::chrono::steady_clock::time_point start_, last_print_;
 };
 

@@ -253,6 +253,7 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   CampaignProgress progress;
   progress.faults_total = static_cast<int64_t>(faults.size());
   progress.faults_done = result.resumed;
+  progress.faults_resumed = result.resumed;
   for (const FaultOutcome& outcome : result.outcomes) progress.critical += outcome.critical;
 
   for (size_t f = static_cast<size_t>(result.resumed); f < faults.size(); ++f) {

@@ -77,6 +77,7 @@ inline constexpr const char* kFaultsFile = "faults.csv";
 
 struct CampaignProgress {
   int64_t faults_done = 0;  // rows in summary.csv, resumed ones included
+  int64_t faults_resumed = 0;  // rows that were there before this run
   int64_t faults_total = 0;
   int64_t critical = 0;  // critical images so far, over every row
 };

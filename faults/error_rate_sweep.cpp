@@ -229,6 +229,7 @@ Result<ErrorRateResult> run_error_rate_sweep(const ErrorRateSpec& spec) {
   CampaignProgress progress;
   progress.faults_total = total_runs;
   progress.faults_done = result.resumed;
+  progress.faults_resumed = result.resumed;
   for (const ErrorRateRun& run : result.runs) progress.critical += run.outcome.critical;
   std::vector<std::byte> scratch;
   for (int64_t r = result.resumed; r < total_runs; ++r) {
