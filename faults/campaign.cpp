@@ -25,11 +25,19 @@ bool same_file(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+namespace {
+
+// How many faults' outputs (`output_bytes` each) a group holds within 256 MB, between 1 and `most`.
+size_t outputs_within_memory(size_t output_bytes, size_t most) {
+  return std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(output_bytes, 1), 1, most);
+}
+
+}  // namespace
+
 size_t batch_major_group_size(double clean_seconds, size_t output_bytes) {
   constexpr double kGroupSeconds = 60.0;
-  const double by_time = clean_seconds > 0 ? kGroupSeconds / clean_seconds : 64.0;
-  const size_t by_memory = (size_t{256} << 20) / std::max<size_t>(output_bytes, 1);
-  return std::clamp<size_t>(std::min<size_t>(static_cast<size_t>(std::min(by_time, 64.0)), by_memory), 1, 64);
+  const double by_time = clean_seconds > 0 ? std::clamp(kGroupSeconds / clean_seconds, 1.0, 64.0) : 64.0;
+  return outputs_within_memory(output_bytes, static_cast<size_t>(by_time));
 }
 
 Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
@@ -120,42 +128,28 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   // batch pass), and in batch-major mode runs of the other faults (the permanent ones share each batch's
   // clean pass; batch_major_group_size). The group's outputs wait here and rows are still appended one by
   // one, so a run killed mid-group loses at most that group's work; any other fault runs alone.
-  const bool batch_major = replayer && replayer->stats().batch_major;
-  const size_t wave_group_size =
-      std::clamp<size_t>((size_t{256} << 20) / std::max<size_t>(golden.nbytes(), 1), 1, 1024);
+  const size_t wave_group_size = outputs_within_memory(golden.nbytes(), 1024);
   const size_t major_group_size = batch_major_group_size(golden_seconds, golden.nbytes());
-  enum class Kind { kAlone, kWave, kMajor };
-  auto kind_of = [&](size_t f) {
-    if (replayer->shares_image_passes(f)) return Kind::kWave;
-    return batch_major ? Kind::kMajor : Kind::kAlone;
-  };
   std::vector<Tensor> pending;
   size_t pending_first = 0;
   auto run_fault = [&](size_t f) -> Result<Tensor> {
     if (spiking) return spiking->run(f);
-    const Kind kind = kind_of(f);
-    if (!replayer->stats().incremental || kind == Kind::kAlone) return replayer->run(f);
+    const GroupKind kind = replayer->group_kind(f);
+    if (kind == GroupKind::kAlone) return replayer->run(f);
     if (f < pending_first || f >= pending_first + pending.size()) {
-      const size_t group_size = kind == Kind::kWave ? wave_group_size : major_group_size;
+      const size_t group_size = kind == GroupKind::kWave ? wave_group_size : major_group_size;
       std::vector<size_t> group;
-      for (size_t g = f; g < faults.size() && group.size() < group_size && kind_of(g) == kind; ++g) group.push_back(g);
+      for (size_t g = f; g < faults.size() && group.size() < group_size && replayer->group_kind(g) == kind; ++g)
+        group.push_back(g);
       FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
       pending_first = f;
     }
     return std::move(pending[f - pending_first]);
   };
-  // The images a fault's outcome counts: those it can reach. A fault on one image (Batch; persistence
-  // inference, or an activation fault of a permanent list) counts that image, a batch fault the executed
-  // batch holding it, any other fault every image. Spiking campaigns count every sample.
+  // The images a fault's outcome counts: those it can reach (FaultReplayer::reached_rows). Spiking campaigns
+  // count every sample.
   auto counted_rows = [&](size_t f) -> std::pair<int64_t, int64_t> {
-    const Fault& fault = spec.list.entries[faults[f].entry].fault;
-    const int64_t images = golden.dim(0);
-    if (spec.spiking || !fault.site.batch) return {0, images};
-    const int64_t image = *fault.site.batch;
-    if (fault.persistence != Persistence::kBatch) return {image, 1};
-    const int64_t batch = std::max<int64_t>(options.batch, 1);
-    const int64_t first = image / batch * batch;
-    return {first, std::min(batch, images - first)};
+    return spiking ? std::pair<int64_t, int64_t>{0, golden.dim(0)} : replayer->reached_rows(f);
   };
   const bool spiking_report = spec.spiking.has_value() || spec.spiking_report;
   std::vector<SpikingJetCounts> spiking_counts;

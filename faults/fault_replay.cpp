@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "engine/image_independence.h"
 #include "engine/weight_storage.h"
@@ -62,15 +63,18 @@ Status check_persistence(const Fault& fault, const FaultTarget& target) {
   return invalid_argument("persistence 'steps' needs a spiking model");
 }
 
-// Rows [first, first + count) of `input` (images first), without copying; the input itself when it is all of
-// it or has no image dimension.
+// Rows [first, first + count) of `input` (images first), without copying; the input itself when it has no image
+// dimension.
 Tensor image_rows(const Tensor& input, int64_t first, int64_t count) {
-  if (input.rank() == 0 || (first == 0 && count == input.dim(0))) {
-    return Tensor::view(input.dtype(), input.shape(), const_cast<void*>(input.raw()));
-  }
+  if (input.rank() == 0) return Tensor::view(input.dtype(), input.shape(), const_cast<void*>(input.raw()));
   return input.rows(first, count);
 }
 
+// Campaign outcomes compare float32 outputs.
+Status expect_float32_output(const Tensor& output) {
+  if (output.dtype() == DType::kFloat32) return Status::ok();
+  return unsupported("the model's output is " + std::string(dtype_name(output.dtype())) + ", not float32");
+}
 
 }  // namespace
 
@@ -135,21 +139,22 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     const bool every_batch_fits = executor.is_ok() && (*executor)->slot_bytes() *
                                                               static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
                                                           replay_options.golden_budget_bytes;
-    replayer->incremental_ = true;  // provisionally, for shares_image_passes()
+    // Decides shares_image_passes(), which mostly_grouped() counts; a replay of full passes has no waves.
     replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
     if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && replayer->mostly_grouped())) {
+      replayer->incremental_ = true;
       replayer->stats_.incremental = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
       return replayer;
     }
     if (executor.is_ok() && (*executor)->slot_bytes() <= replay_options.golden_budget_bytes) {
-      replayer->batch_major_ = true;
+      replayer->incremental_ = replayer->batch_major_ = true;
       replayer->stats_.incremental = replayer->stats_.batch_major = true;
       replayer->stats_.golden_bytes = (*executor)->slot_bytes();
       return replayer;
     }
     replayer->executors_.clear();
-    replayer->incremental_ = replayer->images_independent_ = false;
+    replayer->images_independent_ = false;
   }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
   return replayer;
@@ -173,13 +178,8 @@ Status FaultReplayer::run_golden_incremental() {
     const int64_t count = std::min(batch, images_ - first);
     FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(count));
     FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
-    if (batch_major_) {
-      FL_RETURN_IF_ERROR(compiled->write_value(compiled->graph().inputs()[0], image_rows(*input_, first, count)));
-      FL_RETURN_IF_ERROR(execute(*compiled));
-      executor->forget();  // the buffers hold this batch's values, captured in no slot
-    } else {
-      FL_RETURN_IF_ERROR(run_clean_batch(*compiled, *executor, first, count, static_cast<size_t>(slot)));
-    }
+    FL_RETURN_IF_ERROR(run_clean_batch(*compiled, *executor, first, count,
+                                       batch_major_ ? std::nullopt : std::optional<size_t>(static_cast<size_t>(slot))));
     Tensor rows;
     FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
     if (golden_.empty()) {
@@ -196,10 +196,12 @@ Status FaultReplayer::run_golden_incremental() {
 }
 
 Status FaultReplayer::run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first,
-                                      int64_t count, size_t slot) {
+                                      int64_t count, std::optional<size_t> slot) {
   FL_RETURN_IF_ERROR(compiled.write_value(compiled.graph().inputs()[0], image_rows(*input_, first, count)));
   FL_RETURN_IF_ERROR(execute(compiled));
-  return executor.capture(slot);
+  if (slot) return executor.capture(*slot);
+  executor.forget();  // the buffers hold this batch's values, captured in no slot
+  return Status::ok();
 }
 
 // Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
@@ -250,6 +252,24 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
   return Status::ok();
 }
 
+std::pair<int64_t, int64_t> FaultReplayer::executed_batch(int64_t image) const {
+  const int64_t batch = session_->options().batch;
+  const int64_t first = image / batch * batch;
+  return {first, std::min(batch, images_ - first)};
+}
+
+std::pair<int64_t, int64_t> FaultReplayer::reached_rows(size_t f) const {
+  const Fault& fault = list_->entries[faults_[f].entry].fault;
+  if (!fault.site.batch) return {0, images_};
+  if (fault.persistence == Persistence::kBatch) return executed_batch(*fault.site.batch);
+  return {*fault.site.batch, 1};
+}
+
+GroupKind FaultReplayer::group_kind(size_t f) const {
+  if (shares_image_passes(f)) return GroupKind::kWave;
+  return batch_major_ ? GroupKind::kBatchMajor : GroupKind::kAlone;
+}
+
 bool FaultReplayer::mostly_grouped() const {
   size_t grouped = 0;
   for (size_t f = 0; f < faults_.size(); ++f)
@@ -264,25 +284,24 @@ bool FaultReplayer::shares_image_passes(size_t f) const {
   // in its batch and on nothing elsewhere).
   const bool one_image = armed.fault->site.batch && (armed.fault->persistence == Persistence::kInference ||
                                                      armed.fault->persistence == Persistence::kPermanent);
-  return incremental_ && images_independent_ && one_image &&
+  return images_independent_ && one_image &&
          (armed.target->kind == TargetKind::kActivation || armed.target->kind == TargetKind::kInput);
 }
 
 Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<const size_t> members,
                                     std::vector<Tensor>& outputs) {
   FL_RETURN_IF_ERROR(golden().status());
-  const int64_t batch = session_->options().batch;
   const size_t row_bytes = golden_.nbytes() / static_cast<size_t>(images_);
   auto image_of = [&](size_t i) { return *list_->entries[faults_[group[i]].entry].fault.site.batch; };
+  auto batch_of = [&](size_t i) { return executed_batch(image_of(i)).first; };
   auto location = [&](size_t i) { return fault_list_location(*list_, faults_[group[i]].entry); };
   // Executed batch by executed batch (members in group order within each).
   std::vector<size_t> order(members.begin(), members.end());
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return image_of(a) / batch < image_of(b) / batch; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return batch_of(a) < batch_of(b); });
   for (size_t begin = 0; begin < order.size();) {
-    const int64_t first = image_of(order[begin]) / batch * batch;
-    const int64_t count = std::min(batch, images_ - first);
+    const auto [first, count] = executed_batch(image_of(order[begin]));
     size_t end = begin;
-    while (end < order.size() && image_of(order[end]) / batch * batch == first) ++end;
+    while (end < order.size() && batch_of(order[end]) == first) ++end;
     // Waves: each member joins the first wave that has no fault on its image yet.
     std::vector<std::vector<size_t>> waves;
     std::vector<std::vector<int64_t>> wave_images;
@@ -314,9 +333,7 @@ Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<con
       const Status restored = injectors[w].restore();
       FL_RETURN_IF_ERROR(status.with_context(location(waves[w].front())));
       FL_RETURN_IF_ERROR(restored.with_context(location(waves[w].front())));
-      if (wave_outputs[w].dtype() != DType::kFloat32)
-        return unsupported("the model's output is " + std::string(dtype_name(wave_outputs[w].dtype())) +
-                           ", not float32");
+      FL_RETURN_IF_ERROR(expect_float32_output(wave_outputs[w]));
       for (size_t i : waves[w]) {  // golden rows, and the fault's own image's row from the wave's pass
         const int64_t image = image_of(i);
         outputs[i] = golden_.clone();
@@ -367,9 +384,7 @@ Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> gro
     FL_RETURN_IF_ERROR(status.with_context(location));
     FL_RETURN_IF_ERROR(restored.with_context(location));
     FL_RETURN_IF_ERROR(injectors[k].check_restored().with_context(location));
-    if (shared_outputs[k].dtype() != DType::kFloat32)
-      return unsupported("the model's output is " + std::string(dtype_name(shared_outputs[k].dtype())) +
-                         ", not float32");
+    FL_RETURN_IF_ERROR(expect_float32_output(shared_outputs[k]));
     outputs[shared[k]] = std::move(shared_outputs[k]);
   }
   return outputs;
@@ -431,10 +446,7 @@ Result<Tensor> FaultReplayer::run(size_t f) {
       return unsupported("the model's output " + shape_to_string(golden_rows.shape()) +
                          " has no row per image; persistence inference and batch need one")
           .with_context(location);
-    const int64_t image = *armed.fault->site.batch;
-    const int64_t batch = session_->options().batch;
-    const int64_t first = image / batch * batch;
-    const int64_t count = std::min(batch, images_ - first);
+    const auto [first, count] = executed_batch(*armed.fault->site.batch);
     Fault scoped = *armed.fault;
     if (scoped.persistence == Persistence::kBatch) scoped.site.batch.reset();  // every image of the batch
     ArmedFault scoped_armed = armed;
@@ -445,14 +457,12 @@ Result<Tensor> FaultReplayer::run(size_t f) {
     const size_t row_bytes = output.nbytes() / static_cast<size_t>(images_);
     if (faulted->nbytes() != static_cast<size_t>(count) * row_bytes)
       return internal_error("the faulted batch's output does not match the clean rows").with_context(location);
-    const int64_t kept_first = scoped.persistence == Persistence::kBatch ? first : image;
-    const int64_t kept_count = scoped.persistence == Persistence::kBatch ? count : 1;
+    const auto [kept_first, kept_count] = reached_rows(f);
     std::memcpy(output.data<std::byte>() + static_cast<size_t>(kept_first) * row_bytes,
                 faulted->data<std::byte>() + static_cast<size_t>(kept_first - first) * row_bytes,
                 static_cast<size_t>(kept_count) * row_bytes);
   }
-  if (output.dtype() != DType::kFloat32)
-    return unsupported("the model's output is " + std::string(dtype_name(output.dtype())) + ", not float32");
+  FL_RETURN_IF_ERROR(expect_float32_output(output));
   return output;
 }
 
@@ -468,8 +478,7 @@ Result<Tensor> FaultReplayer::run_together(std::span<const size_t> together, Inj
   }
   auto output = run_armed(armed, 0, images_, injector_options);
   if (!output.is_ok()) return output.status().with_context(fault_list_location(*list_, faults_[together[0]].entry));
-  if (output->dtype() != DType::kFloat32)
-    return unsupported("the model's output is " + std::string(dtype_name(output->dtype())) + ", not float32");
+  FL_RETURN_IF_ERROR(expect_float32_output(*output));
   return output;
 }
 
@@ -487,10 +496,10 @@ Result<Tensor> replay_faults(std::shared_ptr<const Graph> model, SessionOptions 
   }
   Tensor stacked;
   for (size_t f = 0; f < faults.size();) {
-    // Runs of inference faults that share passes one per image go through run_group; the others one by one.
+    // Runs of faults that share passes one per image go through run_group; the others one by one.
     std::vector<size_t> group = {f};
-    while (replayer->shares_image_passes(group.front()) && group.back() + 1 < faults.size() &&
-           replayer->shares_image_passes(group.back() + 1) && group.size() < 1024)
+    while (replayer->group_kind(f) == GroupKind::kWave && group.back() + 1 < faults.size() &&
+           replayer->group_kind(group.back() + 1) == GroupKind::kWave && group.size() < 1024)
       group.push_back(group.back() + 1);
     std::vector<Tensor> outputs;
     if (group.size() > 1) {

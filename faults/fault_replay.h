@@ -16,8 +16,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/graph.h"
@@ -42,8 +44,9 @@ struct ReplayOptions {
   size_t golden_budget_bytes = size_t{4} << 30;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are
-  // permanent or share passes one per image (shares_image_passes). One slot's memory is then written over and over instead of a slot per batch being touched
-  // for the first time, and the buffers keep the batch's golden bytes from one fault to the next; on the
+  // permanent or share passes one per image (shares_image_passes). One slot's memory is then written over and
+  // over instead of a slot per batch being touched for the first time, and the buffers keep the batch's
+  // golden bytes from one fault to the next; on the
   // peer's ResNet20 weight campaign (100 faults x 500 images) the campaign ran in 6.5-6.9 s instead of
   // 8.4-8.8 s. Each group of faults then runs every batch clean once more, which a caller running one fault
   // at a time (run) would pay per fault: leave it off there.
@@ -58,10 +61,13 @@ struct ReplayStats {
   int64_t steps_run = 0;        // steps executed by them
   int64_t steps_total = 0;      // steps a full pass would have executed
   int64_t stopped_early = 0;    // passes that ended with everything equal to golden
-  int64_t wave_faults = 0;      // inference faults run in shared waves (run_group), and the waves they took
+  int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
 };
+
+// How FaultReplayer::run_group runs a fault (FaultReplayer::group_kind).
+enum class GroupKind { kAlone, kWave, kBatchMajor };
 
 // A resolved row as an ArmedFault (pointers into `list` and `targets`, which must outlive it).
 ArmedFault armed_fault(const FaultList& list, const ResolvedFault& resolved, const std::vector<FaultTarget>& targets);
@@ -105,9 +111,8 @@ class FaultReplayer {
   // batch-major mode (ReplayStats::batch_major) the permanent faults of the group share each batch's clean
   // pass: batch by batch, the batch runs clean once into the one golden slot and every permanent fault runs
   // its incremental pass from it. Single-image faults on activations and inputs (inference, or permanent with
-  // a Batch) share passes one per image
-  // when the images go through the model independently (engine/image_independence.h): the group's faults in
-  // one executed batch run in waves, each wave one incremental pass that arms every fault of it on its own
+  // a Batch) share passes one per image when the images go through the model independently
+  // (engine/image_independence.h): the group's faults in one executed batch run in waves, each wave one incremental pass that arms every fault of it on its own
   // image (a wave never holds two faults on one image), and each fault keeps its image's row of that pass
   // (golden rows elsewhere, as run(f)). ReplayStats::passes counts the waves. Other faults run as run(f).
   Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
@@ -115,6 +120,13 @@ class FaultReplayer {
   // permanent one given a Batch, on an activation or input, in an incremental replay whose model keeps the
   // images apart), rather than as run(f).
   bool shares_image_passes(size_t f) const;
+  // How run_group runs faults[f]: in a wave (shares_image_passes), in a batch-major group (batch-major mode),
+  // or alone, as run(f) would. Callers group runs of consecutive faults of one kind.
+  GroupKind group_kind(size_t f) const;
+  // The images [first, first + count) faults[f] can change, and so the rows its outcome counts: its Batch image
+  // (an inference fault, or a permanent one given a Batch), the executed batch holding it (a batch fault), or
+  // every image.
+  std::pair<int64_t, int64_t> reached_rows(size_t f) const;
   size_t size() const { return faults_.size(); }
   const ReplayStats& stats() const { return stats_; }
   // The targets as faulted: weights in their stored dtype (SessionOptions::weight_dtype).
@@ -130,13 +142,16 @@ class FaultReplayer {
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                     std::vector<Tensor>& outputs);
   Status run_golden_incremental();
+  // The executed batch [first, first + count) that holds `image`.
+  std::pair<int64_t, int64_t> executed_batch(int64_t image) const;
   // At least half of the faults run in groups in batch-major mode: permanent ones, or single-image ones in waves.
   bool mostly_grouped() const;
   // run_group's per-image path: the waves for the group positions `members`.
   Status run_per_image(std::span<const size_t> group, std::span<const size_t> members, std::vector<Tensor>& outputs);
-  // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`.
+  // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`
+  // (none: the executor forgets what its buffers hold).
   Status run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first, int64_t count,
-                         size_t slot);
+                         std::optional<size_t> slot);
   Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
 
   const FaultList* list_ = nullptr;
