@@ -266,9 +266,8 @@ Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId
   return patched;
 }
 
-Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t images) const {
-  auto* bytes = value.data<std::byte>();
-  const size_t word_bytes = dtype_size(value.dtype());
+Status FaultInjector::apply_faults(const Group& group, DType dtype, int64_t images, const WordAt& word_at,
+                                   const ImageBytes& image_bytes) const {
   for (size_t f : group.faults) {
     const Armed& armed = faults_[f];
     const Fault& fault = *armed.source.fault;
@@ -277,19 +276,30 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
       const int64_t image = batch_first_image_ + b;
       if (fault.site.batch && *fault.site.batch != image) continue;
       if (fault.model == FaultModel::kBitErrorRate) {
-        const size_t image_bytes = static_cast<size_t>(per_image) * word_bytes;
-        auto flipped = flip_bits_with_probability(
-            std::span<std::byte>(bytes + static_cast<size_t>(b) * image_bytes, image_bytes), fault.value,
-            image_seed(fault_seed(options_.seed, armed.source.injection), image));
+        auto flipped = flip_bits_with_probability(image_bytes(b, per_image), fault.value,
+                                                  image_seed(fault_seed(options_.seed, armed.source.injection), image));
         if (!flipped.is_ok()) return flipped.status().with_context(fault_context(fault));
         continue;
       }
-      const int64_t element = b * per_image + armed.offset;
-      auto original = apply_word_fault(value.dtype(), bytes + static_cast<size_t>(element) * word_bytes, armed.word);
+      auto word = word_at(b * per_image + armed.offset);
+      if (!word.is_ok()) return word.status().with_context(fault_context(fault));
+      auto original = apply_word_fault(dtype, *word, armed.word);
       if (!original.is_ok()) return original.status().with_context(fault_context(fault));
     }
   }
   return Status::ok();
+}
+
+Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t images) const {
+  auto* bytes = value.data<std::byte>();
+  const size_t word_bytes = dtype_size(value.dtype());
+  return apply_faults(
+      group, value.dtype(), images,
+      [&](int64_t element) -> Result<std::byte*> { return bytes + static_cast<size_t>(element) * word_bytes; },
+      [&](int64_t b, int64_t per_image) {
+        const size_t image_bytes = static_cast<size_t>(per_image) * word_bytes;
+        return std::span<std::byte>(bytes + static_cast<size_t>(b) * image_bytes, image_bytes);
+      });
 }
 
 Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, const Group& group) const {
@@ -298,22 +308,17 @@ Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, con
   const std::span<std::byte> kept = model.kept_storage(id);
   if (kept.empty() || !model.kept_element_offset(id, 0)) return false;
   const Value& value = model.graph().value(id);
-  const int64_t elements = numel(value.shape);
-  for (size_t f : group.faults) {
-    const Armed& armed = faults_[f];
-    const Fault& fault = *armed.source.fault;
-    const int64_t per_image = armed.source.target->elements;
-    for (int64_t b = 0; b < elements / per_image; ++b) {
-      if (fault.site.batch && *fault.site.batch != batch_first_image_ + b) continue;
-      const std::optional<size_t> offset = model.kept_element_offset(id, b * per_image + armed.offset);
-      if (!offset || *offset + dtype_size(value.dtype) > kept.size())
-        return internal_error("activation '" + group.value + "': the backend cannot place element " +
-                              std::to_string(b * per_image + armed.offset) + " in its kept bytes")
-            .with_context(fault_context(fault));
-      auto original = apply_word_fault(value.dtype, kept.data() + *offset, armed.word);
-      if (!original.is_ok()) return original.status().with_context(fault_context(fault));
-    }
-  }
+  const int64_t per_image = faults_[group.faults.front()].source.target->elements;
+  FL_RETURN_IF_ERROR(apply_faults(
+      group, value.dtype, numel(value.shape) / per_image,
+      [&](int64_t element) -> Result<std::byte*> {
+        const std::optional<size_t> offset = model.kept_element_offset(id, element);
+        if (!offset || *offset + dtype_size(value.dtype) > kept.size())
+          return internal_error("activation '" + group.value + "': the backend cannot place element " +
+                                std::to_string(element) + " in its kept bytes");
+        return kept.data() + *offset;
+      },
+      [](int64_t, int64_t) { return std::span<std::byte>(); }));  // no ber here (checked above)
   return true;
 }
 

@@ -54,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -153,6 +154,12 @@ class FaultInjector final : public StepObserver {
   Result<ModelState*> state_for(CompiledModel& model);
   Result<Tensor> patched_weight(const CompiledModel& model, ValueId id, const Group& group) const;
   Result<InputSite> find_input_site(const CompiledModel& model, const Group& group) const;
+  // The group's faults on `images` images of a value of `dtype`: a word fault on the word word_at(element)
+  // gives (element: its row-major offset in the value), ber on image_bytes(image, elements per image).
+  using WordAt = std::function<Result<std::byte*>(int64_t element)>;
+  using ImageBytes = std::function<std::span<std::byte>(int64_t image, int64_t per_image)>;
+  Status apply_faults(const Group& group, DType dtype, int64_t images, const WordAt& word_at,
+                      const ImageBytes& image_bytes) const;
   // Applies the group's faults to `images` images of `value` (word faults at their element, ber per image).
   Status apply_to_value(const Group& group, Tensor& value, int64_t images) const;
   // The same for an activation group of word faults, on the value's kept bytes in place
