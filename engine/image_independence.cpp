@@ -7,7 +7,8 @@
 namespace faultline {
 namespace {
 
-int64_t normalized_axis(int64_t axis, size_t rank) { return axis < 0 ? axis + static_cast<int64_t>(rank) : axis; }
+// Whether ONNX `axis` of a rank-`rank` tensor is the image axis, 0.
+bool is_image_axis(int64_t axis, size_t rank) { return normalize_axis(axis, static_cast<int64_t>(rank)) == 0; }
 
 // Empty when node `n` (some of whose inputs carry images, flagged in `carries`) acts image by image; else why not.
 std::string why_images_mix(const Graph& graph, const Node& node, const std::vector<char>& carries) {
@@ -45,14 +46,14 @@ std::string why_images_mix(const Graph& graph, const Node& node, const std::vect
         if (carrying(slot)) return "a parameter input computed from the images";
       return {};
     case OpKind::kSoftmax:
-      if (normalized_axis(attrs_or_default<SoftmaxAttrs>(node.attrs)->axis, rank) == 0) return "softmax over the images";
+      if (is_image_axis(attrs_or_default<SoftmaxAttrs>(node.attrs)->axis, rank)) return "softmax over the images";
       return {};
     case OpKind::kConcat:
-      if (normalized_axis(attrs_or_default<ConcatAttrs>(node.attrs)->axis, shape(out).size()) == 0)
+      if (is_image_axis(attrs_or_default<ConcatAttrs>(node.attrs)->axis, shape(out).size()))
         return "a concatenation along the image axis";
       return {};
     case OpKind::kFlatten:
-      if (normalized_axis(attrs_or_default<FlattenAttrs>(node.attrs)->axis, rank) < 1) return "flattened over the images";
+      if (is_image_axis(attrs_or_default<FlattenAttrs>(node.attrs)->axis, rank)) return "flattened over the images";
       return {};
     case OpKind::kReshape:
       if (!same_dim0(in, out) || carrying(1)) return "a reshape that moves the image axis";
@@ -71,8 +72,7 @@ std::string why_images_mix(const Graph& graph, const Node& node, const std::vect
       const SliceAttrs& slice = *attrs_or_default<SliceAttrs>(node.attrs);
       if (slice.from_inputs) return "a slice whose bounds are not constant";
       for (size_t k = 0; k < slice.starts.size(); ++k) {
-        const int64_t axis = slice.axes.empty() ? static_cast<int64_t>(k) : normalized_axis(slice.axes[k], rank);
-        if (axis == 0) return "a slice along the image axis";
+        if (slice.axes.empty() ? k == 0 : is_image_axis(slice.axes[k], rank)) return "a slice along the image axis";
       }
       return {};
     }

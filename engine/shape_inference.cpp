@@ -19,12 +19,6 @@ int64_t ceil_div(int64_t numerator, int64_t denominator) {
   return numerator >= 0 ? (numerator + denominator - 1) / denominator : -((-numerator) / denominator);
 }
 
-// `axis` in [-rank, rank) mapped to [0, rank), or nullopt when outside.
-std::optional<int64_t> normalize_axis(int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) return std::nullopt;
-  return axis < 0 ? axis + rank : axis;
-}
-
 // The node being inferred: its inputs' shapes and a way to report what does not fit, naming the node.
 class NodeShapes {
  public:

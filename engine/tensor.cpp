@@ -21,6 +21,11 @@ Result<int64_t> checked_numel(const Shape& shape) {
   return count;
 }
 
+std::optional<int64_t> normalize_axis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) return std::nullopt;
+  return axis < 0 ? axis + rank : axis;
+}
+
 int64_t numel(const Shape& shape) {
   int64_t count = 1;
   for (int64_t dim : shape) count *= dim;
@@ -108,13 +113,19 @@ Tensor Tensor::clone() const {
   return copy;
 }
 
-Status Tensor::copy_to(Tensor& dst, const std::string& what) const {
+Status Tensor::prepare_destination(Tensor& dst, DType dtype, const Shape& shape, const std::string& what) {
   if (dst.empty()) {
-    dst = clone();
+    FL_ASSIGN_OR_RETURN(dst, allocate(dtype, shape));
     return Status::ok();
   }
-  if (dst.dtype() != dtype_ || dst.shape() != shape_)
-    return invalid_argument(what + " " + shape_to_string(shape_) + " into a tensor " + shape_to_string(dst.shape()));
+  if (dst.dtype() != dtype || dst.shape() != shape)
+    return invalid_argument(what + " (" + std::string(dtype_name(dtype)) + " " + shape_to_string(shape) + ") into a " +
+                            std::string(dtype_name(dst.dtype())) + " " + shape_to_string(dst.shape()) + " tensor");
+  return Status::ok();
+}
+
+Status Tensor::copy_to(Tensor& dst, const std::string& what) const {
+  FL_RETURN_IF_ERROR(prepare_destination(dst, dtype_, shape_, what));
   if (nbytes()) std::memcpy(dst.raw(), data_, nbytes());
   return Status::ok();
 }

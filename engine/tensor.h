@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ std::string shape_to_string(const Shape& shape);
 bool is_static(const Shape& shape);
 // Row-major strides in elements.
 std::vector<int64_t> contiguous_strides(const Shape& shape);
+// `axis` in [-rank, rank) mapped to [0, rank), or nullopt when outside (ONNX's negative axes).
+std::optional<int64_t> normalize_axis(int64_t axis, int64_t rank);
 
 class Tensor {
  public:
@@ -64,9 +67,12 @@ class Tensor {
   // Non-owning view of rows [first, first + count) along dim 0 (valid while this tensor's bytes live).
   // Requires rank >= 1 and the rows inside the tensor.
   Tensor rows(int64_t first, int64_t count) const;
-  // Copies these bytes into `dst`: a clone() when dst is empty, else into dst's own storage when it has this
-  // dtype and shape; otherwise "<what> <shape> into a tensor <dst shape>" (dst untouched).
+  // Copies these bytes into `dst`, made ready by prepare_destination() (same contract and error).
   Status copy_to(Tensor& dst, const std::string& what) const;
+  // Makes `dst` ready to receive a `dtype` tensor of `shape`: allocated when empty, else it must have that dtype
+  // and shape; otherwise "<what> (<dtype> <shape>) into a <dst dtype> <dst shape> tensor" (dst untouched).
+  // Serves every read of a value into a caller's tensor (the backends' read_value, copy_to).
+  static Status prepare_destination(Tensor& dst, DType dtype, const Shape& shape, const std::string& what);
   // Same bytes, another shape of equal element count (shares storage).
   Result<Tensor> reshaped(Shape shape) const;
   // Values converted to double (any dtype), for constant folding and tests.

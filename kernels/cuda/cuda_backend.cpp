@@ -777,13 +777,8 @@ Status CudaModel::read_value(ValueId id, Tensor& dst) {
   }
   if (kind != ValueKind::kBuffer) return value_error(id);
   const Value& value = graph_.value(id);
-  if (dst.empty()) {
-    FL_ASSIGN_OR_RETURN(dst, Tensor::allocate(value.dtype, value.shape));
-  } else if (dst.dtype() != value.dtype || dst.shape() != value.shape) {
-    return invalid_argument("cuda backend: cannot read " + value_name(id) + " (" + std::string(dtype_name(value.dtype)) +
-                            " " + shape_to_string(value.shape) + ") into a " + std::string(dtype_name(dst.dtype())) +
-                            " " + shape_to_string(dst.shape()) + " tensor");
-  }
+  FL_RETURN_IF_ERROR(
+      Tensor::prepare_destination(dst, value.dtype, value.shape, "cuda backend: cannot read " + value_name(id)));
   if (dst.nbytes() > 0)
     FL_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dst.raw(), buffer(id), dst.nbytes(), cudaMemcpyDeviceToHost, stream_),
                                    "reading " + value_name(id)));

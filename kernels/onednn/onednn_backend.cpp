@@ -307,11 +307,6 @@ memory::dims padded_dims(const Shape& shape, size_t rank) {
   return dims;
 }
 
-std::optional<int64_t> normalize_axis(int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) return std::nullopt;
-  return axis < 0 ? axis + rank : axis;
-}
-
 struct EltwiseSpec {
   dnnl::algorithm algorithm;
   float alpha = 0.0f;
@@ -1664,13 +1659,8 @@ Status OnednnModel::read_value(ValueId id, Tensor& dst) {
     return consts_[static_cast<size_t>(id)].current.copy_to(dst, "onednn backend: cannot read " + value_name(id));
   }
   if (state.kind != ValueKind::kBuffer) return value_error(id);
-  if (dst.empty()) {
-    FL_ASSIGN_OR_RETURN(dst, Tensor::allocate(DType::kFloat32, value.shape));
-  } else if (dst.dtype() != DType::kFloat32 || dst.shape() != value.shape) {
-    return invalid_argument("onednn backend: cannot read " + value_name(id) + " (float32 " +
-                            shape_to_string(value.shape) + ") into a " + std::string(dtype_name(dst.dtype())) + " " +
-                            shape_to_string(dst.shape()) + " tensor");
-  }
+  FL_RETURN_IF_ERROR(
+      Tensor::prepare_destination(dst, DType::kFloat32, value.shape, "onednn backend: cannot read " + value_name(id)));
   if (is_plain(state.md)) {
     std::memcpy(dst.raw(), value_data(state), dst.nbytes());
     return Status::ok();
