@@ -53,7 +53,8 @@ std::string why_images_mix(const Graph& graph, const Node& node, const std::vect
         return "a concatenation along the image axis";
       return {};
     case OpKind::kFlatten:
-      if (is_image_axis(attrs_or_default<FlattenAttrs>(node.attrs)->axis, rank)) return "flattened over the images";
+      // [d0 * ... * d(axis-1), rest]: the rows stay the images only when the first factor is d0 alone.
+      if (!same_dim0(in, out)) return "flattened over the images";
       return {};
     case OpKind::kReshape:
       if (!same_dim0(in, out) || carrying(1)) return "a reshape that moves the image axis";

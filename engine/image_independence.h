@@ -10,7 +10,7 @@
 //     Relu, LeakyRelu, Clip, Sigmoid, Tanh, Identity, Cast, QuantizeLinear, DequantizeLinear, MaxPool,
 //     AveragePool, GlobalAveragePool, GlobalMaxPool;
 //   - Add, Sub, Mul, Div whose image-carrying inputs have the output's dim 0;
-//   - Softmax and Concat on an axis other than 0, Flatten with axis >= 1, Reshape that keeps dim 0 (the same
+//   - Softmax and Concat on an axis other than 0, Flatten and Reshape that keep dim 0 (the same
 //     size in and out), Transpose with perm[0] == 0, Pad and Slice that leave axis 0 alone;
 //   - Gemm whose image-carrying input is A, untransposed; MatMul, MatMulInteger and QLinearMatMul whose
 //     image-carrying input is A of rank >= 2 (B constant), or both inputs of the same rank >= 3 (one product

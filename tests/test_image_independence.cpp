@@ -82,6 +82,7 @@ TEST(ImageIndependence, OpsThatMixImagesAreRefusedNamingTheNode) {
       {"transpose that moves the image axis", check_one(OpKind::kTranspose, TransposeAttrs{.perm = {1, 0}})},
       {"transpose that moves the image axis", check_one(OpKind::kTranspose, TransposeAttrs{})},
       {"flattened over the images", check_one(OpKind::kFlatten, FlattenAttrs{.axis = 0})},
+      {"flattened over the images", check_one(OpKind::kFlatten, FlattenAttrs{.axis = 2}, false, {4, 2, 3})},
       {"reshape that moves the image axis",
        check_one(OpKind::kReshape, ReshapeAttrs{.shape = {2, 12}, .shape_from_input = false})},
       {"padding along the image axis", check_one(OpKind::kPad, PadAttrs{.pads = {1, 0, 0, 0}})},
