@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "engine/graph.h"
+#include "engine/kept_window.h"
+#include "engine/spatial_window.h"
 #include "engine/status.h"
 #include "engine/tensor.h"
 
@@ -74,6 +76,17 @@ class CompiledModel {
   // value is not kept (or the backend cannot say). Lets a fault on a few elements act on the kept bytes in
   // place instead of reading and writing back the whole value (faults/fault_injector.h).
   virtual std::optional<size_t> kept_element_offset(ValueId id, int64_t index) { return std::nullopt; }
+
+  // Window re-execution (engine/incremental_executor.h, engine/spatial_window.h). With keep_values: how the
+  // kept bytes of a 4-D value lay out its elements, when the backend can say (nullopt otherwise).
+  virtual std::optional<KeptLayout> kept_layout(ValueId id) { return std::nullopt; }
+  // Runs step `index` so that `window` of its single (4-D) output holds exactly the bytes run_step() would
+  // write there, reading its inputs from their kept storage (which must hold, around the window the step
+  // reads, what run_step() would read); outside the window, the output's bytes are left as they are or get
+  // what run_step() would write there (a backend may widen a window to reuse a kernel). Returns
+  // false, having changed nothing, when it cannot do that bit-identically for this step and window: the caller
+  // then runs run_step().
+  virtual bool run_step_window(size_t index, const SpatialWindow& window) { return false; }
 };
 
 class Backend {

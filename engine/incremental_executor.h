@@ -20,6 +20,13 @@
 //     everything after is golden (early masking).
 //   - observer.end_pass(), then every graph output is made to hold its right bytes (the recomputed ones, or
 //     the slot's golden ones), so read_value() of an output is valid after run().
+// Window re-execution (on unless set_window_execution(false)). Each differing 4-D value whose layout the
+// backend gives (CompiledModel::kept_layout) also carries the window of rows and columns it differs in
+// (engine/spatial_window.h): the bounding box of its differing bytes, found by comparing with golden. A step
+// that is no seed step and whose single output can then differ only in a window of at most a quarter of its
+// rows x columns first gets that output's golden bytes, then runs as CompiledModel::run_step_window() (the backend may
+// decline: the step then runs whole). A buffer that held golden bytes except in a window gets back only that
+// window when it is reloaded.
 // The outputs are bit-identical to those of execute(model, &observer) on the same batch, provided the steps
 // are deterministic (the same inputs give the same bytes) and the observer acts only at its seed steps, on
 // the changed constants, and through the values of those steps.
@@ -42,6 +49,7 @@ struct IncrementalPass {
   size_t steps_run = 0;           // steps executed in this pass
   bool stopped_early = false;     // no differing value remained before the last step (outputs are golden)
   bool outputs_golden = false;    // every graph output equals the slot's golden bytes
+  size_t window_steps = 0;        // steps of them run on a window only (CompiledModel::run_step_window)
 };
 
 class IncrementalExecutor {
@@ -64,10 +72,21 @@ class IncrementalExecutor {
                               std::span<const ValueId> changed_constants);
 
   CompiledModel& model() { return model_; }
+  // Window re-execution on (the default) or off (every step that runs, runs whole: for A/B comparisons).
+  void set_window_execution(bool on) { window_execution_ = on; }
 
  private:
   explicit IncrementalExecutor(CompiledModel& model) : model_(model) {}
+  // Makes value's buffer hold slot's golden bytes (only its dirty window, when it held them but for that).
   void load_golden(ValueId value, size_t slot);
+  // The window step s's single 4-D output can differ in (engine/spatial_window.h), from the windows of what
+  // it reads; nullopt when the step has several outputs or one without a layout.
+  std::optional<SpatialWindow> output_window(size_t s, std::span<const ValueId> changed_constants) const;
+  // After a step wrote `value`: whether it differs from the slot's golden bytes, with differs_, window_, holds_
+  // and dirty_ updated. `bound`: where it can differ (the output_window() of its step; nullopt: anywhere). With
+  // find_window, or a bound smaller than the value, the value's window is the bounding box of its differing
+  // bytes; otherwise a differing value differs as a whole (one memcmp, which stops at the first difference).
+  bool compare_with_golden(ValueId value, size_t slot, const std::optional<SpatialWindow>& bound, bool find_window);
 
   CompiledModel& model_;
   std::vector<std::span<std::byte>> storage_;      // by ValueId: kept bytes (empty: constant / not kept)
@@ -80,7 +99,13 @@ class IncrementalExecutor {
   // By ValueId: the golden slot whose bytes the buffer holds, or kNoSlot (a faulty value, or never loaded).
   static constexpr int64_t kNoSlot = -1;
   std::vector<int64_t> holds_;
+  // By ValueId: where the buffer may differ from the golden slot holds_ names (empty: nowhere). Only for values
+  // with a layout; a value without one that differs holds kNoSlot.
+  std::vector<SpatialWindow> dirty_;
   std::vector<char> differs_;  // by ValueId, within a pass
+  std::vector<SpatialWindow> window_;  // by ValueId, within a pass: where a differing value with a layout differs
+  std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
+  bool window_execution_ = true;
 };
 
 }  // namespace faultline

@@ -1,6 +1,7 @@
 #include "faults/fault_replay.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -164,6 +165,8 @@ Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled
   for (auto& executor : executors_)
     if (&executor->model() == &compiled) return executor.get();
   FL_ASSIGN_OR_RETURN(std::unique_ptr<IncrementalExecutor> executor, IncrementalExecutor::create(compiled));
+  const char* windows_env = std::getenv("FAULTLINE_WINDOWS");
+  executor->set_window_execution(replay_options_.windows && !(windows_env && std::string(windows_env) == "0"));
   executors_.push_back(std::move(executor));
   return executors_.back().get();
 }
@@ -238,6 +241,7 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
       stats_.steps_run += static_cast<int64_t>(pass.steps_run);
       stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
       if (pass.stopped_early) ++stats_.stopped_early;
+      stats_.window_steps += static_cast<int64_t>(pass.window_steps);
       std::byte* destination = outputs[i].data<std::byte>() + static_cast<size_t>(start - first) * row_bytes;
       if (pass.outputs_golden) {
         std::memcpy(destination, golden_.data<std::byte>() + static_cast<size_t>(start) * row_bytes,

@@ -22,6 +22,7 @@
 #include "engine/shape_inference.h"
 #include "engine/weight_storage.h"
 #include "kernels/onednn/onednn_gather.h"
+#include "kernels/onednn/onednn_window.h"
 #include "kernels/reference/batch_norm_fold.h"
 #include "kernels/reference/reference_ops.h"
 
@@ -444,6 +445,7 @@ struct Step {
   StepInfo info;
   std::vector<Action> actions;
   std::string kernel;  // what runs, for FAULTLINE_ONEDNN_VERBOSE
+  std::unique_ptr<onednn::WindowRunner> window;  // run_step_window (keep_values plans; nullptr: whole steps only)
 };
 
 struct BufferSpec {
@@ -512,6 +514,16 @@ class OnednnModel final : public CompiledModel {
   std::optional<size_t> kept_element_offset(ValueId id, int64_t index) override {
     if (kept_storage(id).empty()) return std::nullopt;
     return blocked_element_offset(values_[static_cast<size_t>(id)].md, index);
+  }
+  std::optional<KeptLayout> kept_layout(ValueId id) override {
+    if (kept_storage(id).empty()) return std::nullopt;
+    return onednn::kept_layout_of(values_[static_cast<size_t>(id)].md);
+  }
+  bool run_step_window(size_t index, const SpatialWindow& window) override {
+    Step& step = steps_[index];
+    if (!step.window) return false;
+    apply_threads(threads_);
+    return step.window->run(window);
   }
 
  private:
@@ -1105,6 +1117,22 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
     step.kernel = conv_kernel + (bn != kNoNode ? " +folded BN" : "") + (act_before_sum ? " +eltwise" : "");
     action.args[DNNL_ARG_DST] = define_output(s, y, dst_md);
   }
+  const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, nodes[0]);
+  if (keep_values_ && add == kNoNode && axes && step.actions.empty()) {
+    auto make_crop = [this, has_bias, bias_md, weights_md = pd.weights_desc(), strides, dilations, attr](
+                         const Md& src, const Md& dst, const memory::dims& pads_begin, const memory::dims& pads_end) {
+      using dnnl::convolution_forward;
+      const auto algorithm = dnnl::algorithm::convolution_direct;
+      const auto prop = dnnl::prop_kind::forward_inference;
+      convolution_forward::desc desc =
+          has_bias ? convolution_forward::desc(prop, algorithm, src, weights_md, bias_md, dst, strides, dilations,
+                                               pads_begin, pads_end)
+                   : convolution_forward::desc(prop, algorithm, src, weights_md, dst, strides, dilations, pads_begin,
+                                               pads_end);
+      return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
+    };
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop);
+  }
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1133,6 +1161,15 @@ bool OnednnModel::compile_batch_norm(int s, const Node& node, Step& step) {
   action.args[DNNL_ARG_VARIANCE] = constant_memory(node.inputs[4], param_md);
   action.args[DNNL_ARG_DST] = define_output(s, node.outputs[0], pd.dst_desc());
   attach_scratchpad(action, pd.scratchpad_desc());
+  const Shape& x_shape = shape_of(x);
+  if (keep_values_ && x_shape.size() == 4 && step.actions.empty()) {
+    const SlidingAxis rows{1, 1, 1, 0, x_shape[2], x_shape[2]}, cols{1, 1, 1, 0, x_shape[3], x_shape[3]};
+    auto make_crop = [this, epsilon, flags](const Md& src, const Md&, const memory::dims&, const memory::dims&) {
+      dnnl::batch_normalization_forward::desc crop(dnnl::prop_kind::forward_inference, src, epsilon, flags);
+      return dnnl::primitive_desc(dnnl::batch_normalization_forward::primitive_desc(crop, user_attr(), engine_));
+    };
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop);
+  }
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1183,6 +1220,10 @@ bool OnednnModel::compile_nan_eltwise(int s, const Node& node, Step& step) {
     ParallelEltwise{op, static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle()), count}
         .run(threads);
   };
+  if (keep_values_ && !in_place && step.actions.empty())
+    step.window = onednn::elementwise_window_runner({src}, dst, [op = *op](const float* const* in, float* out, int64_t count) {
+      op.run_part(in[0], out, 0, count);
+    });
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1237,6 +1278,21 @@ bool OnednnModel::compile_binary(int s, const std::vector<NodeId>& nodes, Step& 
   }
   action.args[DNNL_ARG_DST] = define_output(s, y, pd.dst_desc());
   attach_scratchpad(action, pd.scratchpad_desc());
+  // Without post-ops, on equal layouts, each output word is the IEEE operation on the two input words.
+  if (keep_values_ && nodes.size() == 1 && a_native && is_full(b) && step.actions.empty()) {
+    const std::vector<memory> inputs{action.args[DNNL_ARG_SRC_0], action.args[DNNL_ARG_SRC_1]};
+    auto apply = [op = node.op](const float* const* in, float* out, int64_t count) {
+      const float* a = in[0];
+      const float* b = in[1];
+      switch (op) {
+        case OpKind::kAdd: for (int64_t i = 0; i < count; ++i) out[i] = a[i] + b[i]; break;
+        case OpKind::kSub: for (int64_t i = 0; i < count; ++i) out[i] = a[i] - b[i]; break;
+        case OpKind::kMul: for (int64_t i = 0; i < count; ++i) out[i] = a[i] * b[i]; break;
+        default: for (int64_t i = 0; i < count; ++i) out[i] = a[i] / b[i]; break;
+      }
+    };
+    step.window = onednn::elementwise_window_runner(inputs, action.args[DNNL_ARG_DST], apply);
+  }
   step.actions.push_back(std::move(action));
   return true;
 }

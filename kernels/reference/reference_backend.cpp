@@ -61,6 +61,12 @@ class ReferenceModel final : public CompiledModel {
     return static_cast<size_t>(index) * word;  // dense, in the logical order
   }
 
+  std::optional<KeptLayout> kept_layout(ValueId id) override {
+    const Shape& shape = graph_.value(id).shape;
+    if (kept_storage(id).empty() || shape.size() != 4) return std::nullopt;
+    return KeptLayout::dense(shape[0], shape[1], shape[2], shape[3], 1, dtype_size(graph_.value(id).dtype));
+  }
+
   Status read_value(ValueId id, Tensor& dst) override {
     FL_RETURN_IF_ERROR(run_error_);
     FL_ASSIGN_OR_RETURN(Tensor * value, stored_value(id));

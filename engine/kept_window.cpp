@@ -1,0 +1,95 @@
+#include "engine/kept_window.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace faultline {
+namespace {
+
+// Byte offset of the first word of channel block `block`, row y, column x of image n.
+size_t offset_of(const KeptLayout& layout, int64_t n, int64_t block, int64_t y, int64_t x) {
+  return static_cast<size_t>(layout.word_index(n, block, y, x)) * layout.word_bytes;
+}
+
+}  // namespace
+
+KeptLayout KeptLayout::dense(int64_t images, int64_t channels, int64_t height, int64_t width, int64_t channel_block,
+                             size_t word_bytes) {
+  KeptLayout layout;
+  layout.images = images, layout.channels = channels, layout.height = height, layout.width = width;
+  layout.channel_block = channel_block;
+  layout.word_bytes = word_bytes;
+  layout.column_stride = channel_block;
+  layout.row_stride = width * channel_block;
+  layout.block_stride = height * layout.row_stride;
+  layout.image_stride = layout.blocks() * layout.block_stride;
+  return layout;
+}
+
+void copy_box(const KeptLayout& from_layout, const std::byte* from, int64_t from_y, int64_t from_x,
+              const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height, int64_t width) {
+  if (height <= 0 || width <= 0) return;
+  const size_t column_bytes = static_cast<size_t>(from_layout.channel_block) * from_layout.word_bytes;
+  const bool runs = from_layout.rows_contiguous() && to_layout.rows_contiguous();
+  const int64_t blocks = from_layout.blocks();
+  for (int64_t n = 0; n < from_layout.images; ++n)
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t y = 0; y < height; ++y) {
+        const std::byte* src = from + offset_of(from_layout, n, b, from_y + y, from_x);
+        std::byte* dst = to + offset_of(to_layout, n, b, to_y + y, to_x);
+        if (runs) {
+          std::memcpy(dst, src, column_bytes * static_cast<size_t>(width));
+          continue;
+        }
+        for (int64_t x = 0; x < width; ++x)
+          std::memcpy(dst + static_cast<size_t>(x * to_layout.column_stride) * to_layout.word_bytes,
+                      src + static_cast<size_t>(x * from_layout.column_stride) * from_layout.word_bytes, column_bytes);
+      }
+}
+
+void copy_window(const KeptLayout& layout, const std::byte* from, std::byte* to, const SpatialWindow& window) {
+  copy_box(layout, from, window.y0, window.x0, layout, to, window.y0, window.x0, window.height(), window.width());
+}
+
+std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const std::byte* a, const std::byte* b,
+                                              const SpatialWindow& within) {
+  if (within.empty()) return std::nullopt;
+  const size_t column_bytes = static_cast<size_t>(layout.channel_block) * layout.word_bytes;
+  const size_t column_step = static_cast<size_t>(layout.column_stride) * layout.word_bytes;
+  const bool runs = layout.rows_contiguous();
+  auto column_differs = [&](size_t row_offset, int64_t x) {
+    const size_t at = row_offset + static_cast<size_t>(x - within.x0) * column_step;
+    return std::memcmp(a + at, b + at, column_bytes) != 0;
+  };
+  SpatialWindow found{within.y1, within.y0, within.x1, within.x0};  // empty until a difference shows up
+  const int64_t blocks = layout.blocks();
+  for (int64_t n = 0; n < layout.images; ++n)
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int64_t y = within.y0; y < within.y1; ++y) {
+        const size_t row = offset_of(layout, n, blk, y, within.x0);
+        bool row_differs = false;
+        if (runs) {
+          row_differs = std::memcmp(a + row, b + row, column_bytes * static_cast<size_t>(within.width())) != 0;
+        } else {
+          for (int64_t x = within.x0; x < within.x1 && !row_differs; ++x) row_differs = column_differs(row, x);
+        }
+        if (!row_differs) continue;
+        found.y0 = std::min(found.y0, y);
+        found.y1 = std::max(found.y1, y + 1);
+        // Widen the columns found so far by this row's first and last differing columns outside them.
+        for (int64_t x = within.x0; x < found.x0; ++x)
+          if (column_differs(row, x)) {
+            found.x0 = x;
+            break;
+          }
+        for (int64_t x = within.x1 - 1; x >= found.x1; --x)
+          if (column_differs(row, x)) {
+            found.x1 = x + 1;
+            break;
+          }
+      }
+  if (found.empty()) return std::nullopt;
+  return found;
+}
+
+}  // namespace faultline

@@ -1,0 +1,208 @@
+#include "kernels/onednn/onednn_window.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+namespace faultline::onednn {
+namespace {
+
+using dnnl::memory;
+using Md = memory::desc;
+using Tag = memory::format_tag;
+
+class ElementwiseWindowRunner final : public WindowRunner {
+ public:
+  ElementwiseWindowRunner(std::vector<memory> inputs, memory output, KeptLayout layout, ElementwiseFn apply)
+      : inputs_(std::move(inputs)), output_(std::move(output)), layout_(layout), apply_(std::move(apply)) {}
+
+  bool run(const SpatialWindow& window) override {
+    std::vector<const float*> in(inputs_.size());
+    std::vector<const float*> base(inputs_.size());
+    for (size_t i = 0; i < inputs_.size(); ++i) base[i] = static_cast<const float*>(inputs_[i].get_data_handle());
+    float* out = static_cast<float*>(output_.get_data_handle());
+    for_each_window_run(layout_, window, [&](int64_t word, int64_t count) {
+      for (size_t i = 0; i < in.size(); ++i) in[i] = base[i] + word;
+      apply_(in.data(), out + word, count);
+    });
+    return true;
+  }
+
+ private:
+  std::vector<memory> inputs_;
+  memory output_;
+  KeptLayout layout_;
+  ElementwiseFn apply_;
+};
+
+// The format tag `md` has among the 4-D layouts window runners handle.
+std::optional<Tag> tag_of(const Md& md) {
+  for (Tag tag : {Tag::nChw16c, Tag::nChw8c, Tag::nChw4c, Tag::nchw, Tag::nhwc})
+    if (md == Md(md.dims(), md.data_type(), tag)) return tag;
+  return std::nullopt;
+}
+
+// Window sizes are widened to these, so that few crop primitives serve every window.
+int64_t widened(int64_t size, int64_t limit) {
+  int64_t to = size <= 4 ? 4 : size <= 8 ? 8 : (size + 7) / 8 * 8;
+  return std::min(to, limit);
+}
+// [begin, end) widened and kept inside [0, limit).
+std::pair<int64_t, int64_t> widen(int64_t begin, int64_t end, int64_t limit) {
+  const int64_t size = widened(end - begin, limit);
+  begin = std::min(begin, limit - size);
+  return {begin, begin + size};
+}
+
+class CropWindowRunner final : public WindowRunner {
+ public:
+  CropWindowRunner(const dnnl::engine& engine, std::string impl, std::unordered_map<int, memory> args,
+                   std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make, Tag src_tag, Tag dst_tag,
+                   KeptLayout src_layout, KeptLayout dst_layout)
+      : engine_(engine),
+        stream_(engine),
+        impl_(std::move(impl)),
+        args_(std::move(args)),
+        axes_(axes),
+        make_(std::move(make)),
+        src_tag_(src_tag),
+        dst_tag_(dst_tag),
+        src_layout_(src_layout),
+        dst_layout_(dst_layout) {
+    args_.erase(DNNL_ARG_SCRATCHPAD);
+  }
+
+  bool run(const SpatialWindow& requested) override {
+    const auto [y0, y1] = widen(requested.y0, requested.y1, dst_layout_.height);
+    const auto [x0, x1] = widen(requested.x0, requested.x1, dst_layout_.width);
+    const SlidingAxis::Reads rows = axes_.first.inputs_read(y0, y1);
+    const SlidingAxis::Reads cols = axes_.second.inputs_read(x0, x1);
+    const Key key{y1 - y0, x1 - x0, rows.last - rows.first, cols.last - cols.first,
+                  rows.pad_before, rows.pad_after, cols.pad_before, cols.pad_after};
+    Crop* crop = crop_for(key);
+    if (!crop) return false;
+    std::byte* src = static_cast<std::byte*>(args_.at(DNNL_ARG_SRC).get_data_handle());
+    std::byte* dst = static_cast<std::byte*>(args_.at(DNNL_ARG_DST).get_data_handle());
+    copy_box(src_layout_, src, rows.first, cols.first, crop->src_layout, crop->src.get(), 0, 0, key.in_h, key.in_w);
+    std::unordered_map<int, memory> args = args_;
+    args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop->src.get());
+    args[DNNL_ARG_DST] = memory(crop->dst_md, engine_, crop->dst.get());
+    if (crop->scratchpad) args[DNNL_ARG_SCRATCHPAD] = memory(crop->scratchpad_md, engine_, crop->scratchpad.get());
+    crop->primitive.execute(stream_, args);
+    stream_.wait();
+    copy_box(crop->dst_layout, crop->dst.get(), 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
+    return true;
+  }
+
+ private:
+  struct Key {
+    int64_t out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right;
+    bool operator<(const Key& o) const {
+      return std::tie(out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right) <
+             std::tie(o.out_h, o.out_w, o.in_h, o.in_w, o.pad_top, o.pad_bottom, o.pad_left, o.pad_right);
+    }
+  };
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  using Bytes = std::unique_ptr<std::byte, Free>;
+  struct Crop {
+    dnnl::primitive primitive;
+    Md src_md, dst_md, scratchpad_md;
+    KeptLayout src_layout, dst_layout;
+    Bytes src, dst, scratchpad;
+  };
+  static Bytes allocate(size_t bytes) {
+    return Bytes(static_cast<std::byte*>(std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64)));
+  }
+
+  // The crop primitive of `key`, created on first use; nullptr when oneDNN picks another implementation for it.
+  Crop* crop_for(const Key& key) {
+    auto found = crops_.find(key);
+    if (found != crops_.end()) return found->second.get();
+    std::unique_ptr<Crop>& slot = crops_[key];
+    const memory::dim n = src_layout_.images;
+    const Md src_md({n, src_layout_.channels, key.in_h, key.in_w}, memory::data_type::f32, src_tag_);
+    const Md dst_md({n, dst_layout_.channels, key.out_h, key.out_w}, memory::data_type::f32, dst_tag_);
+    dnnl::primitive_desc pd;
+    try {
+      pd = make_(src_md, dst_md, {key.pad_top, key.pad_left}, {key.pad_bottom, key.pad_right});
+    } catch (const dnnl::error&) {
+      return nullptr;
+    }
+    if (!pd || impl_ != pd.impl_info_str()) return nullptr;
+    const std::optional<KeptLayout> src_layout = kept_layout_of(src_md);
+    const std::optional<KeptLayout> dst_layout = kept_layout_of(dst_md);
+    if (!src_layout || !dst_layout) return nullptr;
+    auto crop = std::make_unique<Crop>();
+    crop->primitive = dnnl::primitive(pd);
+    crop->src_md = src_md, crop->dst_md = dst_md;
+    crop->src_layout = *src_layout, crop->dst_layout = *dst_layout;
+    crop->src = allocate(src_md.get_size());
+    crop->dst = allocate(dst_md.get_size());
+    crop->scratchpad_md = pd.scratchpad_desc();
+    if (crop->scratchpad_md.get_size() > 0) crop->scratchpad = allocate(crop->scratchpad_md.get_size());
+    // The channels beyond the last whole block stay zero, as in the whole step's buffers.
+    std::memset(crop->src.get(), 0, src_md.get_size());
+    slot = std::move(crop);
+    return slot.get();
+  }
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::string impl_;
+  std::unordered_map<int, memory> args_;
+  std::pair<SlidingAxis, SlidingAxis> axes_;
+  CropPrimitiveFactory make_;
+  Tag src_tag_, dst_tag_;
+  KeptLayout src_layout_, dst_layout_;
+  std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
+};
+
+}  // namespace
+
+std::optional<KeptLayout> kept_layout_of(const Md& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 || d.ndims != 4 || d.offset0 != 0) return std::nullopt;
+  const dnnl_blocking_desc_t& blocking = d.format_desc.blocking;
+  KeptLayout layout;
+  layout.images = d.dims[0], layout.channels = d.dims[1], layout.height = d.dims[2], layout.width = d.dims[3];
+  if (d.padded_dims[0] != d.dims[0] || d.padded_dims[2] != d.dims[2] || d.padded_dims[3] != d.dims[3]) return std::nullopt;
+  if (blocking.inner_nblks == 1 && blocking.inner_idxs[0] == 1) {
+    layout.channel_block = blocking.inner_blks[0];
+  } else if (blocking.inner_nblks != 0) {
+    return std::nullopt;
+  }
+  layout.image_stride = blocking.strides[0];
+  layout.block_stride = blocking.strides[1];
+  layout.row_stride = blocking.strides[2];
+  layout.column_stride = blocking.strides[3];
+  layout.word_bytes = sizeof(float);
+  return layout;
+}
+
+std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<memory> inputs, memory output, ElementwiseFn apply) {
+  const std::optional<KeptLayout> layout = kept_layout_of(output.get_desc());
+  if (!layout) return nullptr;
+  for (const memory& in : inputs)
+    if (in.get_desc() != output.get_desc()) return nullptr;
+  return std::make_unique<ElementwiseWindowRunner>(std::move(inputs), std::move(output), *layout, std::move(apply));
+}
+
+std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
+                                                 std::unordered_map<int, memory> args,
+                                                 std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make) {
+  if (!args.count(DNNL_ARG_SRC) || !args.count(DNNL_ARG_DST)) return nullptr;
+  const Md src = args.at(DNNL_ARG_SRC).get_desc(), dst = args.at(DNNL_ARG_DST).get_desc();
+  const std::optional<Tag> src_tag = tag_of(src), dst_tag = tag_of(dst);
+  const std::optional<KeptLayout> src_layout = kept_layout_of(src), dst_layout = kept_layout_of(dst);
+  if (!src_tag || !dst_tag || !src_layout || !dst_layout) return nullptr;
+  return std::make_unique<CropWindowRunner>(engine, full.impl_info_str(), std::move(args), axes, std::move(make),
+                                            *src_tag, *dst_tag, *src_layout, *dst_layout);
+}
+
+}  // namespace faultline::onednn

@@ -1,0 +1,274 @@
+// Window re-execution, piece by piece (engine/spatial_window.h, engine/kept_window.h,
+// CompiledModel::run_step_window):
+//   - the sliding-window geometry against brute force over every small case: the outputs an input range reaches
+//     and the inputs (and zero padding) an output range reads;
+//   - the per-op window rules on a hand-built graph;
+//   - copy_box / differing_window against element-by-element loops on a dense and a channel-blocked layout;
+//   - the oneDNN backend: on real CNN plans (ResNet20 with BatchNorm, the Inception net), for every step and
+//     several one-element changes of its input (corners included, where the crop pads), the step run on the
+//     rules' window writes exactly the bytes the whole step writes, everywhere in its output.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/kept_window.h"
+#include "engine/session.h"
+#include "engine/spatial_window.h"
+#include "frontends/load_model.h"
+#include "tests/support/graph_builder.h"
+#include "tests/support/test_support.h"
+
+namespace faultline {
+namespace {
+
+using testing::GraphBuilder;
+using testing::random_tensor;
+using testing::test_data;
+
+TEST(SlidingAxis, OutputsReachedAndInputsReadMatchBruteForce) {
+  int cases = 0;
+  for (int64_t kernel : {1, 2, 3, 5})
+    for (int64_t stride : {1, 2, 3})
+      for (int64_t dilation : {1, 2})
+        for (int64_t pad : {0, 1, 2})
+          for (int64_t in = 1; in <= 9; ++in) {
+            const int64_t span = (kernel - 1) * dilation + 1;
+            if (in + 2 * pad < span) continue;
+            const int64_t out = (in + 2 * pad - span) / stride + 1;
+            const SlidingAxis axis{kernel, stride, dilation, pad, in, out};
+            auto reads = [&](int64_t o, int64_t i) {
+              for (int64_t j = 0; j < kernel; ++j)
+                if (o * stride - pad + j * dilation == i) return true;
+              return false;
+            };
+            for (int64_t a = 0; a < in; ++a)
+              for (int64_t b = a + 1; b <= in; ++b) {
+                std::set<int64_t> reached;
+                for (int64_t o = 0; o < out; ++o)
+                  for (int64_t i = a; i < b; ++i)
+                    if (reads(o, i)) reached.insert(o);
+                const auto [begin, end] = axis.outputs_reading(a, b);
+                for (int64_t o : reached) EXPECT_TRUE(o >= begin && o < end) << "output " << o << " missed";
+                if (dilation == 1 && !reached.empty()) {
+                  EXPECT_EQ(begin, *reached.begin());
+                  EXPECT_EQ(end, *reached.rbegin() + 1);
+                }
+                ++cases;
+              }
+            for (int64_t o0 = 0; o0 < out; ++o0)
+              for (int64_t o1 = o0 + 1; o1 <= out; ++o1) {
+                const SlidingAxis::Reads r = axis.inputs_read(o0, o1);
+                int64_t lowest = INT64_MAX, highest = INT64_MIN;
+                for (int64_t o = o0; o < o1; ++o)
+                  for (int64_t j = 0; j < kernel; ++j) {
+                    lowest = std::min(lowest, o * stride - pad + j * dilation);
+                    highest = std::max(highest, o * stride - pad + j * dilation);
+                  }
+                EXPECT_EQ(r.first, std::max<int64_t>(0, lowest));
+                EXPECT_EQ(r.last, std::min(in, highest + 1));
+                EXPECT_EQ(r.pad_before, std::max<int64_t>(0, -lowest));
+                EXPECT_EQ(r.pad_after, std::max<int64_t>(0, highest + 1 - in));
+                // A convolution over the crop with these pads has exactly the window's outputs.
+                EXPECT_EQ((r.last - r.first + r.pad_before + r.pad_after - span) / stride + 1, o1 - o0);
+              }
+          }
+  EXPECT_GT(cases, 1000);
+}
+
+TEST(SpatialWindowRules, ConvReluAddPoolAndGemmGrowTheWindowAsTheirReceptiveFields) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", {2, 4, 8, 8});
+  const ValueId conv = testing::random_conv(b, x, 4, 4, testing::conv3x3(1), true, 1);
+  const ValueId relu = b.node(OpKind::kRelu, {conv}, {}, "relu");
+  const ValueId sum = b.node(OpKind::kAdd, {relu, x}, {}, "sum");
+  const ValueId pool = b.node(OpKind::kMaxPool, {sum}, PoolAttrs{.kernel_shape = {2, 2}, .strides = {2, 2}}, "pool");
+  const ValueId strided = testing::random_conv(b, pool, 4, 4, testing::conv3x3(2), false, 2);
+  const ValueId flat = b.node(OpKind::kFlatten, {strided}, FlattenAttrs{.axis = 1}, "flat");
+  b.output(flat);
+  const Graph graph = b.build_with_shapes();
+
+  std::map<ValueId, std::optional<SpatialWindow>> windows;
+  auto window_of = [&](ValueId v) -> std::optional<SpatialWindow> {
+    auto it = windows.find(v);
+    return it == windows.end() ? std::nullopt : it->second;
+  };
+  windows[x] = SpatialWindow{3, 4, 0, 1};  // one pixel, row 3, column 0
+  auto run = [&](ValueId out) {
+    const NodeId id = graph.value(out).producer;
+    windows[out] = node_output_window(graph, id, window_of);
+    return windows[out];
+  };
+  EXPECT_EQ(run(conv), (SpatialWindow{2, 5, 0, 2}));  // 3x3 around it, clipped at column 0
+  EXPECT_EQ(run(relu), (SpatialWindow{2, 5, 0, 2}));
+  EXPECT_EQ(run(sum), (SpatialWindow{2, 5, 0, 2}));  // hull with x's own pixel
+  EXPECT_EQ(run(pool), (SpatialWindow{1, 3, 0, 1}));  // rows 2-4 are pooled into 1 and 2
+  EXPECT_EQ(run(strided), (SpatialWindow{0, 2, 0, 1}));  // 4x4 -> 2x2, pad 1: output row o reads rows 2o-1..2o+1
+  EXPECT_EQ(run(flat), (SpatialWindow{0, 1, 0, 1}));  // not 4-D: differs as a whole
+
+  // Nothing differs: no window. A changed weight: the whole output.
+  windows.clear();
+  EXPECT_FALSE(node_output_window(graph, graph.value(conv).producer, window_of).has_value());
+  const ValueId weight = graph.node(graph.value(conv).producer).inputs[1];
+  windows[weight] = SpatialWindow{0, 3, 0, 3};
+  EXPECT_EQ(node_output_window(graph, graph.value(conv).producer, window_of), (SpatialWindow{0, 8, 0, 8}));
+}
+
+// Fills a layout's words with distinct values (word i holds i) in a byte buffer of its size.
+std::vector<float> numbered(const KeptLayout& layout) {
+  std::vector<float> words(static_cast<size_t>(layout.images * layout.image_stride));
+  for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<float>(i);
+  return words;
+}
+
+size_t word_index(const KeptLayout& l, int64_t n, int64_t c, int64_t y, int64_t x) {
+  return static_cast<size_t>(n * l.image_stride + c / l.channel_block * l.block_stride + y * l.row_stride +
+                             x * l.column_stride + c % l.channel_block);
+}
+
+TEST(KeptWindow, CopyBoxAndDifferingWindowMatchElementLoops) {
+  // Dense NCHW; channels blocked by 4 (6 channels: two blocks, the second padded); channels-last (column stride C).
+  KeptLayout nhwc;
+  nhwc.images = 2, nhwc.channels = 3, nhwc.height = 5, nhwc.width = 7, nhwc.channel_block = 1;
+  nhwc.image_stride = 5 * 7 * 3, nhwc.row_stride = 7 * 3, nhwc.column_stride = 3, nhwc.block_stride = 1;
+  const KeptLayout layouts[] = {KeptLayout::dense(2, 3, 5, 7, 1, 4), KeptLayout::dense(2, 6, 5, 7, 4, 4), nhwc};
+  for (const KeptLayout& layout : layouts) {
+    const std::vector<float> from = numbered(layout);
+    // copy_box into a dense crop of the same blocking, then back into zeros at another place.
+    const int64_t h = 3, w = 4;
+    const KeptLayout crop = KeptLayout::dense(layout.images, layout.channels, h, w, layout.channel_block, 4);
+    std::vector<float> cropped(static_cast<size_t>(crop.images * crop.image_stride), -1.0f);
+    copy_box(layout, reinterpret_cast<const std::byte*>(from.data()), 1, 2, crop,
+             reinterpret_cast<std::byte*>(cropped.data()), 0, 0, h, w);
+    for (int64_t n = 0; n < layout.images; ++n)
+      for (int64_t c = 0; c < layout.channels; ++c)
+        for (int64_t y = 0; y < h; ++y)
+          for (int64_t x = 0; x < w; ++x)
+            ASSERT_EQ(cropped[word_index(crop, n, c, y, x)], from[word_index(layout, n, c, 1 + y, 2 + x)]);
+    std::vector<float> back(from.size(), 0.0f);
+    copy_box(crop, reinterpret_cast<const std::byte*>(cropped.data()), 0, 0, layout,
+             reinterpret_cast<std::byte*>(back.data()), 2, 3, h, w);
+    for (int64_t n = 0; n < layout.images; ++n)
+      for (int64_t c = 0; c < layout.channels; ++c)
+        for (int64_t y = 0; y < layout.height; ++y)
+          for (int64_t x = 0; x < layout.width; ++x) {
+            const bool inside = y >= 2 && y < 2 + h && x >= 3 && x < 3 + w;
+            ASSERT_EQ(back[word_index(layout, n, c, y, x)],
+                      inside ? from[word_index(layout, n, c, y - 1, x - 1)] : 0.0f);
+          }
+
+    // differing_window: the bounding box of changed elements, within the window asked about.
+    const SpatialWindow whole{0, layout.height, 0, layout.width};
+    std::vector<float> other = from;
+    const auto a = reinterpret_cast<const std::byte*>(from.data());
+    const auto b = reinterpret_cast<const std::byte*>(other.data());
+    EXPECT_FALSE(differing_window(layout, a, b, whole).has_value());
+    other[word_index(layout, 1, layout.channels - 1, 3, 1)] += 1.0f;
+    other[word_index(layout, 0, 0, 1, 5)] += 2.0f;
+    EXPECT_EQ(differing_window(layout, a, b, whole), (SpatialWindow{1, 4, 1, 6}));
+    EXPECT_EQ(differing_window(layout, a, b, SpatialWindow{2, 5, 0, 7}), (SpatialWindow{3, 4, 1, 2}));
+    EXPECT_FALSE(differing_window(layout, a, b, SpatialWindow{0, 1, 0, 7}).has_value());
+
+    // copy_window restores exactly the window.
+    copy_window(layout, a, reinterpret_cast<std::byte*>(other.data()), SpatialWindow{3, 4, 0, 2});
+    EXPECT_EQ(differing_window(layout, a, b, whole), (SpatialWindow{1, 2, 5, 6}));
+  }
+}
+
+// Every step of `file`'s oneDNN plan (keep_values, batch 2) with a window runner: a one-element change of its
+// first input at each of `positions`, then the step run on the rules' window, must leave its output with the
+// bytes of the whole step. Returns the op names of the steps that ran on windows.
+std::set<std::string> check_windows_match_whole_steps(const char* file) {
+  std::set<std::string> windowed;
+  auto model = load_model(test_data(file));
+  EXPECT_TRUE(model.is_ok()) << model.status().message();
+  if (!model.is_ok()) return windowed;
+  SessionOptions options;
+  options.backend = "onednn";
+  options.batch = 2;
+  options.threads = 1;
+  options.keep_values = true;
+  options.propagate_nan = true;
+  // As a campaign plans it: the convolutions' outputs are fault sites, so BatchNorm and Add run as steps.
+  for (const Node& node : (*model)->nodes())
+    if (node.op == OpKind::kConv) options.observable.push_back((*model)->value(node.outputs[0]).name);
+  auto session = Session::create(*model, options);
+  EXPECT_TRUE(session.is_ok()) << session.status().message();
+  if (!session.is_ok()) return windowed;
+  CompiledModel& compiled = (*session)->compiled();
+  const Graph& graph = compiled.graph();
+  const Shape& in_shape = graph.value(graph.inputs()[0]).shape;
+  const Tensor input = random_tensor(in_shape, 5);
+  EXPECT_TRUE(compiled.write_value(graph.inputs()[0], input).is_ok());
+  for (size_t s = 0; s < compiled.num_steps(); ++s) compiled.run_step(s);
+
+  auto bytes = [&](ValueId v) {
+    const std::span<std::byte> kept = compiled.kept_storage(v);
+    return std::vector<std::byte>(kept.begin(), kept.end());
+  };
+  auto put = [&](ValueId v, const std::vector<std::byte>& b) {
+    std::memcpy(compiled.kept_storage(v).data(), b.data(), b.size());
+  };
+  for (size_t s = 0; s < compiled.num_steps(); ++s) {
+    const StepInfo& step = compiled.step(s);
+    if (step.outputs.size() != 1) continue;
+    const ValueId out = step.outputs[0];
+    const ValueId in = graph.node(step.nodes[0]).inputs[0];
+    const std::optional<KeptLayout> in_layout = compiled.kept_layout(in);
+    if (!compiled.kept_layout(out) || !in_layout) continue;
+    const std::vector<std::byte> golden_in = bytes(in), golden_out = bytes(out);
+    const int64_t H = in_layout->height, W = in_layout->width;
+    const std::pair<int64_t, int64_t> positions[] = {{0, 0}, {H - 1, W - 1}, {H / 2, W / 3}, {0, W - 1}, {H - 1, 1 % W}};
+    for (const auto& [py, px] : positions) {
+      // One word of channel 0 of image 1 at (py, px) made larger.
+      const size_t word = word_index(*in_layout, 1, 0, py, px);
+      std::vector<std::byte> changed = golden_in;
+      float value = 0;
+      std::memcpy(&value, changed.data() + word * 4, 4);
+      value = value * 1.5f + 0.75f;
+      std::memcpy(changed.data() + word * 4, &value, 4);
+      put(in, changed);
+      compiled.run_step(s);
+      const std::vector<std::byte> whole = bytes(out);
+      // The rules' window of the output, from the one-pixel window of the input.
+      std::vector<std::pair<ValueId, std::optional<SpatialWindow>>> known = {{in, SpatialWindow{py, py + 1, px, px + 1}}};
+      auto window_of = [&](ValueId v) -> std::optional<SpatialWindow> {
+        for (const auto& [value_id, window] : known)
+          if (value_id == v) return window;
+        return std::nullopt;
+      };
+      for (NodeId n : step.nodes) known.emplace_back(graph.node(n).outputs[0], node_output_window(graph, n, window_of));
+      const std::optional<SpatialWindow> window = window_of(out);
+      EXPECT_TRUE(window.has_value());
+      if (!window) continue;
+      put(out, golden_out);
+      if (!compiled.run_step_window(s, *window)) {
+        EXPECT_EQ(bytes(out), golden_out) << "a declined window changed nothing";
+        continue;
+      }
+      windowed.insert(std::string(op_name(graph.node(step.nodes[0]).op)));
+      EXPECT_EQ(bytes(out), whole) << file << ": step " << s << " (" << graph.describe(step.nodes[0])
+                                   << ") on window rows " << window->y0 << "-" << window->y1 << ", columns "
+                                   << window->x0 << "-" << window->x1;
+    }
+    put(in, golden_in);
+    put(out, golden_out);
+  }
+  return windowed;
+}
+
+TEST(OnednnWindows, StepsOnTheRulesWindowWriteTheWholeStepsBytes) {
+  const std::set<std::string> resnet = check_windows_match_whole_steps("models/resnet20_bn.onnx");
+  for (const char* op : {"Conv", "BatchNormalization", "Relu", "Add"})
+    EXPECT_TRUE(resnet.count(op)) << op << " never ran on a window";
+  const std::set<std::string> inception = check_windows_match_whole_steps("models/googlenet_small.onnx");
+  EXPECT_TRUE(inception.count("Conv"));
+}
+
+}  // namespace
+}  // namespace faultline
