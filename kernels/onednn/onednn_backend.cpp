@@ -653,6 +653,7 @@ class OnednnModel final : public CompiledModel {
   std::vector<ValueState> values_;
   std::vector<ConstState> consts_;
   std::vector<Step> steps_;
+  std::shared_ptr<onednn::CropScratch> crop_scratch_ = std::make_shared<onednn::CropScratch>();  // window runners
   std::vector<BufferSpec> buffers_;
   std::vector<std::pair<memory, int>> bindings_;
   std::vector<std::function<void()>> finalizers_;
@@ -1131,7 +1132,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
                                                pads_end);
       return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
     };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop);
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_);
   }
   step.actions.push_back(std::move(action));
   return true;
@@ -1168,7 +1169,7 @@ bool OnednnModel::compile_batch_norm(int s, const Node& node, Step& step) {
       dnnl::batch_normalization_forward::desc crop(dnnl::prop_kind::forward_inference, src, epsilon, flags);
       return dnnl::primitive_desc(dnnl::batch_normalization_forward::primitive_desc(crop, user_attr(), engine_));
     };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop);
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop, crop_scratch_);
   }
   step.actions.push_back(std::move(action));
   return true;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <new>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -62,7 +63,7 @@ class CropWindowRunner final : public WindowRunner {
  public:
   CropWindowRunner(const dnnl::engine& engine, std::string impl, std::unordered_map<int, memory> args,
                    std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make, Tag src_tag, Tag dst_tag,
-                   KeptLayout src_layout, KeptLayout dst_layout)
+                   KeptLayout src_layout, KeptLayout dst_layout, std::shared_ptr<CropScratch> scratch)
       : engine_(engine),
         stream_(engine),
         impl_(std::move(impl)),
@@ -72,7 +73,8 @@ class CropWindowRunner final : public WindowRunner {
         src_tag_(src_tag),
         dst_tag_(dst_tag),
         src_layout_(src_layout),
-        dst_layout_(dst_layout) {
+        dst_layout_(dst_layout),
+        scratch_(std::move(scratch)) {
     args_.erase(DNNL_ARG_SCRATCHPAD);
   }
 
@@ -87,14 +89,19 @@ class CropWindowRunner final : public WindowRunner {
     if (!crop) return false;
     std::byte* src = static_cast<std::byte*>(args_.at(DNNL_ARG_SRC).get_data_handle());
     std::byte* dst = static_cast<std::byte*>(args_.at(DNNL_ARG_DST).get_data_handle());
-    copy_box(src_layout_, src, rows.first, cols.first, crop->src_layout, crop->src.get(), 0, 0, key.in_h, key.in_w);
+    std::byte* crop_src = scratch_->get(CropScratch::kSource, crop->src_md.get_size());
+    std::byte* crop_dst = scratch_->get(CropScratch::kDestination, crop->dst_md.get_size());
+    // Every channel block is copied, the zero words of a partial last block included.
+    copy_box(src_layout_, src, rows.first, cols.first, crop->src_layout, crop_src, 0, 0, key.in_h, key.in_w);
     std::unordered_map<int, memory> args = args_;
-    args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop->src.get());
-    args[DNNL_ARG_DST] = memory(crop->dst_md, engine_, crop->dst.get());
-    if (crop->scratchpad) args[DNNL_ARG_SCRATCHPAD] = memory(crop->scratchpad_md, engine_, crop->scratchpad.get());
+    args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop_src);
+    args[DNNL_ARG_DST] = memory(crop->dst_md, engine_, crop_dst);
+    if (crop->scratchpad_md.get_size() > 0)
+      args[DNNL_ARG_SCRATCHPAD] = memory(crop->scratchpad_md, engine_,
+                                         scratch_->get(CropScratch::kScratchpad, crop->scratchpad_md.get_size()));
     crop->primitive.execute(stream_, args);
     stream_.wait();
-    copy_box(crop->dst_layout, crop->dst.get(), 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
+    copy_box(crop->dst_layout, crop_dst, 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
     return true;
   }
 
@@ -106,19 +113,11 @@ class CropWindowRunner final : public WindowRunner {
              std::tie(o.out_h, o.out_w, o.in_h, o.in_w, o.pad_top, o.pad_bottom, o.pad_left, o.pad_right);
     }
   };
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  using Bytes = std::unique_ptr<std::byte, Free>;
   struct Crop {
     dnnl::primitive primitive;
     Md src_md, dst_md, scratchpad_md;
     KeptLayout src_layout, dst_layout;
-    Bytes src, dst, scratchpad;
   };
-  static Bytes allocate(size_t bytes) {
-    return Bytes(static_cast<std::byte*>(std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64)));
-  }
 
   // The crop primitive of `key`, created on first use; nullptr when oneDNN picks another implementation for it.
   Crop* crop_for(const Key& key) {
@@ -140,14 +139,8 @@ class CropWindowRunner final : public WindowRunner {
     if (!src_layout || !dst_layout) return nullptr;
     auto crop = std::make_unique<Crop>();
     crop->primitive = dnnl::primitive(pd);
-    crop->src_md = src_md, crop->dst_md = dst_md;
+    crop->src_md = src_md, crop->dst_md = dst_md, crop->scratchpad_md = pd.scratchpad_desc();
     crop->src_layout = *src_layout, crop->dst_layout = *dst_layout;
-    crop->src = allocate(src_md.get_size());
-    crop->dst = allocate(dst_md.get_size());
-    crop->scratchpad_md = pd.scratchpad_desc();
-    if (crop->scratchpad_md.get_size() > 0) crop->scratchpad = allocate(crop->scratchpad_md.get_size());
-    // The channels beyond the last whole block stay zero, as in the whole step's buffers.
-    std::memset(crop->src.get(), 0, src_md.get_size());
     slot = std::move(crop);
     return slot.get();
   }
@@ -160,10 +153,23 @@ class CropWindowRunner final : public WindowRunner {
   CropPrimitiveFactory make_;
   Tag src_tag_, dst_tag_;
   KeptLayout src_layout_, dst_layout_;
+  std::shared_ptr<CropScratch> scratch_;
   std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
 };
 
 }  // namespace
+
+void CropScratch::Free::operator()(std::byte* p) const { std::free(p); }
+
+std::byte* CropScratch::get(Use use, size_t bytes) {
+  if (bytes > sizes_[use]) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    buffers_[use].reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
+    if (!buffers_[use]) throw std::bad_alloc();
+    sizes_[use] = rounded;
+  }
+  return buffers_[use].get();
+}
 
 std::optional<KeptLayout> kept_layout_of(const Md& md) {
   const dnnl_memory_desc_t& d = md.data;
@@ -195,14 +201,15 @@ std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<memory> inpu
 
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, memory> args,
-                                                 std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make) {
+                                                 std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
+                                                 std::shared_ptr<CropScratch> scratch) {
   if (!args.count(DNNL_ARG_SRC) || !args.count(DNNL_ARG_DST)) return nullptr;
   const Md src = args.at(DNNL_ARG_SRC).get_desc(), dst = args.at(DNNL_ARG_DST).get_desc();
   const std::optional<Tag> src_tag = tag_of(src), dst_tag = tag_of(dst);
   const std::optional<KeptLayout> src_layout = kept_layout_of(src), dst_layout = kept_layout_of(dst);
   if (!src_tag || !dst_tag || !src_layout || !dst_layout) return nullptr;
   return std::make_unique<CropWindowRunner>(engine, full.impl_info_str(), std::move(args), axes, std::move(make),
-                                            *src_tag, *dst_tag, *src_layout, *dst_layout);
+                                            *src_tag, *dst_tag, *src_layout, *dst_layout, std::move(scratch));
 }
 
 }  // namespace faultline::onednn

@@ -11,6 +11,7 @@
 //     Otherwise run() declines that window.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -45,11 +46,27 @@ std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory
 // argument is replaced). `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same
 // operation on a crop (pads for a convolution; ignored for a batch normalization); `axes` give the sliding
 // geometry (kernel 1, stride 1 for a batch normalization). nullptr when the step does not qualify.
+// Buffers the crops of one model share (its steps run one at a time): the gathered inputs, the output crop and
+// the crop primitive's scratchpad, each grown on demand and never shrunk.
+class CropScratch {
+ public:
+  enum Use { kSource, kDestination, kScratchpad };
+  std::byte* get(Use use, size_t bytes);
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte, Free> buffers_[3];
+  size_t sizes_[3] = {};
+};
+
 using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                                                 const dnnl::memory::dims& pads_begin,
                                                                 const dnnl::memory::dims& pads_end)>;
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, dnnl::memory> args,
-                                                 std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make);
+                                                 std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
+                                                 std::shared_ptr<CropScratch> scratch);
 
 }  // namespace faultline::onednn
