@@ -180,18 +180,18 @@ TEST(KeptWindow, CopyBoxAndDifferingWindowMatchElementLoops) {
   }
 }
 
-// Every step of `file`'s oneDNN plan (keep_values, batch 2) with a window runner: a one-element change of its
+// Every step of `file`'s oneDNN plan (keep_values, batch 3, `threads`) with a window runner: a one-element change of its
 // first input at each of `positions`, then the step run on the rules' window, must leave its output with the
 // bytes of the whole step. Returns the op names of the steps that ran on windows.
-std::set<std::string> check_windows_match_whole_steps(const char* file) {
+std::set<std::string> check_windows_match_whole_steps(const char* file, int threads = 1) {
   std::set<std::string> windowed;
   auto model = load_model(test_data(file));
   EXPECT_TRUE(model.is_ok()) << model.status().message();
   if (!model.is_ok()) return windowed;
   SessionOptions options;
   options.backend = "onednn";
-  options.batch = 2;
-  options.threads = 1;
+  options.batch = 3;
+  options.threads = threads;
   options.keep_values = true;
   options.propagate_nan = true;
   // As a campaign plans it: the convolutions' outputs are fault sites, so BatchNorm and Add run as steps.
@@ -268,6 +268,10 @@ TEST(OnednnWindows, StepsOnTheRulesWindowWriteTheWholeStepsBytes) {
     EXPECT_TRUE(resnet.count(op)) << op << " never ran on a window";
   const std::set<std::string> inception = check_windows_match_whole_steps("models/googlenet_small.onnx");
   EXPECT_TRUE(inception.count("Conv"));
+}
+
+TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {
+  EXPECT_EQ(check_windows_match_whole_steps("models/resnet20_bn.onnx", 2).size(), 4u);
 }
 
 }  // namespace

@@ -86,6 +86,28 @@ void apply_threads(int threads) {
   if (omp_entry_points().set_num_threads) omp_entry_points().set_num_threads(threads);
 }
 
+// Runs body(begin, end) over `threads` contiguous parts of [0, count) on the OpenMP pool oneDNN uses (serially
+// for one thread, one part, or without OpenMP).
+void parallel_ranges(int threads, int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+  const OmpEntryPoints& omp = omp_entry_points();
+  if (threads <= 1 || count <= 1 || !omp.gomp_parallel) {
+    body(0, count);
+    return;
+  }
+  struct Job {
+    int64_t count;
+    const std::function<void(int64_t, int64_t)>* body;
+    static void run(void* data) {
+      const auto* job = static_cast<const Job*>(data);
+      const OmpEntryPoints& omp = omp_entry_points();
+      const int64_t team = omp.get_num_threads(), thread = omp.get_thread_num();
+      const int64_t begin = job->count * thread / team, end = job->count * (thread + 1) / team;
+      if (begin < end) (*job->body)(begin, end);
+    }
+  } job{count, &body};
+  omp.gomp_parallel(&Job::run, &job, static_cast<unsigned>(std::min<int64_t>(threads, count)), 0);
+}
+
 // Runs a GatherKernel split over the outermost loop on `threads` OpenMP threads (serially without OpenMP).
 struct ParallelGather {
   const GatherKernel* kernel;
@@ -537,6 +559,12 @@ class OnednnModel final : public CompiledModel {
     return eltwise_of(node) && !(propagate_nan_ && NanEltwise::of(node));
   }
   bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
+  // How window runners split their copies and loops: over the plan's threads.
+  onednn::ParallelRanges window_parallel() const {
+    return [threads = threads_](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+      parallel_ranges(threads, count, body);
+    };
+  }
   // Every node that reads `v` decodes a stored weight (engine/weight_storage.h), so it may be non-float32.
   bool only_decoded(ValueId v) const {
     for (const Node& node : graph_.nodes())
@@ -1132,7 +1160,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
                                                pads_end);
       return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
     };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_);
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
   }
   step.actions.push_back(std::move(action));
   return true;
@@ -1169,7 +1197,7 @@ bool OnednnModel::compile_batch_norm(int s, const Node& node, Step& step) {
       dnnl::batch_normalization_forward::desc crop(dnnl::prop_kind::forward_inference, src, epsilon, flags);
       return dnnl::primitive_desc(dnnl::batch_normalization_forward::primitive_desc(crop, user_attr(), engine_));
     };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop, crop_scratch_);
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop, crop_scratch_, window_parallel());
   }
   step.actions.push_back(std::move(action));
   return true;
@@ -1224,7 +1252,7 @@ bool OnednnModel::compile_nan_eltwise(int s, const Node& node, Step& step) {
   if (keep_values_ && !in_place && step.actions.empty())
     step.window = onednn::elementwise_window_runner({src}, dst, [op = *op](const float* const* in, float* out, int64_t count) {
       op.run_part(in[0], out, 0, count);
-    });
+    }, window_parallel());
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1292,7 +1320,7 @@ bool OnednnModel::compile_binary(int s, const std::vector<NodeId>& nodes, Step& 
         default: for (int64_t i = 0; i < count; ++i) out[i] = a[i] / b[i]; break;
       }
     };
-    step.window = onednn::elementwise_window_runner(inputs, action.args[DNNL_ARG_DST], apply);
+    step.window = onednn::elementwise_window_runner(inputs, action.args[DNNL_ARG_DST], apply, window_parallel());
   }
   step.actions.push_back(std::move(action));
   return true;

@@ -5,7 +5,7 @@
 //   - A convolution (any post-ops but a sum) or a BatchNormalization runs a primitive created for the crop:
 //     the inputs the window reads (with zero padding only where the whole step pads, at the borders) are
 //     gathered into a dense buffer of the same layout, the crop primitive writes the output crop, which is
-//     scattered back. Windows are widened to a few sizes so that crop primitives are reused (cached by the
+//     scattered back. Windows are widened to even sizes so that crop primitives are reused (cached by the
 //     crop's geometry). A crop primitive is used only when oneDNN picks the same implementation for it as for
 //     the whole step, with the same weights layout: the direct kernels then sum each output in the same order.
 //     Otherwise run() declines that window.
@@ -27,6 +27,9 @@ namespace faultline::onednn {
 // nullopt otherwise.
 std::optional<KeptLayout> kept_layout_of(const dnnl::memory::desc& md);
 
+// Runs body(begin, end) over parts of [0, count) (on the plan's threads; serially is allowed).
+using ParallelRanges = std::function<void(int64_t count, const std::function<void(int64_t, int64_t)>& body)>;
+
 class WindowRunner {
  public:
   virtual ~WindowRunner() = default;
@@ -36,10 +39,11 @@ class WindowRunner {
 };
 
 // out[i] = f(in_0[i], ..., in_k[i]) per float: `apply(inputs, output, count)` over `count` consecutive floats.
-// Every memory has the output's layout (kept_layout_of must accept it).
+// Every memory has the output's layout (kept_layout_of must accept it). Runners split their copies and loops
+// over the images with `parallel`.
 using ElementwiseFn = std::function<void(const float* const* inputs, float* output, int64_t count)>;
 std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
-                                                        ElementwiseFn apply);
+                                                        ElementwiseFn apply, ParallelRanges parallel);
 
 // A convolution or batch normalization compiled as `full` (forward inference, src/dst 4-D with a
 // kept_layout_of layout), executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad
@@ -67,6 +71,6 @@ using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memo
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, dnnl::memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
-                                                 std::shared_ptr<CropScratch> scratch);
+                                                 std::shared_ptr<CropScratch> scratch, ParallelRanges parallel);
 
 }  // namespace faultline::onednn
