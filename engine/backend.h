@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,9 @@ class CompiledModel {
   // false, having changed nothing, when it cannot do that bit-identically for this step and window: the caller
   // then runs run_step().
   virtual bool run_step_window(size_t index, const SpatialWindow& window) { return false; }
+  // Runs body(begin, end) over parts of [0, count) that together cover it, on the plan's threads where the
+  // backend has a pool (serially by default): the incremental executor's copies and comparisons of kept values.
+  virtual void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& body) { body(0, count); }
 };
 
 class Backend {

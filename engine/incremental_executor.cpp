@@ -83,7 +83,7 @@ Status IncrementalExecutor::capture(size_t slot) {
   std::byte* base = slots_[slot].get();
   for (size_t v = 0; v < storage_.size(); ++v) {
     if (storage_[v].empty()) continue;
-    std::memcpy(base + golden_offset_[v], storage_[v].data(), storage_[v].size());
+    copy_bytes(parallel_, storage_[v].data(), base + golden_offset_[v], storage_[v].size());
     holds_[v] = static_cast<int64_t>(slot);
     dirty_[v] = {};
   }
@@ -94,9 +94,9 @@ void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
   const size_t v = static_cast<size_t>(value);
   const std::byte* golden = slots_[slot].get() + golden_offset_[v];
   if (holds_[v] == static_cast<int64_t>(slot)) {
-    if (!dirty_[v].empty()) copy_window(*layout_[v], golden, storage_[v].data(), dirty_[v]);
+    if (!dirty_[v].empty()) copy_window(parallel_, *layout_[v], golden, storage_[v].data(), dirty_[v]);
   } else {
-    std::memcpy(storage_[v].data(), golden, storage_[v].size());
+    copy_bytes(parallel_, golden, storage_[v].data(), storage_[v].size());
   }
   holds_[v] = static_cast<int64_t>(slot);
   dirty_[v] = {};
@@ -112,8 +112,8 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
   if (layout && (find_window || (bound && *bound != whole))) {
     // Outside the bound the value equals golden (the rules of engine/spatial_window.h); the bounding box of
     // the differing bytes inside it becomes the value's window.
-    differing = differing_window(*layout, storage_[v].data(), golden, bound.value_or(whole));
-  } else if (std::memcmp(storage_[v].data(), golden, storage_[v].size()) != 0) {
+    differing = differing_window(parallel_, *layout, storage_[v].data(), golden, bound.value_or(whole));
+  } else if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size())) {
     differing = whole;  // whole, or no layout (and so no window)
   }
   differs_[v] = differing ? 1 : 0;

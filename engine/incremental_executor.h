@@ -76,7 +76,11 @@ class IncrementalExecutor {
   void set_window_execution(bool on) { window_execution_ = on; }
 
  private:
-  explicit IncrementalExecutor(CompiledModel& model) : model_(model) {}
+  explicit IncrementalExecutor(CompiledModel& model)
+      : model_(model),
+        parallel_([&model](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+          model.parallel_for(count, body);
+        }) {}
   // Makes value's buffer hold slot's golden bytes (only its dirty window, when it held them but for that).
   void load_golden(ValueId value, size_t slot);
   // The window step s's single 4-D output can differ in (engine/spatial_window.h), from the windows of what
@@ -89,6 +93,7 @@ class IncrementalExecutor {
   bool compare_with_golden(ValueId value, size_t slot, const std::optional<SpatialWindow>& bound, bool find_window);
 
   CompiledModel& model_;
+  ParallelFor parallel_;  // the model's parallel_for: copies and comparisons of kept values
   std::vector<std::span<std::byte>> storage_;      // by ValueId: kept bytes (empty: constant / not kept)
   std::vector<size_t> golden_offset_;              // by ValueId: offset of its bytes in a golden slot
   std::vector<std::vector<ValueId>> step_reads_;   // per step: non-constant values read from other steps

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace faultline {
 namespace {
@@ -90,6 +92,63 @@ std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const st
       }
   if (found.empty()) return std::nullopt;
   return found;
+}
+
+void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
+                 const SpatialWindow& window) {
+  parallel(layout.images, [&](int64_t first, int64_t end) {
+    const size_t offset = layout.image_offset(first);
+    copy_window(layout.with_images(end - first), from + offset, to + offset, window);
+  });
+}
+
+std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,
+                                              const std::byte* a, const std::byte* b, const SpatialWindow& within) {
+  std::mutex mutex;
+  std::optional<SpatialWindow> found;
+  parallel(layout.images, [&](int64_t first, int64_t end) {
+    const size_t offset = layout.image_offset(first);
+    const std::optional<SpatialWindow> part =
+        differing_window(layout.with_images(end - first), a + offset, b + offset, within);
+    if (!part) return;
+    const std::lock_guard<std::mutex> lock(mutex);
+    found = found ? window_hull(*found, *part) : *part;
+  });
+  return found;
+}
+
+namespace {
+constexpr size_t kPartBytes = size_t{256} << 10;
+}  // namespace
+
+void copy_bytes(const ParallelFor& parallel, const std::byte* from, std::byte* to, size_t bytes) {
+  const int64_t parts = static_cast<int64_t>((bytes + kPartBytes - 1) / kPartBytes);
+  if (parts <= 1) {
+    std::memcpy(to, from, bytes);
+    return;
+  }
+  parallel(parts, [&](int64_t first, int64_t end) {
+    const size_t begin = static_cast<size_t>(first) * kPartBytes;
+    const size_t stop = std::min(bytes, static_cast<size_t>(end) * kPartBytes);
+    std::memcpy(to + begin, from + begin, stop - begin);
+  });
+}
+
+bool bytes_differ(const ParallelFor& parallel, const std::byte* a, const std::byte* b, size_t bytes) {
+  const int64_t parts = static_cast<int64_t>((bytes + kPartBytes - 1) / kPartBytes);
+  if (parts <= 1) return std::memcmp(a, b, bytes) != 0;
+  std::vector<char> differs(static_cast<size_t>(parts), 0);
+  parallel(parts, [&](int64_t first, int64_t end) {
+    for (int64_t p = first; p < end; ++p) {
+      const size_t begin = static_cast<size_t>(p) * kPartBytes;
+      const size_t stop = std::min(bytes, begin + kPartBytes);
+      if (std::memcmp(a + begin, b + begin, stop - begin) != 0) {
+        differs[static_cast<size_t>(p)] = 1;
+        return;  // this thread's parts: one difference is enough
+      }
+    }
+  });
+  return std::find(differs.begin(), differs.end(), 1) != differs.end();
 }
 
 }  // namespace faultline

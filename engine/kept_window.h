@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "engine/spatial_window.h"
@@ -28,6 +29,14 @@ struct KeptLayout {
   }
   // Whether the columns of a row follow each other (each column one channel block of words).
   bool rows_contiguous() const { return column_stride == channel_block; }
+  // The same layout over `count` images, and the byte offset of image `first`: images [first, first + count)
+  // of a value are the value's bytes from that offset laid out as with_images(count).
+  KeptLayout with_images(int64_t count) const {
+    KeptLayout some = *this;
+    some.images = count;
+    return some;
+  }
+  size_t image_offset(int64_t first) const { return static_cast<size_t>(first * image_stride) * word_bytes; }
   // Dense, blocked by channel_block: the layout of a crop of `height` x `width` of the same images and channels.
   static KeptLayout dense(int64_t images, int64_t channels, int64_t height, int64_t width, int64_t channel_block,
                           size_t word_bytes);
@@ -55,6 +64,18 @@ void copy_box(const KeptLayout& from_layout, const std::byte* from, int64_t from
               const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height, int64_t width);
 // Copies `window` of every image and channel from `from` to `to`, both laid out as `layout`.
 void copy_window(const KeptLayout& layout, const std::byte* from, std::byte* to, const SpatialWindow& window);
+// Runs body(begin, end) over parts of [0, count), possibly on several threads (CompiledModel::parallel_for).
+using ParallelFor = std::function<void(int64_t count, const std::function<void(int64_t, int64_t)>& body)>;
+
+// copy_window and differing_window split over the images with `parallel`.
+void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
+                 const SpatialWindow& window);
+std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,
+                                              const std::byte* a, const std::byte* b, const SpatialWindow& within);
+// memcpy / memcmp != 0 of `bytes` bytes, split into parts of at least 256 KiB with `parallel`.
+void copy_bytes(const ParallelFor& parallel, const std::byte* from, std::byte* to, size_t bytes);
+bool bytes_differ(const ParallelFor& parallel, const std::byte* a, const std::byte* b, size_t bytes);
+
 // The smallest window inside `within` outside which `a` and `b` (both laid out as `layout`) hold the same bytes
 // there; nullopt when they are equal throughout `within`.
 std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const std::byte* a, const std::byte* b,

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -178,6 +179,34 @@ TEST(KeptWindow, CopyBoxAndDifferingWindowMatchElementLoops) {
     copy_window(layout, a, reinterpret_cast<std::byte*>(other.data()), SpatialWindow{3, 4, 0, 2});
     EXPECT_EQ(differing_window(layout, a, b, whole), (SpatialWindow{1, 2, 5, 6}));
   }
+}
+
+TEST(KeptWindow, SplitCopiesAndComparisonsMatchTheWholeOnes) {
+  // Parts of one element each, in reverse order: any split must give the whole-range answer.
+  const ParallelFor one_by_one = [](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+    for (int64_t i = count; i-- > 0;) body(i, i + 1);
+  };
+  const KeptLayout layout = KeptLayout::dense(5, 6, 7, 9, 4, 4);
+  const std::vector<float> a = numbered(layout);
+  std::vector<float> b = a;
+  b[word_index(layout, 1, 2, 2, 7)] = -1.0f;
+  b[word_index(layout, 4, 5, 5, 1)] = -2.0f;
+  const auto pa = reinterpret_cast<const std::byte*>(a.data());
+  const auto pb = reinterpret_cast<const std::byte*>(b.data());
+  const SpatialWindow whole{0, 7, 0, 9};
+  EXPECT_EQ(differing_window(one_by_one, layout, pa, pb, whole), (SpatialWindow{2, 6, 1, 8}));
+  EXPECT_EQ(differing_window(one_by_one, layout, pa, pb, whole), differing_window(layout, pa, pb, whole));
+  EXPECT_FALSE(differing_window(one_by_one, layout, pa, pa, whole).has_value());
+  std::vector<float> c = b;
+  copy_window(one_by_one, layout, pa, reinterpret_cast<std::byte*>(c.data()), SpatialWindow{5, 6, 0, 2});
+  EXPECT_EQ(differing_window(layout, pa, reinterpret_cast<const std::byte*>(c.data()), whole), (SpatialWindow{2, 3, 7, 8}));
+  // Byte copies and comparisons over several 256 KiB parts, the difference in the last one.
+  std::vector<std::byte> big(700'000, std::byte{7}), other(big.size());
+  copy_bytes(one_by_one, big.data(), other.data(), big.size());
+  EXPECT_EQ(big, other);
+  EXPECT_FALSE(bytes_differ(one_by_one, big.data(), other.data(), big.size()));
+  other.back() = std::byte{8};
+  EXPECT_TRUE(bytes_differ(one_by_one, big.data(), other.data(), big.size()));
 }
 
 // Every step of `file`'s oneDNN plan (keep_values, batch 3, `threads`) with a window runner: a one-element change of its

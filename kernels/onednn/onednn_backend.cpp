@@ -541,6 +541,9 @@ class OnednnModel final : public CompiledModel {
     if (kept_storage(id).empty()) return std::nullopt;
     return onednn::kept_layout_of(values_[static_cast<size_t>(id)].md);
   }
+  void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& body) override {
+    parallel_ranges(threads_, count, body);
+  }
   bool run_step_window(size_t index, const SpatialWindow& window) override {
     Step& step = steps_[index];
     if (!step.window) return false;
@@ -560,7 +563,7 @@ class OnednnModel final : public CompiledModel {
   }
   bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
   // How window runners split their copies and loops: over the plan's threads.
-  onednn::ParallelRanges window_parallel() const {
+  ParallelFor window_parallel() const {
     return [threads = threads_](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
       parallel_ranges(threads, count, body);
     };

@@ -16,29 +16,20 @@ using dnnl::memory;
 using Md = memory::desc;
 using Tag = memory::format_tag;
 
-// Images [first, first + count) of a layout, and the byte offset of the first.
-KeptLayout some_images(KeptLayout layout, int64_t count) {
-  layout.images = count;
-  return layout;
-}
-size_t image_offset(const KeptLayout& layout, int64_t first) {
-  return static_cast<size_t>(first * layout.image_stride) * layout.word_bytes;
-}
-
 // copy_box, split over the images.
-void parallel_copy_box(const ParallelRanges& parallel, const KeptLayout& from_layout, const std::byte* from,
+void parallel_copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from,
                        int64_t from_y, int64_t from_x, const KeptLayout& to_layout, std::byte* to, int64_t to_y,
                        int64_t to_x, int64_t height, int64_t width) {
   parallel(from_layout.images, [&](int64_t first, int64_t end) {
-    copy_box(some_images(from_layout, end - first), from + image_offset(from_layout, first), from_y, from_x,
-             some_images(to_layout, end - first), to + image_offset(to_layout, first), to_y, to_x, height, width);
+    copy_box(from_layout.with_images(end - first), from + from_layout.image_offset(first), from_y, from_x,
+             to_layout.with_images(end - first), to + to_layout.image_offset(first), to_y, to_x, height, width);
   });
 }
 
 class ElementwiseWindowRunner final : public WindowRunner {
  public:
   ElementwiseWindowRunner(std::vector<memory> inputs, memory output, KeptLayout layout, ElementwiseFn apply,
-                          ParallelRanges parallel)
+                          ParallelFor parallel)
       : inputs_(std::move(inputs)),
         output_(std::move(output)),
         layout_(layout),
@@ -52,7 +43,7 @@ class ElementwiseWindowRunner final : public WindowRunner {
     parallel_(layout_.images, [&](int64_t first, int64_t end) {
       std::vector<const float*> in(base.size());
       const int64_t skip = first * layout_.image_stride;
-      for_each_window_run(some_images(layout_, end - first), window, [&](int64_t word, int64_t count) {
+      for_each_window_run(layout_.with_images(end - first), window, [&](int64_t word, int64_t count) {
         for (size_t i = 0; i < in.size(); ++i) in[i] = base[i] + skip + word;
         apply_(in.data(), out + skip + word, count);
       });
@@ -65,7 +56,7 @@ class ElementwiseWindowRunner final : public WindowRunner {
   memory output_;
   KeptLayout layout_;
   ElementwiseFn apply_;
-  ParallelRanges parallel_;
+  ParallelFor parallel_;
 };
 
 // The format tag `md` has among the 4-D layouts window runners handle.
@@ -91,7 +82,7 @@ class CropWindowRunner final : public WindowRunner {
   CropWindowRunner(const dnnl::engine& engine, std::string impl, std::unordered_map<int, memory> args,
                    std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make, Tag src_tag, Tag dst_tag,
                    KeptLayout src_layout, KeptLayout dst_layout, std::shared_ptr<CropScratch> scratch,
-                   ParallelRanges parallel)
+                   ParallelFor parallel)
       : engine_(engine),
         stream_(engine),
         impl_(std::move(impl)),
@@ -184,7 +175,7 @@ class CropWindowRunner final : public WindowRunner {
   Tag src_tag_, dst_tag_;
   KeptLayout src_layout_, dst_layout_;
   std::shared_ptr<CropScratch> scratch_;
-  ParallelRanges parallel_;
+  ParallelFor parallel_;
   std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
 };
 
@@ -223,7 +214,7 @@ std::optional<KeptLayout> kept_layout_of(const Md& md) {
 }
 
 std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<memory> inputs, memory output, ElementwiseFn apply,
-                                                        ParallelRanges parallel) {
+                                                        ParallelFor parallel) {
   const std::optional<KeptLayout> layout = kept_layout_of(output.get_desc());
   if (!layout) return nullptr;
   for (const memory& in : inputs)
@@ -235,7 +226,7 @@ std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<memory> inpu
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
-                                                 std::shared_ptr<CropScratch> scratch, ParallelRanges parallel) {
+                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel) {
   if (!args.count(DNNL_ARG_SRC) || !args.count(DNNL_ARG_DST)) return nullptr;
   const Md src = args.at(DNNL_ARG_SRC).get_desc(), dst = args.at(DNNL_ARG_DST).get_desc();
   const std::optional<Tag> src_tag = tag_of(src), dst_tag = tag_of(dst);

@@ -27,9 +27,6 @@ namespace faultline::onednn {
 // nullopt otherwise.
 std::optional<KeptLayout> kept_layout_of(const dnnl::memory::desc& md);
 
-// Runs body(begin, end) over parts of [0, count) (on the plan's threads; serially is allowed).
-using ParallelRanges = std::function<void(int64_t count, const std::function<void(int64_t, int64_t)>& body)>;
-
 class WindowRunner {
  public:
   virtual ~WindowRunner() = default;
@@ -43,7 +40,7 @@ class WindowRunner {
 // over the images with `parallel`.
 using ElementwiseFn = std::function<void(const float* const* inputs, float* output, int64_t count)>;
 std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
-                                                        ElementwiseFn apply, ParallelRanges parallel);
+                                                        ElementwiseFn apply, ParallelFor parallel);
 
 // A convolution or batch normalization compiled as `full` (forward inference, src/dst 4-D with a
 // kept_layout_of layout), executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad
@@ -71,6 +68,6 @@ using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memo
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, dnnl::memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
-                                                 std::shared_ptr<CropScratch> scratch, ParallelRanges parallel);
+                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel);
 
 }  // namespace faultline::onednn
