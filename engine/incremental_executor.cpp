@@ -1,6 +1,7 @@
 #include "engine/incremental_executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -110,12 +111,12 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
   const std::optional<KeptLayout>& layout = layout_[v];
   const SpatialWindow whole = layout ? SpatialWindow{0, layout->height, 0, layout->width} : SpatialWindow{};
   std::optional<SpatialWindow> differing;
-  if (layout && (find_window || (bound && *bound != whole))) {
+  if (layout && find_window) {
     // Outside the bound the value equals golden (the rules of engine/spatial_window.h); the bounding box of
     // the differing bytes inside it becomes the value's window.
     differing = differing_window(parallel_, *layout, storage_[v].data(), golden, bound.value_or(whole));
   } else if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size())) {
-    differing = whole;  // whole, or no layout (and so no window)
+    differing = layout && bound ? *bound : whole;  // (no layout: no window)
   }
   differs_[v] = differing ? 1 : 0;
   window_[v] = differing.value_or(SpatialWindow{});
@@ -196,14 +197,18 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     std::optional<SpatialWindow> bound;
     if (window_execution_ && !seed[s]) bound = output_window(s, changed_constants);
     std::optional<SpatialWindow> window;
+    double share = 1.0;
     if (bound) {
       const KeptLayout& out = *layout_[static_cast<size_t>(step_writes_[s][0])];
-      if (kWindowShare * bound->height() * bound->width() <= out.height * out.width) window = bound;
+      share = static_cast<double>(bound->height() * bound->width()) / static_cast<double>(out.height * out.width);
+      if (kWindowShare * share <= 1.0 && policy_.prefer_window(s, share)) window = bound;
     }
+    const auto started = std::chrono::steady_clock::now();
     if (window) load_golden(step_writes_[s][0], slot);  // golden outside the window
     status = observer.before_step(model_, s);
     if (!status.is_ok()) break;
-    if (window && model_.run_step_window(s, *window)) {
+    const bool ran_on_window = window && model_.run_step_window(s, *window);
+    if (ran_on_window) {
       ++pass.window_steps;
     } else {
       model_.run_step(s);
@@ -213,9 +218,14 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     if (!status.is_ok()) break;
     for (ValueId value : step_writes_[s]) {
       const bool was = differs_[static_cast<size_t>(value)] != 0;
-      const bool now = compare_with_golden(value, slot, bound, window_execution_ && seed[s]);
+      const bool now = compare_with_golden(value, slot, bound, window_execution_ && (seed[s] || ran_on_window));
       if (now && !was) ++differing;
       if (!now && was) --differing;
+    }
+    if (bound) {  // (a seed step has no bound: the observer's work is not the step's)
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (ran_on_window) policy_.ran_window(s, share, seconds);
+      else policy_.ran_whole(s, seconds);
     }
   }
   const Status ended = observer.end_pass(model_);

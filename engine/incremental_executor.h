@@ -22,9 +22,11 @@
 //     the slot's golden ones), so read_value() of an output is valid after run().
 // Window re-execution (on unless set_window_execution(false)). Each differing 4-D value whose layout the
 // backend gives (CompiledModel::kept_layout) also carries the window of rows and columns it differs in
-// (engine/spatial_window.h): the bounding box of its differing bytes, found by comparing with golden. A step
+// (engine/spatial_window.h): the bounding box of its differing bytes after a seed step or a step run on a
+// window, else what the per-op rules allow from the windows of what the step read. A step
 // that is no seed step and whose single output can then differ only in a window of at most a quarter of its
-// rows x columns first gets that output's golden bytes, then runs as CompiledModel::run_step_window() (the backend may
+// rows x columns, where window runs of that step have paid so far (engine/window_policy.h), first gets that
+// output's golden bytes, then runs as CompiledModel::run_step_window() (the backend may
 // decline: the step then runs whole). A buffer that held golden bytes except in a window gets back only that
 // window when it is reloaded.
 // The outputs are bit-identical to those of execute(model, &observer) on the same batch, provided the steps
@@ -42,6 +44,7 @@
 #include "engine/backend.h"
 #include "engine/executor.h"
 #include "engine/status.h"
+#include "engine/window_policy.h"
 
 namespace faultline {
 
@@ -88,8 +91,10 @@ class IncrementalExecutor {
   std::optional<SpatialWindow> output_window(size_t s, std::span<const ValueId> changed_constants) const;
   // After a step wrote `value`: whether it differs from the slot's golden bytes, with differs_, window_, holds_
   // and dirty_ updated. `bound`: where it can differ (the output_window() of its step; nullopt: anywhere). With
-  // find_window, or a bound smaller than the value, the value's window is the bounding box of its differing
-  // bytes; otherwise a differing value differs as a whole (one memcmp, which stops at the first difference).
+  // find_window (a seed step's output, or a step run on its window) the value's window is the bounding box of
+  // its differing bytes within the bound; otherwise one comparison decides (it stops at the first difference)
+  // and a differing value's window is its bound (the whole value without one): scanning a large bound for
+  // its bounding box cost more than the windows it found saved.
   bool compare_with_golden(ValueId value, size_t slot, const std::optional<SpatialWindow>& bound, bool find_window);
 
   CompiledModel& model_;
@@ -111,6 +116,7 @@ class IncrementalExecutor {
   std::vector<SpatialWindow> window_;  // by ValueId, within a pass: where a differing value with a layout differs
   std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
   bool window_execution_ = true;
+  WindowPolicy policy_;  // whether a window run pays, learned per step
 };
 
 }  // namespace faultline

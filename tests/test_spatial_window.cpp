@@ -21,6 +21,7 @@
 #include "engine/kept_window.h"
 #include "engine/session.h"
 #include "engine/spatial_window.h"
+#include "engine/window_policy.h"
 #include "frontends/load_model.h"
 #include "tests/support/graph_builder.h"
 #include "tests/support/test_support.h"
@@ -118,6 +119,27 @@ TEST(SpatialWindowRules, ConvReluAddPoolAndGemmGrowTheWindowAsTheirReceptiveFiel
   const ValueId weight = graph.node(graph.value(conv).producer).inputs[1];
   windows[weight] = SpatialWindow{0, 3, 0, 3};
   EXPECT_EQ(node_output_window(graph, graph.value(conv).producer, window_of), (SpatialWindow{0, 8, 0, 8}));
+}
+
+TEST(WindowPolicy, WindowsRunUntilTimedThenOnlyWhereTheyPay) {
+  WindowPolicy policy(2);
+  // Learning: windows until both kinds of run were timed three times.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(policy.prefer_window(0, 0.25));
+    policy.ran_window(0, 0.25, 1.0);  // 4 s per whole share
+    policy.ran_whole(0, 2.0);
+    policy.ran_window(1, 0.25, 0.1);  // 0.4 s per whole share
+    policy.ran_whole(1, 2.0);
+  }
+  // Step 0: a quarter window costs 1 s against 2 s whole: it pays; a 0.6 share would not (2.4 s).
+  EXPECT_TRUE(policy.prefer_window(0, 0.25));
+  EXPECT_FALSE(policy.prefer_window(0, 0.6));
+  EXPECT_TRUE(policy.prefer_window(1, 0.9));
+  // A step whose windows cost more than a whole run is declined, and retried every 32nd time.
+  for (int i = 0; i < 20; ++i) policy.ran_window(0, 0.25, 4.0);  // now about 16 s per share
+  int tried = 0;
+  for (int i = 0; i < 64; ++i) tried += policy.prefer_window(0, 0.25) ? 1 : 0;
+  EXPECT_EQ(tried, 2);
 }
 
 // Fills a layout's words with distinct values (word i holds i) in a byte buffer of its size.
