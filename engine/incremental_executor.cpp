@@ -26,7 +26,6 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
   executor->holds_.assign(values, kNoSlot);
   executor->differs_.assign(values, 0);
   executor->dirty_.assign(values, SpatialWindow{});
-  executor->window_.assign(values, SpatialWindow{});
   executor->layout_.resize(values);
 
   auto keep = [&](ValueId v, const std::string& role) -> Status {
@@ -119,7 +118,6 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
     differing = layout && bound ? *bound : whole;  // (no layout: no window)
   }
   differs_[v] = differing ? 1 : 0;
-  window_[v] = differing.value_or(SpatialWindow{});
   // A buffer that differs only in a window keeps the slot's golden bytes elsewhere: a reload restores the window.
   const bool partial = differing && layout && *differing != whole;
   holds_[v] = !differing || partial ? static_cast<int64_t>(slot) : kNoSlot;
@@ -144,7 +142,8 @@ std::optional<SpatialWindow> IncrementalExecutor::output_window(size_t s, std::s
     }
     const size_t i = static_cast<size_t>(v);
     if (!differs_[i]) return std::nullopt;
-    return layout_[i] ? window_[i] : whole(v);
+    // A value that differs in part holds golden bytes but for its dirty window; otherwise it differs as a whole.
+    return dirty_[i].empty() ? whole(v) : dirty_[i];
   };
   for (NodeId n : model_.step(s).nodes) {
     const Node& node = graph.node(n);

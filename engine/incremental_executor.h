@@ -89,8 +89,8 @@ class IncrementalExecutor {
   // The window step s's single 4-D output can differ in (engine/spatial_window.h), from the windows of what
   // it reads; nullopt when the step has several outputs or one without a layout.
   std::optional<SpatialWindow> output_window(size_t s, std::span<const ValueId> changed_constants) const;
-  // After a step wrote `value`: whether it differs from the slot's golden bytes, with differs_, window_, holds_
-  // and dirty_ updated. `bound`: where it can differ (the output_window() of its step; nullopt: anywhere). With
+  // After a step wrote `value`: whether it differs from the slot's golden bytes, with differs_, holds_ and
+  // dirty_ updated. `bound`: where it can differ (the output_window() of its step; nullopt: anywhere). With
   // find_window (a seed step's output, or a step run on its window) the value's window is the bounding box of
   // its differing bytes within the bound; otherwise one comparison decides (it stops at the first difference)
   // and a differing value's window is its bound (the whole value without one): scanning a large bound for
@@ -109,11 +109,11 @@ class IncrementalExecutor {
   // By ValueId: the golden slot whose bytes the buffer holds, or kNoSlot (a faulty value, or never loaded).
   static constexpr int64_t kNoSlot = -1;
   std::vector<int64_t> holds_;
-  // By ValueId: where the buffer may differ from the golden slot holds_ names (empty: nowhere). Only for values
-  // with a layout; a value without one that differs holds kNoSlot.
+  // By ValueId: where the buffer may differ from the golden slot holds_ names (empty: nowhere), and so the
+  // window of a value that differs in this pass (empty: it differs as a whole). Only for values with a layout;
+  // a value without one, or one that differs as a whole, holds kNoSlot.
   std::vector<SpatialWindow> dirty_;
   std::vector<char> differs_;  // by ValueId, within a pass
-  std::vector<SpatialWindow> window_;  // by ValueId, within a pass: where a differing value with a layout differs
   std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
   bool window_execution_ = true;
   WindowPolicy policy_;  // whether a window run pays, learned per step

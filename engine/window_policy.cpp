@@ -9,22 +9,26 @@ void WindowPolicy::add(double& mean, int64_t& count, double sample) {
   mean += (sample - mean) * weight;
 }
 
-bool WindowPolicy::prefer_window(size_t s, double share) {
+WindowPolicy::Step& WindowPolicy::step(size_t s) {
   if (s >= steps_.size()) steps_.resize(s + 1);
-  Step& step = steps_[s];
+  return steps_[s];
+}
+
+bool WindowPolicy::prefer_window(size_t s, double share) {
+  Step& step = this->step(s);
   if (step.windows < kLearnRuns || step.wholes < kLearnRuns) return true;
   if (share * step.per_share < step.whole) return true;
   return ++step.declined % kRetryEvery == 0;
 }
 
 void WindowPolicy::ran_whole(size_t s, double seconds) {
-  if (s >= steps_.size()) steps_.resize(s + 1);
-  add(steps_[s].whole, steps_[s].wholes, seconds);
+  Step& step = this->step(s);
+  add(step.whole, step.wholes, seconds);
 }
 
 void WindowPolicy::ran_window(size_t s, double share, double seconds) {
-  if (s >= steps_.size()) steps_.resize(s + 1);
-  if (share > 0) add(steps_[s].per_share, steps_[s].windows, seconds / share);
+  Step& step = this->step(s);
+  if (share > 0) add(step.per_share, step.windows, seconds / share);
 }
 
 }  // namespace faultline

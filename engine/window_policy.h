@@ -32,6 +32,7 @@ class WindowPolicy {
   static constexpr int64_t kLearnRuns = 3;     // runs of each kind timed before the choice is made
   static constexpr int64_t kRetryEvery = 32;   // a declined step runs on its window again every this often
   static void add(double& mean, int64_t& count, double sample);
+  Step& step(size_t s);  // created on first use
   std::vector<Step> steps_;
 };
 
