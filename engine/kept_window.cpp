@@ -94,12 +94,19 @@ std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const st
   return found;
 }
 
+void copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from, int64_t from_y,
+              int64_t from_x, const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height,
+              int64_t width) {
+  parallel(from_layout.images, [&](int64_t first, int64_t end) {
+    copy_box(from_layout.with_images(end - first), from + from_layout.image_offset(first), from_y, from_x,
+             to_layout.with_images(end - first), to + to_layout.image_offset(first), to_y, to_x, height, width);
+  });
+}
+
 void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
                  const SpatialWindow& window) {
-  parallel(layout.images, [&](int64_t first, int64_t end) {
-    const size_t offset = layout.image_offset(first);
-    copy_window(layout.with_images(end - first), from + offset, to + offset, window);
-  });
+  copy_box(parallel, layout, from, window.y0, window.x0, layout, to, window.y0, window.x0, window.height(),
+           window.width());
 }
 
 std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,

@@ -114,20 +114,9 @@ struct ParallelGather {
   const float* src;
   float* dst;
 
-  static void run_thread(void* data) {
-    const auto* job = static_cast<const ParallelGather*>(data);
-    const OmpEntryPoints& omp = omp_entry_points();
-    const int64_t extent = job->kernel->outer_extent();
-    const int64_t team = omp.get_num_threads(), thread = omp.get_thread_num();
-    job->kernel->run_part(job->src, job->dst, extent * thread / team, extent * (thread + 1) / team);
-  }
   void run(int threads) const {
-    const OmpEntryPoints& omp = omp_entry_points();
-    if (threads > 1 && omp.gomp_parallel && kernel->outer_extent() > 1) {
-      omp.gomp_parallel(&ParallelGather::run_thread, const_cast<ParallelGather*>(this), static_cast<unsigned>(threads), 0);
-    } else {
-      kernel->run(src, dst);
-    }
+    parallel_ranges(threads, kernel->outer_extent(),
+                    [this](int64_t begin, int64_t end) { kernel->run_part(src, dst, begin, end); });
   }
 };
 
@@ -194,8 +183,8 @@ struct NanEltwise {
   }
 };
 
-// Runs a NanEltwise over `count` floats split in cache-line chunks over `threads` OpenMP threads (serially
-// for small buffers or without OpenMP).
+// Runs a NanEltwise over `count` floats split in cache-line chunks over `threads` OpenMP threads (serially for
+// small buffers or without OpenMP).
 struct ParallelEltwise {
   NanEltwise op;
   const float* src;
@@ -204,22 +193,14 @@ struct ParallelEltwise {
   static constexpr int64_t kChunk = 16;           // floats per cache line: threads never share one
   static constexpr int64_t kSerialBelow = 16384;  // a team costs more than a pass over 64 KiB
 
-  static void run_thread(void* data) {
-    const auto* job = static_cast<const ParallelEltwise*>(data);
-    const OmpEntryPoints& omp = omp_entry_points();
-    const int64_t chunks = (job->count + kChunk - 1) / kChunk;
-    const int64_t team = omp.get_num_threads(), thread = omp.get_thread_num();
-    const int64_t begin = std::min(job->count, chunks * thread / team * kChunk);
-    const int64_t end = std::min(job->count, chunks * (thread + 1) / team * kChunk);
-    job->op.run_part(job->src, job->dst, begin, end);
-  }
   void run(int threads) const {
-    const OmpEntryPoints& omp = omp_entry_points();
-    if (threads > 1 && omp.gomp_parallel && count >= kSerialBelow) {
-      omp.gomp_parallel(&ParallelEltwise::run_thread, const_cast<ParallelEltwise*>(this), static_cast<unsigned>(threads), 0);
-    } else {
+    if (count < kSerialBelow) {
       op.run_part(src, dst, 0, count);
+      return;
     }
+    parallel_ranges(threads, (count + kChunk - 1) / kChunk, [this](int64_t first, int64_t end) {
+      op.run_part(src, dst, std::min(count, first * kChunk), std::min(count, end * kChunk));
+    });
   }
 };
 

@@ -16,16 +16,6 @@ using dnnl::memory;
 using Md = memory::desc;
 using Tag = memory::format_tag;
 
-// copy_box, split over the images.
-void parallel_copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from,
-                       int64_t from_y, int64_t from_x, const KeptLayout& to_layout, std::byte* to, int64_t to_y,
-                       int64_t to_x, int64_t height, int64_t width) {
-  parallel(from_layout.images, [&](int64_t first, int64_t end) {
-    copy_box(from_layout.with_images(end - first), from + from_layout.image_offset(first), from_y, from_x,
-             to_layout.with_images(end - first), to + to_layout.image_offset(first), to_y, to_x, height, width);
-  });
-}
-
 class ElementwiseWindowRunner final : public WindowRunner {
  public:
   ElementwiseWindowRunner(std::vector<memory> inputs, memory output, KeptLayout layout, ElementwiseFn apply,
@@ -112,7 +102,7 @@ class CropWindowRunner final : public WindowRunner {
     std::byte* crop_src = scratch_->get(CropScratch::kSource, crop->src_md.get_size());
     std::byte* crop_dst = scratch_->get(CropScratch::kDestination, crop->dst_md.get_size());
     // Every channel block is copied, the zero words of a partial last block included.
-    parallel_copy_box(parallel_, src_layout_, src, rows.first, cols.first, crop->src_layout, crop_src, 0, 0, key.in_h,
+    copy_box(parallel_, src_layout_, src, rows.first, cols.first, crop->src_layout, crop_src, 0, 0, key.in_h,
                       key.in_w);
     std::unordered_map<int, memory> args = args_;
     args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop_src);
@@ -122,7 +112,7 @@ class CropWindowRunner final : public WindowRunner {
                                          scratch_->get(CropScratch::kScratchpad, crop->scratchpad_md.get_size()));
     crop->primitive.execute(stream_, args);
     stream_.wait();
-    parallel_copy_box(parallel_, crop->dst_layout, crop_dst, 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
+    copy_box(parallel_, crop->dst_layout, crop_dst, 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
     return true;
   }
 
