@@ -276,9 +276,12 @@ Status command_run(int argc, char** argv) {
                 100.0 * static_cast<double>(r.steps_run) / static_cast<double>(std::max<int64_t>(r.steps_total, 1)),
                 100.0 * static_cast<double>(r.stopped_early) / static_cast<double>(r.passes),
                 static_cast<double>(r.golden_bytes) / 1e6);
-    if (r.window_steps > 0)
-      std::printf("window re-execution: %.1f %% of the recomputed steps ran on a window of their output only\n",
-                  100.0 * static_cast<double>(r.window_steps) / static_cast<double>(std::max<int64_t>(r.steps_run, 1)));
+    if (r.window_steps > 0) {
+      const double run = static_cast<double>(std::max<int64_t>(r.steps_run, 1));
+      std::printf("partial re-execution: %.1f %% of the recomputed steps ran on part of their output only, a window of "
+                  "rows and columns or some images (%.1f %%: the batch's other images had masked the fault)\n",
+                  100.0 * static_cast<double>(r.window_steps) / run, 100.0 * static_cast<double>(r.image_steps) / run);
+    }
     if (r.batch_major) std::printf("batch-major: one batch's golden values at a time, faults in groups\n");
     if (r.wave_faults > 0)
       std::printf("transient faults: %lld run in %lld shared passes (one fault per image)\n",

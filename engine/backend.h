@@ -81,13 +81,15 @@ class CompiledModel {
   // Window re-execution (engine/incremental_executor.h, engine/spatial_window.h). With keep_values: how the
   // kept bytes of a 4-D value lay out its elements, when the backend can say (nullopt otherwise).
   virtual std::optional<KeptLayout> kept_layout(ValueId id) { return std::nullopt; }
-  // Runs step `index` so that `window` of its single (4-D) output holds exactly the bytes run_step() would
-  // write there, reading its inputs from their kept storage (which must hold, around the window the step
-  // reads, what run_step() would read); outside the window, the output's bytes are left as they are or get
-  // what run_step() would write there (a backend may widen a window to reuse a kernel). Returns
-  // false, having changed nothing, when it cannot do that bit-identically for this step and window: the caller
-  // then runs run_step().
-  virtual bool run_step_window(size_t index, const SpatialWindow& window) { return false; }
+  // Runs step `index` so that `window` of the listed `images` (sorted, distinct batch indices) of its single
+  // (4-D) output holds exactly the bytes run_step() would write there, reading its inputs from their kept
+  // storage (which must hold, around the window the step reads in those images, what run_step() would read);
+  // elsewhere the output's bytes are left as they are or get what run_step() would write there (a backend
+  // may widen a window to reuse a kernel). Returns false, having changed nothing, when it cannot do that
+  // bit-identically for this step, window and images: the caller then runs run_step().
+  virtual bool run_step_window(size_t index, const SpatialWindow& window, std::span<const int64_t> images) {
+    return false;
+  }
   // Runs body(begin, end) over parts of [0, count) that together cover it, on the plan's threads where the
   // backend has a pool (serially by default): the incremental executor's copies and comparisons of kept values.
   virtual void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& body) { body(0, count); }

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "engine/image_independence.h"
+
 namespace faultline {
 namespace {
 
@@ -14,6 +16,9 @@ namespace {
 // threads; copies on one thread then, `0aebc5f`) 1/2 took 17.9 s, 1/4 13.5 s, 1/8 13.3 s, 1/16 14.4 s, no
 // windows 14.0 s.
 constexpr int64_t kWindowShare = 4;
+// A step whose output differs in at most this share of the batch's images runs on those images alone (when the
+// policy finds it pays): gathering and scattering an image's bytes costs a fraction of computing it.
+constexpr double kImageShare = 7.0 / 8.0;
 
 }  // namespace
 
@@ -25,7 +30,10 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
   executor->golden_offset_.assign(values, 0);
   executor->holds_.assign(values, kNoSlot);
   executor->differs_.assign(values, 0);
-  executor->dirty_.assign(values, SpatialWindow{});
+  executor->dirty_.assign(values, Region{});
+  executor->per_image_ = check_images_independent(graph).is_ok();
+  executor->carries_images_.assign(values, 0);
+  for (ValueId v : graph.inputs()) executor->carries_images_[static_cast<size_t>(v)] = 1;
   executor->layout_.resize(values);
 
   auto keep = [&](ValueId v, const std::string& role) -> Status {
@@ -51,6 +59,11 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
   executor->step_writes_.resize(steps);
   for (size_t s = 0; s < steps; ++s) {
     const StepInfo& info = model.step(s);
+    for (NodeId n : info.nodes) {
+      bool carries = false;
+      for (ValueId v : graph.node(n).inputs) carries |= v != kNoValue && executor->carries_images_[static_cast<size_t>(v)];
+      for (ValueId v : graph.node(n).outputs) executor->carries_images_[static_cast<size_t>(v)] = carries ? 1 : 0;
+    }
     for (ValueId v : info.outputs) {
       FL_RETURN_IF_ERROR(keep(v, "step output"));
       executor->step_writes_[s].push_back(v);
@@ -95,7 +108,8 @@ void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
   const size_t v = static_cast<size_t>(value);
   const std::byte* golden = slots_[slot].get() + golden_offset_[v];
   if (holds_[v] == static_cast<int64_t>(slot)) {
-    if (!dirty_[v].empty()) copy_window(parallel_, *layout_[v], golden, storage_[v].data(), dirty_[v]);
+    const Region& dirty = dirty_[v];
+    if (!dirty.empty()) copy_window(parallel_, *layout_[v], golden, storage_[v].data(), dirty.window, dirty.images);
   } else {
     copy_bytes(parallel_, golden, storage_[v].data(), storage_[v].size());
   }
@@ -103,47 +117,70 @@ void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
   dirty_[v] = {};
 }
 
-bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const std::optional<SpatialWindow>& bound,
+bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound,
                                               bool find_window) {
   const size_t v = static_cast<size_t>(value);
   const std::byte* golden = slots_[slot].get() + golden_offset_[v];
   const std::optional<KeptLayout>& layout = layout_[v];
-  const SpatialWindow whole = layout ? SpatialWindow{0, layout->height, 0, layout->width} : SpatialWindow{};
-  std::optional<SpatialWindow> differing;
-  if (layout && find_window) {
-    // Outside the bound the value equals golden (the rules of engine/spatial_window.h); the bounding box of
-    // the differing bytes inside it becomes the value's window.
-    differing = differing_window(parallel_, *layout, storage_[v].data(), golden, bound.value_or(whole));
-  } else if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size())) {
-    differing = layout && bound ? *bound : whole;  // (no layout: no window)
+  if (!layout) {
+    const bool differs = bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size());
+    differs_[v] = differs ? 1 : 0;
+    holds_[v] = differs ? kNoSlot : static_cast<int64_t>(slot);
+    dirty_[v] = {};
+    return differs;
   }
-  differs_[v] = differing ? 1 : 0;
-  // A buffer that differs only in a window keeps the slot's golden bytes elsewhere: a reload restores the window.
-  const bool partial = differing && layout && *differing != whole;
-  holds_[v] = !differing || partial ? static_cast<int64_t>(slot) : kNoSlot;
-  dirty_[v] = partial ? *differing : SpatialWindow{};
-  return differing.has_value();
+  // Outside the bound the value equals golden (the rules of engine/spatial_window.h, the images of what the
+  // step read); a differing value's region is what differs inside it.
+  const SpatialWindow whole{0, layout->height, 0, layout->width};
+  const SpatialWindow within = bound ? bound->window : whole;
+  Region differing;
+  if (!per_image_ && !find_window) {
+    // Every image differs together: one comparison, stopping at the first difference, decides.
+    if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size()))
+      differing = Region{all_images(layout->images), within};
+  } else {
+    const ImageList all = bound ? ImageList{} : all_images(layout->images);
+    ImageDifferences found = differing_images(parallel_, *layout, storage_[v].data(), golden, within,
+                                              bound ? bound->images : all, find_window);
+    differing = Region{std::move(found.images), found.window};
+  }
+  differs_[v] = differing.empty() ? 0 : 1;
+  holds_[v] = static_cast<int64_t>(slot);  // golden outside the region
+  dirty_[v] = std::move(differing);
+  return differs_[v] != 0;
 }
 
-std::optional<SpatialWindow> IncrementalExecutor::output_window(size_t s, std::span<const ValueId> changed_constants) const {
+std::optional<IncrementalExecutor::Region> IncrementalExecutor::output_region(
+    size_t s, std::span<const ValueId> changed_constants) const {
   if (step_writes_[s].size() != 1) return std::nullopt;
   const ValueId out = step_writes_[s][0];
   const std::optional<KeptLayout>& out_layout = layout_[static_cast<size_t>(out)];
   if (!out_layout) return std::nullopt;
   const Graph& graph = model_.graph();
   auto whole = [&](ValueId v) { return whole_window(graph.value(v).shape).value_or(SpatialWindow{0, 1, 0, 1}); };
+  bool every_image = !per_image_;  // the images: those the differing inputs differ in
+  ImageList images;
   std::vector<std::pair<ValueId, std::optional<SpatialWindow>>> inside;  // values computed within the step
   auto window_of = [&](ValueId v) -> std::optional<SpatialWindow> {
     for (const auto& [value, window] : inside)
       if (value == v) return window;
     if (graph.value(v).is_constant()) {
-      if (std::find(changed_constants.begin(), changed_constants.end(), v) != changed_constants.end()) return whole(v);
-      return std::nullopt;
+      if (std::find(changed_constants.begin(), changed_constants.end(), v) == changed_constants.end())
+        return std::nullopt;
+      every_image = true;
+      return whole(v);
     }
     const size_t i = static_cast<size_t>(v);
     if (!differs_[i]) return std::nullopt;
-    // A value that differs in part holds golden bytes but for its dirty window; otherwise it differs as a whole.
-    return dirty_[i].empty() ? whole(v) : dirty_[i];
+    // A differing value with a layout holds golden bytes but for its dirty region; one without differs as a
+    // whole.
+    if (!layout_[i]) {
+      every_image = true;
+      return whole(v);
+    }
+    if (!carries_images_[i]) every_image = true;  // (its dim 0 is not the batch's)
+    if (!every_image) images = image_union(images, dirty_[i].images);
+    return dirty_[i].window;
   };
   for (NodeId n : model_.step(s).nodes) {
     const Node& node = graph.node(n);
@@ -152,23 +189,26 @@ std::optional<SpatialWindow> IncrementalExecutor::output_window(size_t s, std::s
   }
   const std::optional<SpatialWindow> window = window_of(out);
   if (!window || window->empty()) return std::nullopt;
-  return window;
+  return Region{every_image ? all_images(out_layout->images) : std::move(images), *window};
 }
 
 Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& observer,
                                                  std::span<const size_t> seed_steps,
-                                                 std::span<const ValueId> changed_constants) {
+                                                 std::span<const ValueId> changed_constants,
+                                                 std::span<const size_t> output_only_seeds) {
   if (slot >= slots_.size() || !slots_[slot])
     return invalid_argument("incremental execution: golden slot " + std::to_string(slot) + " was never captured");
   const size_t steps = model_.num_steps();
   // Steps that must run whatever their inputs: seeds and readers of a changed constant.
-  std::vector<char> must_run(steps, 0), seed(steps, 0);
+  std::vector<char> must_run(steps, 0), seed(steps, 0), output_only(steps, 0), reads_changed(steps, 0);
   for (size_t s : seed_steps)
     if (s < steps) must_run[s] = seed[s] = 1;
+  for (size_t s : output_only_seeds)
+    if (s < steps && seed[s]) output_only[s] = 1;
   for (size_t s = 0; s < steps; ++s)
     for (ValueId c : changed_constants)
       if (std::find(step_constants_[s].begin(), step_constants_[s].end(), c) != step_constants_[s].end())
-        must_run[s] = 1;
+        must_run[s] = reads_changed[s] = 1;
   size_t last_forced = 0;
   bool any_forced = false;
   for (size_t s = 0; s < steps; ++s)
@@ -180,8 +220,10 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
   FL_RETURN_IF_ERROR(observer.begin_pass(model_));
   Status status;
   for (size_t s = 0; s < steps && status.is_ok(); ++s) {
-    bool run = must_run[s] != 0;
-    for (size_t i = 0; !run && i < step_reads_[s].size(); ++i) run = differs_[static_cast<size_t>(step_reads_[s][i])];
+    bool reads_differing = false;
+    for (size_t i = 0; !reads_differing && i < step_reads_[s].size(); ++i)
+      reads_differing = differs_[static_cast<size_t>(step_reads_[s][i])];
+    const bool run = must_run[s] || reads_differing;
     if (!run) {
       if (differing == 0 && (!any_forced || s > last_forced)) {
         pass.stopped_early = true;
@@ -189,26 +231,48 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       }
       continue;
     }
+    // An activation fault's step with golden inputs: its outputs are the golden ones, the observer acts on them.
+    const bool golden_outputs = output_only[s] && !reads_differing && !reads_changed[s];
+    if (golden_outputs) {
+      for (ValueId v : step_writes_[s]) load_golden(v, slot);
+      status = observer.before_step(model_, s);
+      if (status.is_ok()) status = observer.after_step(model_, s);
+      if (!status.is_ok()) break;
+      for (ValueId value : step_writes_[s]) {
+        const bool was = differs_[static_cast<size_t>(value)] != 0;
+        const bool now = compare_with_golden(value, slot, std::nullopt, window_execution_);
+        differing += (now && !was) ? 1 : 0;
+        differing -= (!now && was) ? 1 : 0;
+      }
+      continue;
+    }
     for (ValueId v : step_reads_[s])
       if (!differs_[static_cast<size_t>(v)]) load_golden(v, slot);
     // Where the step's single output can differ (no seed step: the observer may act anywhere on a seed's
-    // values), and whether to run the step on that window alone (kWindowShare).
-    std::optional<SpatialWindow> bound;
-    if (window_execution_ && !seed[s]) bound = output_window(s, changed_constants);
-    std::optional<SpatialWindow> window;
+    // values), and whether to run the step on that region alone (kWindowShare, kImageShare).
+    std::optional<Region> bound;
+    if (window_execution_ && !seed[s]) bound = output_region(s, changed_constants);
+    bool partial = false;
     double share = 1.0;
+    PartialRun kind = PartialRun::kWindow;
     if (bound) {
       const KeptLayout& out = *layout_[static_cast<size_t>(step_writes_[s][0])];
-      share = static_cast<double>(bound->height() * bound->width()) / static_cast<double>(out.height * out.width);
-      if (kWindowShare * share <= 1.0 && policy_.prefer_window(s, share)) window = bound;
+      const double area = static_cast<double>(bound->window.height() * bound->window.width()) /
+                          static_cast<double>(out.height * out.width);
+      const double images = static_cast<double>(bound->images.size()) / static_cast<double>(out.images);
+      share = area * images;
+      kind = kWindowShare * area <= 1.0 ? PartialRun::kWindow : PartialRun::kImages;
+      partial = (kind == PartialRun::kWindow || images <= kImageShare) && policy_.prefer_window(s, share, kind);
     }
     const auto started = std::chrono::steady_clock::now();
-    if (window) load_golden(step_writes_[s][0], slot);  // golden outside the window
+    if (partial) load_golden(step_writes_[s][0], slot);  // golden outside the region
     status = observer.before_step(model_, s);
     if (!status.is_ok()) break;
-    const bool ran_on_window = window && model_.run_step_window(s, *window);
+    const bool ran_on_window = partial && model_.run_step_window(s, bound->window, bound->images);
     if (ran_on_window) {
       ++pass.window_steps;
+      if (bound->images.size() < static_cast<size_t>(layout_[static_cast<size_t>(step_writes_[s][0])]->images))
+        ++pass.image_steps;
     } else {
       model_.run_step(s);
     }
@@ -217,13 +281,14 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     if (!status.is_ok()) break;
     for (ValueId value : step_writes_[s]) {
       const bool was = differs_[static_cast<size_t>(value)] != 0;
-      const bool now = compare_with_golden(value, slot, bound, window_execution_ && (seed[s] || ran_on_window));
+      const bool find_window = seed[s] || (ran_on_window && kind == PartialRun::kWindow);
+      const bool now = compare_with_golden(value, slot, bound, window_execution_ && find_window);
       if (now && !was) ++differing;
       if (!now && was) --differing;
     }
     if (bound) {  // (a seed step has no bound: the observer's work is not the step's)
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      if (ran_on_window) policy_.ran_window(s, share, seconds);
+      if (ran_on_window) policy_.ran_window(s, share, seconds, kind);
       else policy_.ran_whole(s, seconds);
     }
   }

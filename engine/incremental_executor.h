@@ -6,10 +6,12 @@
 // Golden slots. After a clean execute() of one batch, capture(slot) copies the bytes of every kept value
 // into golden slot `slot` (one slot per batch of a run; the caller numbers them).
 //
-// A faulty pass, run(slot, observer, seed_steps, changed_constants), replays batch `slot`:
+// A faulty pass, run(slot, observer, seed_steps, changed_constants, output_only_seeds), replays batch `slot`:
 //   - observer.begin_pass() (which may replace constants: the faulted weights, listed in changed_constants),
 //   - then, in step order, step s runs only if it is a seed step (where the observer acts on values), reads
-//     a changed constant, or reads a value that differs from the slot's golden bytes. Before s runs, every
+//     a changed constant, or reads a value that differs from the slot's golden bytes. An output-only seed
+//     (the observer acts after it, on what it wrote: an activation fault) whose inputs are all golden does
+//     not run: its outputs get the slot's golden bytes and the observer's hooks act on those. Before s runs, every
 //     value it reads that does not differ is made to hold the slot's golden bytes (copied only when its
 //     buffer holds something else: another slot, or an earlier pass's faulty value). The observer's
 //     before_step/after_step hooks run around s as in execute().
@@ -29,6 +31,14 @@
 // output's golden bytes, then runs as CompiledModel::run_step_window() (the backend may
 // decline: the step then runs whole). A buffer that held golden bytes except in a window gets back only that
 // window when it is reloaded.
+// Image subsets (with window re-execution, when the graph passes check_images_independent: each image of a
+// batch goes through it alone). A differing 4-D value also carries the images of the batch it differs in:
+// those its producer's differing inputs differ in (every image for a changed constant or a seed step), and,
+// once the step ran, only those whose bytes were found to differ. A fault masked in some images of a batch
+// (a ReLU zeroing the faulty element in one image and not in another) is then recomputed in the other images
+// only: a step runs as run_step_window() on its window of those images when they are at most 7/8 of the batch
+// (or the window at most a quarter of the map) and the policy finds such runs pay. A value computed from
+// constants only (a dequantized weight) does not carry images: when it differs, every image of its readers does.
 // The outputs are bit-identical to those of execute(model, &observer) on the same batch, provided the steps
 // are deterministic (the same inputs give the same bytes) and the observer acts only at its seed steps, on
 // the changed constants, and through the values of those steps.
@@ -52,7 +62,8 @@ struct IncrementalPass {
   size_t steps_run = 0;           // steps executed in this pass
   bool stopped_early = false;     // no differing value remained before the last step (outputs are golden)
   bool outputs_golden = false;    // every graph output equals the slot's golden bytes
-  size_t window_steps = 0;        // steps of them run on a window only (CompiledModel::run_step_window)
+  size_t window_steps = 0;        // steps of them run on part of their output (a window, some images)
+  size_t image_steps = 0;         // steps of those run on fewer images than the batch's
 };
 
 class IncrementalExecutor {
@@ -70,9 +81,13 @@ class IncrementalExecutor {
   // Bytes one golden slot takes.
   size_t slot_bytes() const { return slot_bytes_; }
 
-  // One faulty pass of batch `slot` (captured before), as described above.
+  // One faulty pass of batch `slot` (captured before), as described above. `output_only_seeds`: seed steps
+  // where the observer acts only after the step ran, on what it wrote (an activation fault); when nothing
+  // such a step reads differs (nor is a changed constant), it is not run: its outputs get the slot's golden
+  // bytes, which it would have computed, before the observer's hooks run.
   Result<IncrementalPass> run(size_t slot, StepObserver& observer, std::span<const size_t> seed_steps,
-                              std::span<const ValueId> changed_constants);
+                              std::span<const ValueId> changed_constants,
+                              std::span<const size_t> output_only_seeds = {});
 
   CompiledModel& model() { return model_; }
   // Window re-execution on (the default) or off (every step that runs, runs whole: for A/B comparisons).
@@ -86,16 +101,23 @@ class IncrementalExecutor {
         }) {}
   // Makes value's buffer hold slot's golden bytes (only its dirty window, when it held them but for that).
   void load_golden(ValueId value, size_t slot);
-  // The window step s's single 4-D output can differ in (engine/spatial_window.h), from the windows of what
-  // it reads; nullopt when the step has several outputs or one without a layout.
-  std::optional<SpatialWindow> output_window(size_t s, std::span<const ValueId> changed_constants) const;
+  // Where a 4-D value with a layout can differ: a window of the listed images. Empty images: nowhere.
+  struct Region {
+    ImageList images;
+    SpatialWindow window;
+    bool empty() const { return images.empty(); }
+  };
+  // The region step s's single 4-D output can differ in (engine/spatial_window.h for the window, the union of
+  // the differing inputs' images), from the regions of what it reads; nullopt when the step has several
+  // outputs or one without a layout.
+  std::optional<Region> output_region(size_t s, std::span<const ValueId> changed_constants) const;
   // After a step wrote `value`: whether it differs from the slot's golden bytes, with differs_, holds_ and
-  // dirty_ updated. `bound`: where it can differ (the output_window() of its step; nullopt: anywhere). With
-  // find_window (a seed step's output, or a step run on its window) the value's window is the bounding box of
-  // its differing bytes within the bound; otherwise one comparison decides (it stops at the first difference)
-  // and a differing value's window is its bound (the whole value without one): scanning a large bound for
-  // its bounding box cost more than the windows it found saved.
-  bool compare_with_golden(ValueId value, size_t slot, const std::optional<SpatialWindow>& bound, bool find_window);
+  // dirty_ updated. `bound`: where it can differ (the output_region() of its step; nullopt: anywhere). With
+  // find_window (a seed step's output, or a step run on part of its output) the value's window is the
+  // bounding box of its differing bytes within the bound; otherwise each image's comparison stops at its first
+  // difference and a differing value's window is its bound's (the whole map without one): scanning a large
+  // bound for its bounding box cost more than the windows it found saved.
+  bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window);
 
   CompiledModel& model_;
   ParallelFor parallel_;  // the model's parallel_for: copies and comparisons of kept values
@@ -110,9 +132,13 @@ class IncrementalExecutor {
   static constexpr int64_t kNoSlot = -1;
   std::vector<int64_t> holds_;
   // By ValueId: where the buffer may differ from the golden slot holds_ names (empty: nowhere), and so the
-  // window of a value that differs in this pass (empty: it differs as a whole). Only for values with a layout;
-  // a value without one, or one that differs as a whole, holds kNoSlot.
-  std::vector<SpatialWindow> dirty_;
+  // region of a value that differs in this pass. Only for values with a layout; a differing value without one
+  // holds kNoSlot.
+  std::vector<Region> dirty_;
+  bool per_image_ = false;  // the graph's images are independent: regions narrow to the differing images
+  // By ValueId: whether the value depends on a graph input (its dim 0 is then the batch's images); a value
+  // computed from constants only (a dequantized weight) affects every image when it differs.
+  std::vector<char> carries_images_;
   std::vector<char> differs_;  // by ValueId, within a pass
   std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
   bool window_execution_ = true;

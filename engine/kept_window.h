@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "engine/spatial_window.h"
 
@@ -29,6 +31,11 @@ struct KeptLayout {
   }
   // Whether the columns of a row follow each other (each column one channel block of words).
   bool rows_contiguous() const { return column_stride == channel_block; }
+  // Whether each image's words follow each other without gaps (image_stride words: every block, row, column).
+  bool dense_images() const {
+    return rows_contiguous() && row_stride == width * column_stride && block_stride == height * row_stride &&
+           image_stride == blocks() * block_stride;
+  }
   // The same layout over `count` images, and the byte offset of image `first`: images [first, first + count)
   // of a value are the value's bytes from that offset laid out as with_images(count).
   KeptLayout with_images(int64_t count) const {
@@ -75,6 +82,35 @@ void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const st
                  const SpatialWindow& window);
 std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,
                                               const std::byte* a, const std::byte* b, const SpatialWindow& within);
+// Images of a batch, by index: sorted, without repeats (the images a value can differ in).
+using ImageList = std::vector<int64_t>;
+// 0, 1, ..., count - 1.
+ImageList all_images(int64_t count);
+// The images in a or b.
+ImageList image_union(const ImageList& a, const ImageList& b);
+
+// copy_box of listed images: image from_images[i] of `from` to image to_images[i] of `to` for every i (the spans
+// have the same length; the layouts' `images` are not used), split over the list with `parallel`. Gathers the
+// images a step runs on into a dense crop and scatters them back.
+void copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from,
+              std::span<const int64_t> from_images, int64_t from_y, int64_t from_x, const KeptLayout& to_layout,
+              std::byte* to, std::span<const int64_t> to_images, int64_t to_y, int64_t to_x, int64_t height,
+              int64_t width);
+// `window` of the listed images of `from` to the same images of `to`, both laid out as `layout`.
+void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
+                 const SpatialWindow& window, std::span<const int64_t> images);
+// Whether a and b (laid out as `layout`, every image of it) differ within `within`; stops at the first difference.
+bool window_differs(const KeptLayout& layout, const std::byte* a, const std::byte* b, const SpatialWindow& within);
+// Where a and b differ among the `candidates` images, within `within`: the images that differ and a window
+// holding every difference: with find_window the bounding box of the differing bytes (differing_window), else
+// `within` (each image's comparison then stops at its first difference). Empty images: equal there.
+struct ImageDifferences {
+  ImageList images;
+  SpatialWindow window;
+};
+ImageDifferences differing_images(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* a,
+                                  const std::byte* b, const SpatialWindow& within,
+                                  std::span<const int64_t> candidates, bool find_window);
 // memcpy / memcmp != 0 of `bytes` bytes, split into parts of at least 256 KiB with `parallel`.
 void copy_bytes(const ParallelFor& parallel, const std::byte* from, std::byte* to, size_t bytes);
 bool bytes_differ(const ParallelFor& parallel, const std::byte* a, const std::byte* b, size_t bytes);

@@ -14,11 +14,13 @@ WindowPolicy::Step& WindowPolicy::step(size_t s) {
   return steps_[s];
 }
 
-bool WindowPolicy::prefer_window(size_t s, double share) {
+bool WindowPolicy::prefer_window(size_t s, double share, PartialRun kind) {
   Step& step = this->step(s);
-  if (step.windows < kLearnRuns || step.wholes < kLearnRuns) return true;
-  if (share * step.per_share < step.whole) return true;
-  return ++step.declined % kRetryEvery == 0;
+  Partial& partial = step.partial[static_cast<int>(kind)];
+  if (partial.runs < kLearnRuns) return true;
+  if (step.wholes < kLearnRuns) return false;
+  if (share * partial.per_share < step.whole) return true;
+  return ++partial.declined % kRetryEvery == 0;
 }
 
 void WindowPolicy::ran_whole(size_t s, double seconds) {
@@ -26,9 +28,9 @@ void WindowPolicy::ran_whole(size_t s, double seconds) {
   add(step.whole, step.wholes, seconds);
 }
 
-void WindowPolicy::ran_window(size_t s, double share, double seconds) {
-  Step& step = this->step(s);
-  if (share > 0) add(step.per_share, step.windows, seconds / share);
+void WindowPolicy::ran_window(size_t s, double share, double seconds, PartialRun kind) {
+  Partial& partial = step(s).partial[static_cast<int>(kind)];
+  if (share > 0) add(partial.per_share, partial.runs, seconds / share);
 }
 
 }  // namespace faultline

@@ -416,6 +416,17 @@ Status FaultInjector::restore_inputs_after(CompiledModel& model, ModelState& sta
   return Status::ok();
 }
 
+Result<std::vector<size_t>> FaultInjector::output_only_steps(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  FL_ASSIGN_OR_RETURN(std::vector<size_t> kernel_steps, kernel_faults_.acting_steps(model));
+  std::vector<size_t> steps;
+  for (size_t s = 0; s < model.num_steps(); ++s)
+    if (!state->producers[s].empty() && state->readers[s].empty() &&
+        !std::binary_search(kernel_steps.begin(), kernel_steps.end(), s))
+      steps.push_back(s);
+  return steps;
+}
+
 Status FaultInjector::after_step(CompiledModel& model, size_t index) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   if (!state->readers[index].empty()) FL_RETURN_IF_ERROR(restore_inputs_after(model, *state, index));

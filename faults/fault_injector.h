@@ -105,6 +105,9 @@ class FaultInjector final : public StepObserver {
   // The steps of `model` where the armed faults act on values: those that produce a faulted activation or
   // run the consumer of a faulted input, in order. An incremental pass must run them.
   Result<std::vector<size_t>> acting_steps(CompiledModel& model);
+  // Those of the acting steps where the faults act only on what the step wrote, after it ran (activation
+  // faults, no input or kernel fault there): with golden inputs such a step computes its golden outputs.
+  Result<std::vector<size_t>> output_only_steps(CompiledModel& model);
   // The parameters of `model` that begin_pass replaces with faulted copies (the steps reading them must run).
   Result<std::vector<ValueId>> faulted_weights(CompiledModel& model);
 

@@ -39,8 +39,9 @@ struct ReplayOptions {
   // equals golden again). The outputs are bit-identical to full passes. Off: every fault re-runs the model.
   bool incremental = true;
   // With incremental: a step whose output can differ only in a window of its rows and columns (the cone of an
-  // activation fault) recomputes that window alone (engine/incremental_executor.h: window re-execution). The
-  // same bytes either way. The environment variable FAULTLINE_WINDOWS=0 turns it off too (for A/B runs).
+  // activation fault), or only in some of the batch's images (the others masked the fault), recomputes that
+  // part alone (engine/incremental_executor.h: window re-execution, image subsets). The same bytes either way.
+  // The environment variable FAULTLINE_WINDOWS=0 turns it off too (for A/B runs).
   bool windows = true;
   // The golden values of all batches must fit in this many bytes (checked once the model is planned).
   // Otherwise, when one batch's values fit, the replay goes batch-major: run_group() runs each batch clean
@@ -65,7 +66,8 @@ struct ReplayStats {
   int64_t steps_run = 0;        // steps executed by them
   int64_t steps_total = 0;      // steps a full pass would have executed
   int64_t stopped_early = 0;    // passes that ended with everything equal to golden
-  int64_t window_steps = 0;     // steps of them run on a window of their output only (ReplayOptions::windows)
+  int64_t window_steps = 0;     // steps of them run on part of their output only (ReplayOptions::windows)
+  int64_t image_steps = 0;      // steps of those run on some of the batch's images (the others were golden)
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/executor.h"
 #include "engine/incremental_executor.h"
 #include "engine/session.h"
 #include "faults/campaign.h"
 #include "faults/fault_generator.h"
+#include "faults/fault_injector.h"
 #include "faults/fault_list.h"
 #include "faults/fault_replay.h"
 #include "faults/fault_targets.h"
@@ -228,6 +230,63 @@ TEST(IncrementalExecutor, RefusesAModelPlannedWithoutKeptValues) {
   auto executor = IncrementalExecutor::create((*session)->compiled());
   ASSERT_FALSE(executor.is_ok());
   EXPECT_NE(executor.status().message().find("keep_values"), std::string::npos) << executor.status().message();
+}
+
+TEST(IncrementalReplay, ResNet20ActivationFaultsOnSomeImagesMatchFullPasses) {
+  // Batches of 16: steps run on the images that still differ, in crops of 8 or 16 images.
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 80,
+                                   31, Persistence::kPermanent, 16);
+  const ReplayStats stats = expect_identical(c, "onednn", 16);
+  EXPECT_GT(stats.image_steps, stats.steps_run / 20) << "faults masked in some images run on the others only";
+}
+
+// An activation fault's own step, its inputs golden, is not run: its golden outputs are loaded and the fault
+// acts on them. The pass gives the bytes of a pass that runs it, and of a plain faulty execute().
+TEST(IncrementalExecutor, AnActivationFaultsStepWithGoldenInputsIsNotRun) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kActivation, 6,
+                                   32, Persistence::kPermanent, 4);
+  for (size_t f = 0; f < c.resolved.size(); ++f) {
+    const ArmedFault armed = armed_fault(c.list, c.resolved[f], c.targets);
+    SessionOptions options;
+    options.backend = "onednn";
+    options.batch = 4;
+    options.threads = 1;
+    options.keep_values = true;
+    options.propagate_nan = true;
+    options.observable = {armed.target->name};
+    auto session = Session::create(c.model, options);
+    ASSERT_TRUE(session.is_ok()) << session.status().message();
+    CompiledModel& compiled = (*session)->compiled();
+    const Graph& graph = compiled.graph();
+    ASSERT_TRUE(compiled.write_value(graph.inputs()[0], c.input).is_ok());
+    ASSERT_TRUE(execute(compiled).is_ok());
+    auto executor = IncrementalExecutor::create(compiled);
+    ASSERT_TRUE(executor.is_ok()) << executor.status().message();
+    ASSERT_TRUE((*executor)->capture(0).is_ok());
+    auto injector = FaultInjector::create({&armed, 1});
+    ASSERT_TRUE(injector.is_ok()) << injector.status().message();
+    auto seeds = injector->acting_steps(compiled);
+    auto output_only = injector->output_only_steps(compiled);
+    ASSERT_TRUE(seeds.is_ok() && output_only.is_ok());
+    EXPECT_EQ(*output_only, *seeds) << "an activation fault acts after its step only";
+    auto output = [&] {
+      Tensor out;
+      EXPECT_TRUE(compiled.read_value(graph.outputs()[0], out).is_ok());
+      return out;
+    };
+    auto skipping = (*executor)->run(0, *injector, *seeds, {}, *output_only);
+    ASSERT_TRUE(skipping.is_ok()) << skipping.status().message();
+    const Tensor skipped = output();
+    auto running = (*executor)->run(0, *injector, *seeds, {});
+    ASSERT_TRUE(running.is_ok()) << running.status().message();
+    const Tensor ran = output();
+    ASSERT_TRUE(execute(compiled, &*injector).is_ok());
+    const Tensor plain = output();
+    EXPECT_EQ(skipping->steps_run + 1, running->steps_run) << "fault " << f;
+    ASSERT_EQ(skipped.nbytes(), plain.nbytes());
+    EXPECT_EQ(std::memcmp(skipped.raw(), ran.raw(), skipped.nbytes()), 0) << "fault " << f;
+    EXPECT_EQ(std::memcmp(skipped.raw(), plain.raw(), skipped.nbytes()), 0) << "fault " << f;
+  }
 }
 
 // Batch-major replays: a golden budget that holds one batch's values but not every batch's.

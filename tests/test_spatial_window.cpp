@@ -3,10 +3,13 @@
 //   - the sliding-window geometry against brute force over every small case: the outputs an input range reaches
 //     and the inputs (and zero padding) an output range reads;
 //   - the per-op window rules on a hand-built graph;
-//   - copy_box / differing_window against element-by-element loops on a dense and a channel-blocked layout;
+//   - copy_box / differing_window against element-by-element loops on a dense and a channel-blocked layout, and
+//     their image-list forms (gathering, scattering, comparing some images of a batch);
+//   - the window policy, windows and image subsets timed apart;
 //   - the oneDNN backend: on real CNN plans (ResNet20 with BatchNorm, the Inception net), for every step and
-//     several one-element changes of its input (corners included, where the crop pads), the step run on the
-//     rules' window writes exactly the bytes the whole step writes, everywhere in its output.
+//     several one-element changes of its input in two images (corners included, where the crop pads), the step
+//     run on the rules' window, of every image or of those two, or on the whole map of those two, writes exactly
+//     the bytes the whole step writes, everywhere in its output.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -142,6 +145,19 @@ TEST(WindowPolicy, WindowsRunUntilTimedThenOnlyWhereTheyPay) {
   EXPECT_EQ(tried, 2);
 }
 
+TEST(WindowPolicy, ImageSubsetsAreTimedApartAndAgainstTimedWholeRuns) {
+  WindowPolicy policy(1);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(policy.prefer_window(0, 0.5, PartialRun::kImages));
+    policy.ran_window(0, 0.5, 0.6, PartialRun::kImages);  // 1.2 s per whole share
+  }
+  EXPECT_FALSE(policy.prefer_window(0, 0.5, PartialRun::kImages)) << "whole runs are timed before choosing";
+  for (int i = 0; i < 3; ++i) policy.ran_whole(0, 1.0);
+  EXPECT_TRUE(policy.prefer_window(0, 0.5, PartialRun::kImages));   // 0.6 s against 1 s
+  EXPECT_FALSE(policy.prefer_window(0, 0.9, PartialRun::kImages));  // 1.08 s
+  EXPECT_TRUE(policy.prefer_window(0, 0.01, PartialRun::kWindow)) << "windows are learned apart";
+}
+
 // Fills a layout's words with distinct values (word i holds i) in a byte buffer of its size.
 std::vector<float> numbered(const KeptLayout& layout) {
   std::vector<float> words(static_cast<size_t>(layout.images * layout.image_stride));
@@ -231,9 +247,75 @@ TEST(KeptWindow, SplitCopiesAndComparisonsMatchTheWholeOnes) {
   EXPECT_TRUE(bytes_differ(one_by_one, big.data(), other.data(), big.size()));
 }
 
-// Every step of `file`'s oneDNN plan (keep_values, batch 3, `threads`) with a window runner: a one-element change of its
-// first input at each of `positions`, then the step run on the rules' window, must leave its output with the
-// bytes of the whole step. Returns the op names of the steps that ran on windows.
+TEST(KeptWindow, ImageListCopiesAndComparisonsMatchElementLoops) {
+  EXPECT_EQ(all_images(4), (ImageList{0, 1, 2, 3}));
+  EXPECT_EQ(image_union({1, 4, 6}, {0, 4, 7}), (ImageList{0, 1, 4, 6, 7}));
+  const ParallelFor one_by_one = [](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
+    for (int64_t i = count; i-- > 0;) body(i, i + 1);
+  };
+  KeptLayout nhwc;  // channels-last: columns are not contiguous runs of a block
+  nhwc.images = 5, nhwc.channels = 3, nhwc.height = 4, nhwc.width = 6, nhwc.channel_block = 1;
+  nhwc.image_stride = 4 * 6 * 3, nhwc.row_stride = 6 * 3, nhwc.column_stride = 3, nhwc.block_stride = 1;
+  for (const KeptLayout& layout : {KeptLayout::dense(5, 6, 4, 6, 4, 4), nhwc}) {
+    const std::vector<float> from = numbered(layout);
+    const auto a = reinterpret_cast<const std::byte*>(from.data());
+    const ImageList picked = {1, 3, 4}, dense = {0, 1, 2};
+    // Gather rows 1-2 x columns 2-4 of images 1, 3, 4 into a 3-image crop; then the whole maps (one copy per
+    // image when the layout is dense).
+    for (const SpatialWindow box : {SpatialWindow{1, 3, 2, 5}, SpatialWindow{0, 4, 0, 6}}) {
+      KeptLayout crop = KeptLayout::dense(3, layout.channels, box.height(), box.width(), layout.channel_block, 4);
+      if (box == SpatialWindow{0, 4, 0, 6}) crop = layout.with_images(3);
+      std::vector<float> cropped(static_cast<size_t>(crop.images * crop.image_stride), -1.0f);
+      copy_box(one_by_one, layout, a, picked, box.y0, box.x0, crop, reinterpret_cast<std::byte*>(cropped.data()),
+               dense, 0, 0, box.height(), box.width());
+      for (size_t i = 0; i < picked.size(); ++i)
+        for (int64_t c = 0; c < layout.channels; ++c)
+          for (int64_t y = 0; y < box.height(); ++y)
+            for (int64_t x = 0; x < box.width(); ++x)
+              ASSERT_EQ(cropped[word_index(crop, static_cast<int64_t>(i), c, y, x)],
+                        from[word_index(layout, picked[i], c, box.y0 + y, box.x0 + x)]);
+      // Scattered back into zeros: the listed images' box only.
+      std::vector<float> back(from.size(), 0.0f);
+      copy_box(one_by_one, crop, reinterpret_cast<const std::byte*>(cropped.data()), dense, 0, 0, layout,
+               reinterpret_cast<std::byte*>(back.data()), picked, box.y0, box.x0, box.height(), box.width());
+      for (int64_t n = 0; n < layout.images; ++n)
+        for (int64_t c = 0; c < layout.channels; ++c)
+          for (int64_t y = 0; y < layout.height; ++y)
+            for (int64_t x = 0; x < layout.width; ++x) {
+              const bool listed = n == 1 || n == 3 || n == 4;
+              const bool inside = y >= box.y0 && y < box.y1 && x >= box.x0 && x < box.x1;
+              ASSERT_EQ(back[word_index(layout, n, c, y, x)], listed && inside ? from[word_index(layout, n, c, y, x)] : 0.0f);
+            }
+    }
+    // differing_images: the images that differ within the window, and the box of their differences.
+    std::vector<float> other = from;
+    const auto b = reinterpret_cast<const std::byte*>(other.data());
+    const SpatialWindow whole{0, layout.height, 0, layout.width};
+    other[word_index(layout, 1, layout.channels - 1, 2, 1)] += 1.0f;
+    other[word_index(layout, 4, 0, 0, 4)] -= 1.0f;
+    const ImageList all = all_images(layout.images);
+    ImageDifferences found = differing_images(one_by_one, layout, a, b, whole, all, true);
+    EXPECT_EQ(found.images, (ImageList{1, 4}));
+    EXPECT_EQ(found.window, (SpatialWindow{0, 3, 1, 5}));
+    found = differing_images(one_by_one, layout, a, b, SpatialWindow{1, 4, 0, 6}, all, true);
+    EXPECT_EQ(found.images, (ImageList{1}));
+    EXPECT_EQ(found.window, (SpatialWindow{2, 3, 1, 2}));
+    found = differing_images(one_by_one, layout, a, b, SpatialWindow{1, 4, 0, 6}, all, false);
+    EXPECT_EQ(found.images, (ImageList{1}));
+    EXPECT_EQ(found.window, (SpatialWindow{1, 4, 0, 6})) << "without find_window: the window asked about";
+    EXPECT_TRUE(differing_images(one_by_one, layout, a, b, whole, ImageList{0, 2, 3}, true).images.empty());
+    EXPECT_TRUE(window_differs(layout, a, b, SpatialWindow{0, 1, 4, 5}));
+    EXPECT_FALSE(window_differs(layout, a, b, SpatialWindow{0, 2, 0, 4}));
+    // copy_window of listed images restores those only.
+    copy_window(one_by_one, layout, a, reinterpret_cast<std::byte*>(other.data()), whole, ImageList{4});
+    EXPECT_EQ(differing_images(one_by_one, layout, a, b, whole, all, false).images, (ImageList{1}));
+  }
+}
+
+// Every step of `file`'s oneDNN plan (keep_values, batch 10, `threads`) with a window runner: a one-element change of
+// its first input in images 1 and 7 at each of `positions`, then the step run on the rules' window (of every image,
+// of those two) or on the whole map of those two, must leave its output with the bytes of the whole step. Returns
+// the op names of the steps that ran on part of their output ("Conv"; "Conv@images": the whole map of some images).
 std::set<std::string> check_windows_match_whole_steps(const char* file, int threads = 1) {
   std::set<std::string> windowed;
   auto model = load_model(test_data(file));
@@ -241,7 +323,9 @@ std::set<std::string> check_windows_match_whole_steps(const char* file, int thre
   if (!model.is_ok()) return windowed;
   SessionOptions options;
   options.backend = "onednn";
-  options.batch = 3;
+  const int64_t batch = 10;
+  const ImageList changed_images = {1, 7};
+  options.batch = batch;
   options.threads = threads;
   options.keep_values = true;
   options.propagate_nan = true;
@@ -276,13 +360,15 @@ std::set<std::string> check_windows_match_whole_steps(const char* file, int thre
     const int64_t H = in_layout->height, W = in_layout->width;
     const std::pair<int64_t, int64_t> positions[] = {{0, 0}, {H - 1, W - 1}, {H / 2, W / 3}, {0, W - 1}, {H - 1, 1 % W}};
     for (const auto& [py, px] : positions) {
-      // One word of channel 0 of image 1 at (py, px) made larger.
-      const size_t word = word_index(*in_layout, 1, 0, py, px);
+      // One word of channel 0 of images 1 and 7 at (py, px) made larger.
       std::vector<std::byte> changed = golden_in;
-      float value = 0;
-      std::memcpy(&value, changed.data() + word * 4, 4);
-      value = value * 1.5f + 0.75f;
-      std::memcpy(changed.data() + word * 4, &value, 4);
+      for (int64_t image : changed_images) {
+        const size_t word = word_index(*in_layout, image, 0, py, px);
+        float value = 0;
+        std::memcpy(&value, changed.data() + word * 4, 4);
+        value = value * 1.5f + 0.75f;
+        std::memcpy(changed.data() + word * 4, &value, 4);
+      }
       put(in, changed);
       compiled.run_step(s);
       const std::vector<std::byte> whole = bytes(out);
@@ -297,15 +383,25 @@ std::set<std::string> check_windows_match_whole_steps(const char* file, int thre
       const std::optional<SpatialWindow> window = window_of(out);
       EXPECT_TRUE(window.has_value());
       if (!window) continue;
-      put(out, golden_out);
-      if (!compiled.run_step_window(s, *window)) {
-        EXPECT_EQ(bytes(out), golden_out) << "a declined window changed nothing";
-        continue;
+      // The window of every image, the window of the changed images, the whole map of the changed images
+      // (a crop batch smaller than the step's: 8 of 10).
+      const KeptLayout out_layout = *compiled.kept_layout(out);
+      const std::pair<SpatialWindow, ImageList> parts[] = {
+          {*window, all_images(batch)},
+          {*window, changed_images},
+          {SpatialWindow{0, out_layout.height, 0, out_layout.width}, changed_images}};
+      for (const auto& [part, images] : parts) {
+        put(out, golden_out);
+        if (!compiled.run_step_window(s, part, images)) {
+          EXPECT_EQ(bytes(out), golden_out) << "a declined window changed nothing";
+          continue;
+        }
+        const bool whole_map = part == SpatialWindow{0, out_layout.height, 0, out_layout.width};
+        windowed.insert(std::string(op_name(graph.node(step.nodes[0]).op)) + (whole_map ? "@images" : ""));
+        EXPECT_EQ(bytes(out), whole) << file << ": step " << s << " (" << graph.describe(step.nodes[0])
+                                     << ") on window rows " << part.y0 << "-" << part.y1 << ", columns " << part.x0
+                                     << "-" << part.x1 << " of " << images.size() << " images";
       }
-      windowed.insert(std::string(op_name(graph.node(step.nodes[0]).op)));
-      EXPECT_EQ(bytes(out), whole) << file << ": step " << s << " (" << graph.describe(step.nodes[0])
-                                   << ") on window rows " << window->y0 << "-" << window->y1 << ", columns "
-                                   << window->x0 << "-" << window->x1;
     }
     put(in, golden_in);
     put(out, golden_out);
@@ -315,14 +411,16 @@ std::set<std::string> check_windows_match_whole_steps(const char* file, int thre
 
 TEST(OnednnWindows, StepsOnTheRulesWindowWriteTheWholeStepsBytes) {
   const std::set<std::string> resnet = check_windows_match_whole_steps("models/resnet20_bn.onnx");
-  for (const char* op : {"Conv", "BatchNormalization", "Relu", "Add"})
+  for (const std::string op : {"Conv", "BatchNormalization", "Relu", "Add"}) {
     EXPECT_TRUE(resnet.count(op)) << op << " never ran on a window";
+    EXPECT_TRUE(resnet.count(op + "@images")) << op << " never ran on some images";
+  }
   const std::set<std::string> inception = check_windows_match_whole_steps("models/googlenet_small.onnx");
   EXPECT_TRUE(inception.count("Conv"));
 }
 
 TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {
-  EXPECT_EQ(check_windows_match_whole_steps("models/resnet20_bn.onnx", 2).size(), 4u);
+  EXPECT_EQ(check_windows_match_whole_steps("models/resnet20_bn.onnx", 2).size(), 8u);
 }
 
 }  // namespace

@@ -525,11 +525,11 @@ class OnednnModel final : public CompiledModel {
   void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& body) override {
     parallel_ranges(threads_, count, body);
   }
-  bool run_step_window(size_t index, const SpatialWindow& window) override {
+  bool run_step_window(size_t index, const SpatialWindow& window, std::span<const int64_t> images) override {
     Step& step = steps_[index];
     if (!step.window) return false;
     apply_threads(threads_);
-    return step.window->run(window);
+    return step.window->run(window, images);
   }
 
  private:

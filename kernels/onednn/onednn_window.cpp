@@ -26,17 +26,32 @@ class ElementwiseWindowRunner final : public WindowRunner {
         apply_(std::move(apply)),
         parallel_(std::move(parallel)) {}
 
-  bool run(const SpatialWindow& window) override {
+  bool run(const SpatialWindow& window, std::span<const int64_t> images) override {
     std::vector<const float*> base(inputs_.size());
     for (size_t i = 0; i < inputs_.size(); ++i) base[i] = static_cast<const float*>(inputs_[i].get_data_handle());
     float* out = static_cast<float*>(output_.get_data_handle());
-    parallel_(layout_.images, [&](int64_t first, int64_t end) {
+    const KeptLayout one = layout_.with_images(1);
+    // The whole map of densely laid out images: one call per run of consecutive images.
+    const bool whole_images = layout_.dense_images() && window == SpatialWindow{0, layout_.height, 0, layout_.width};
+    parallel_(static_cast<int64_t>(images.size()), [&](int64_t first, int64_t end) {
       std::vector<const float*> in(base.size());
-      const int64_t skip = first * layout_.image_stride;
-      for_each_window_run(layout_.with_images(end - first), window, [&](int64_t word, int64_t count) {
-        for (size_t i = 0; i < in.size(); ++i) in[i] = base[i] + skip + word;
-        apply_(in.data(), out + skip + word, count);
-      });
+      auto apply = [&](int64_t word, int64_t count) {
+        for (size_t i = 0; i < in.size(); ++i) in[i] = base[i] + word;
+        apply_(in.data(), out + word, count);
+      };
+      for (int64_t i = first; i < end;) {
+        const int64_t image = images[static_cast<size_t>(i)];
+        if (whole_images) {
+          int64_t last = i + 1;
+          while (last < end && images[static_cast<size_t>(last)] == image + (last - i)) ++last;
+          apply(image * layout_.image_stride, (last - i) * layout_.image_stride);
+          i = last;
+          continue;
+        }
+        const int64_t skip = image * layout_.image_stride;
+        for_each_window_run(one, window, [&](int64_t word, int64_t count) { apply(skip + word, count); });
+        ++i;
+      }
     });
     return true;
   }
@@ -55,6 +70,10 @@ std::optional<Tag> tag_of(const Md& md) {
     if (md == Md(md.dims(), md.data_type(), tag)) return tag;
   return std::nullopt;
 }
+
+// A crop's batch is the number of images asked for rounded up to a multiple of this, so that a few crop
+// primitives serve every image count.
+constexpr int64_t kCropImageStep = 8;
 
 // Window sizes are widened to even ones, so that fewer crop primitives serve every window (one costs about
 // 1.5 ms to create). On the peer's ResNet20 neuron list (32x32) even sizes took 13.3-13.9 s, sizes rounded
@@ -88,12 +107,13 @@ class CropWindowRunner final : public WindowRunner {
     args_.erase(DNNL_ARG_SCRATCHPAD);
   }
 
-  bool run(const SpatialWindow& requested) override {
+  bool run(const SpatialWindow& requested, std::span<const int64_t> images) override {
     const auto [y0, y1] = widen(requested.y0, requested.y1, dst_layout_.height);
     const auto [x0, x1] = widen(requested.x0, requested.x1, dst_layout_.width);
     const SlidingAxis::Reads rows = axes_.first.inputs_read(y0, y1);
     const SlidingAxis::Reads cols = axes_.second.inputs_read(x0, x1);
-    const Key key{y1 - y0, x1 - x0, rows.last - rows.first, cols.last - cols.first,
+    const int64_t count = static_cast<int64_t>(images.size());
+    const Key key{crop_images(count), y1 - y0, x1 - x0, rows.last - rows.first, cols.last - cols.first,
                   rows.pad_before, rows.pad_after, cols.pad_before, cols.pad_after};
     Crop* crop = crop_for(key);
     if (!crop) return false;
@@ -101,9 +121,13 @@ class CropWindowRunner final : public WindowRunner {
     std::byte* dst = static_cast<std::byte*>(args_.at(DNNL_ARG_DST).get_data_handle());
     std::byte* crop_src = scratch_->get(CropScratch::kSource, crop->src_md.get_size());
     std::byte* crop_dst = scratch_->get(CropScratch::kDestination, crop->dst_md.get_size());
-    // Every channel block is copied, the zero words of a partial last block included.
-    copy_box(parallel_, src_layout_, src, rows.first, cols.first, crop->src_layout, crop_src, 0, 0, key.in_h,
-                      key.in_w);
+    // Image images[i] is the crop's image i; the crop's images past the list compute whatever the buffer
+    // holds and are not scattered. Every channel block is copied, the zero words of a partial last block
+    // included.
+    if (dense_.size() < images.size()) dense_ = all_images(count);
+    const std::span<const int64_t> dense(dense_.data(), images.size());
+    copy_box(parallel_, src_layout_, src, images, rows.first, cols.first, crop->src_layout, crop_src, dense, 0, 0,
+             key.in_h, key.in_w);
     std::unordered_map<int, memory> args = args_;
     args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop_src);
     args[DNNL_ARG_DST] = memory(crop->dst_md, engine_, crop_dst);
@@ -112,18 +136,23 @@ class CropWindowRunner final : public WindowRunner {
                                          scratch_->get(CropScratch::kScratchpad, crop->scratchpad_md.get_size()));
     crop->primitive.execute(stream_, args);
     stream_.wait();
-    copy_box(parallel_, crop->dst_layout, crop_dst, 0, 0, dst_layout_, dst, y0, x0, key.out_h, key.out_w);
+    copy_box(parallel_, crop->dst_layout, crop_dst, dense, 0, 0, dst_layout_, dst, images, y0, x0, key.out_h,
+             key.out_w);
     return true;
   }
 
  private:
   struct Key {
-    int64_t out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right;
+    int64_t images, out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right;
     bool operator<(const Key& o) const {
-      return std::tie(out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right) <
-             std::tie(o.out_h, o.out_w, o.in_h, o.in_w, o.pad_top, o.pad_bottom, o.pad_left, o.pad_right);
+      return std::tie(images, out_h, out_w, in_h, in_w, pad_top, pad_bottom, pad_left, pad_right) <
+             std::tie(o.images, o.out_h, o.out_w, o.in_h, o.in_w, o.pad_top, o.pad_bottom, o.pad_left, o.pad_right);
     }
   };
+  // The crop's batch for `count` images: rounded up to a multiple of kCropImageStep, at most the step's.
+  int64_t crop_images(int64_t count) const {
+    return std::min(src_layout_.images, (count + kCropImageStep - 1) / kCropImageStep * kCropImageStep);
+  }
   struct Crop {
     dnnl::primitive primitive;
     Md src_md, dst_md, scratchpad_md;
@@ -135,7 +164,7 @@ class CropWindowRunner final : public WindowRunner {
     auto found = crops_.find(key);
     if (found != crops_.end()) return found->second.get();
     std::unique_ptr<Crop>& slot = crops_[key];
-    const memory::dim n = src_layout_.images;
+    const memory::dim n = key.images;
     const Md src_md({n, src_layout_.channels, key.in_h, key.in_w}, memory::data_type::f32, src_tag_);
     const Md dst_md({n, dst_layout_.channels, key.out_h, key.out_w}, memory::data_type::f32, dst_tag_);
     dnnl::primitive_desc pd;
@@ -167,6 +196,7 @@ class CropWindowRunner final : public WindowRunner {
   std::shared_ptr<CropScratch> scratch_;
   ParallelFor parallel_;
   std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
+  ImageList dense_;                              // 0, 1, ...: the crop's images
 };
 
 }  // namespace
@@ -178,6 +208,7 @@ std::byte* CropScratch::get(Use use, size_t bytes) {
     const size_t rounded = (bytes + 4095) / 4096 * 4096;
     buffers_[use].reset(static_cast<std::byte*>(std::aligned_alloc(4096, rounded)));
     if (!buffers_[use]) throw std::bad_alloc();
+    std::memset(buffers_[use].get(), 0, rounded);  // a crop's spare images compute zeros, not stray bits
     sizes_[use] = rounded;
   }
   return buffers_[use].get();

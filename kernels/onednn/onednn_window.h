@@ -5,8 +5,9 @@
 //   - A convolution (any post-ops but a sum) or a BatchNormalization runs a primitive created for the crop:
 //     the inputs the window reads (with zero padding only where the whole step pads, at the borders) are
 //     gathered into a dense buffer of the same layout, the crop primitive writes the output crop, which is
-//     scattered back. Windows are widened to even sizes so that crop primitives are reused (cached by the
-//     crop's geometry). A crop primitive is used only when oneDNN picks the same implementation for it as for
+//     scattered back; only the images asked for are gathered, into a crop of a batch rounded up to a multiple
+//     of kCropImageStep. Windows are widened to even sizes so that crop primitives are reused (cached by the
+//     crop's geometry and batch). A crop primitive is used only when oneDNN picks the same implementation for it as for
 //     the whole step, with the same weights layout: the direct kernels then sum each output in the same order.
 //     Otherwise run() declines that window.
 #pragma once
@@ -16,6 +17,7 @@
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/kept_window.h"
@@ -30,9 +32,10 @@ std::optional<KeptLayout> kept_layout_of(const dnnl::memory::desc& md);
 class WindowRunner {
  public:
   virtual ~WindowRunner() = default;
-  // Writes the step's output within `window` (or a wider window) exactly as the whole step would; false when
-  // it cannot for this window (nothing written). The calling thread's OpenMP thread count must be the plan's.
-  virtual bool run(const SpatialWindow& window) = 0;
+  // Writes the step's output within `window` (or a wider window) of the listed `images` (sorted, distinct)
+  // exactly as the whole step would; false when it cannot for this window (nothing written). The calling
+  // thread's OpenMP thread count must be the plan's.
+  virtual bool run(const SpatialWindow& window, std::span<const int64_t> images) = 0;
 };
 
 // out[i] = f(in_0[i], ..., in_k[i]) per float: `apply(inputs, output, count)` over `count` consecutive floats.
