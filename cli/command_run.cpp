@@ -282,6 +282,9 @@ Status command_run(int argc, char** argv) {
                   "rows and columns or some images (%.1f %%: the batch's other images had masked the fault)\n",
                   100.0 * static_cast<double>(r.window_steps) / run, 100.0 * static_cast<double>(r.image_steps) / run);
     }
+    if (r.channel_steps > 0)
+      std::printf("channel re-execution: %lld faulted convolutions recomputed the output channels their faulty "
+                  "weights reach\n", static_cast<long long>(r.channel_steps));
     if (r.batch_major) std::printf("batch-major: one batch's golden values at a time, faults in groups\n");
     if (r.wave_faults > 0)
       std::printf("transient faults: %lld run in %lld shared passes (one fault per image)\n",

@@ -90,6 +90,11 @@ class CompiledModel {
   virtual bool run_step_window(size_t index, const SpatialWindow& window, std::span<const int64_t> images) {
     return false;
   }
+  // Runs step `index`, whose first node is a convolution, so that its output channels [first, end) (of every
+  // image) hold exactly the bytes run_step() would write there, the other channels left as they are or given
+  // what run_step() would write (a backend may widen to whole channel blocks): a weight fault in a convolution
+  // changes one output channel. Returns false, having changed nothing, when it cannot do that bit-identically.
+  virtual bool run_step_channels(size_t index, int64_t first, int64_t end) { return false; }
   // Runs body(begin, end) over parts of [0, count) that together cover it, on the plan's threads where the
   // backend has a pool (serially by default): the incremental executor's copies and comparisons of kept values.
   virtual void parallel_for(int64_t count, const std::function<void(int64_t, int64_t)>& body) { body(0, count); }

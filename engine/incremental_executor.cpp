@@ -192,10 +192,42 @@ std::optional<IncrementalExecutor::Region> IncrementalExecutor::output_region(
   return Region{every_image ? all_images(out_layout->images) : std::move(images), *window};
 }
 
+std::optional<std::pair<int64_t, int64_t>> IncrementalExecutor::changed_output_channels(
+    size_t s, std::span<const ValueId> changed_constants, std::span<const std::vector<int64_t>> changed_elements) const {
+  if (changed_elements.size() != changed_constants.size()) return std::nullopt;
+  const Graph& graph = model_.graph();
+  const std::vector<NodeId>& nodes = model_.step(s).nodes;
+  const Node& conv = graph.node(nodes.front());
+  if (conv.op != OpKind::kConv || conv.inputs.size() < 2) return std::nullopt;
+  const Shape& weights = graph.value(conv.inputs[1]).shape;
+  if (weights.empty() || weights[0] <= 0) return std::nullopt;
+  const int64_t per_channel = numel(weights) / weights[0];
+  int64_t first = INT64_MAX, end = INT64_MIN;
+  for (size_t i = 0; i < changed_constants.size(); ++i) {
+    const ValueId c = changed_constants[i];
+    const bool read = std::find(step_constants_[s].begin(), step_constants_[s].end(), c) != step_constants_[s].end();
+    if (!read) continue;
+    // Only as the convolution's weights (input 1) or bias (input 2), by no other node of the step.
+    for (size_t k = 1; k < nodes.size(); ++k)
+      for (ValueId v : graph.node(nodes[k]).inputs)
+        if (v == c) return std::nullopt;
+    const bool is_weights = conv.inputs[1] == c, is_bias = conv.inputs.size() > 2 && conv.inputs[2] == c;
+    if ((!is_weights && !is_bias) || changed_elements[i].empty()) return std::nullopt;
+    for (int64_t element : changed_elements[i]) {
+      const int64_t channel = is_weights ? element / per_channel : element;
+      first = std::min(first, channel);
+      end = std::max(end, channel + 1);
+    }
+  }
+  if (first >= end) return std::nullopt;
+  return std::make_pair(first, end);
+}
+
 Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& observer,
                                                  std::span<const size_t> seed_steps,
                                                  std::span<const ValueId> changed_constants,
-                                                 std::span<const size_t> output_only_seeds) {
+                                                 std::span<const size_t> output_only_seeds,
+                                                 std::span<const std::vector<int64_t>> changed_elements) {
   if (slot >= slots_.size() || !slots_[slot])
     return invalid_argument("incremental execution: golden slot " + std::to_string(slot) + " was never captured");
   const size_t steps = model_.num_steps();
@@ -231,31 +263,24 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       }
       continue;
     }
-    // An activation fault's step with golden inputs: its outputs are the golden ones, the observer acts on them.
+    // How the step runs: not at all (an activation fault's step with golden inputs: its outputs are the
+    // golden ones, the observer acts on them), on the output channels of its changed weights, on a region of
+    // its output (a window, some images), or whole.
     const bool golden_outputs = output_only[s] && !reads_differing && !reads_changed[s];
-    if (golden_outputs) {
-      for (ValueId v : step_writes_[s]) load_golden(v, slot);
-      status = observer.before_step(model_, s);
-      if (status.is_ok()) status = observer.after_step(model_, s);
-      if (!status.is_ok()) break;
-      for (ValueId value : step_writes_[s]) {
-        const bool was = differs_[static_cast<size_t>(value)] != 0;
-        const bool now = compare_with_golden(value, slot, std::nullopt, window_execution_);
-        differing += (now && !was) ? 1 : 0;
-        differing -= (!now && was) ? 1 : 0;
-      }
-      continue;
-    }
-    for (ValueId v : step_reads_[s])
-      if (!differs_[static_cast<size_t>(v)]) load_golden(v, slot);
+    if (!golden_outputs)
+      for (ValueId v : step_reads_[s])
+        if (!differs_[static_cast<size_t>(v)]) load_golden(v, slot);
     // Where the step's single output can differ (no seed step: the observer may act anywhere on a seed's
     // values), and whether to run the step on that region alone (kWindowShare, kImageShare).
     std::optional<Region> bound;
     if (window_execution_ && !seed[s]) bound = output_region(s, changed_constants);
+    std::optional<std::pair<int64_t, int64_t>> channels;
+    if (window_execution_ && !seed[s] && !reads_differing && reads_changed[s] && step_writes_[s].size() == 1)
+      channels = changed_output_channels(s, changed_constants, changed_elements);
     bool partial = false;
     double share = 1.0;
     PartialRun kind = PartialRun::kWindow;
-    if (bound) {
+    if (bound && !channels) {
       const KeptLayout& out = *layout_[static_cast<size_t>(step_writes_[s][0])];
       const double area = static_cast<double>(bound->window.height() * bound->window.width()) /
                           static_cast<double>(out.height * out.width);
@@ -265,18 +290,27 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       partial = (kind == PartialRun::kWindow || images <= kImageShare) && policy_.prefer_window(s, share, kind);
     }
     const auto started = std::chrono::steady_clock::now();
-    if (partial) load_golden(step_writes_[s][0], slot);  // golden outside the region
+    if (golden_outputs) {
+      for (ValueId v : step_writes_[s]) load_golden(v, slot);
+    } else if (partial || channels) {
+      load_golden(step_writes_[s][0], slot);  // golden outside the part that runs
+    }
     status = observer.before_step(model_, s);
     if (!status.is_ok()) break;
-    const bool ran_on_window = partial && model_.run_step_window(s, bound->window, bound->images);
-    if (ran_on_window) {
-      ++pass.window_steps;
-      if (bound->images.size() < static_cast<size_t>(layout_[static_cast<size_t>(step_writes_[s][0])]->images))
-        ++pass.image_steps;
-    } else {
-      model_.run_step(s);
+    bool ran_on_window = false;
+    if (!golden_outputs) {
+      if (channels && model_.run_step_channels(s, channels->first, channels->second)) {
+        ++pass.channel_steps;
+      } else if (partial && model_.run_step_window(s, bound->window, bound->images)) {
+        ran_on_window = true;
+        ++pass.window_steps;
+        if (bound->images.size() < static_cast<size_t>(layout_[static_cast<size_t>(step_writes_[s][0])]->images))
+          ++pass.image_steps;
+      } else {
+        model_.run_step(s);
+      }
+      ++pass.steps_run;
     }
-    ++pass.steps_run;
     status = observer.after_step(model_, s);
     if (!status.is_ok()) break;
     for (ValueId value : step_writes_[s]) {
@@ -286,7 +320,7 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       if (now && !was) ++differing;
       if (!now && was) --differing;
     }
-    if (bound) {  // (a seed step has no bound: the observer's work is not the step's)
+    if (bound && !channels) {  // (a seed step has no bound: the observer's work is not the step's)
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (ran_on_window) policy_.ran_window(s, share, seconds, kind);
       else policy_.ran_whole(s, seconds);

@@ -64,6 +64,7 @@ struct IncrementalPass {
   bool outputs_golden = false;    // every graph output equals the slot's golden bytes
   size_t window_steps = 0;        // steps of them run on part of their output (a window, some images)
   size_t image_steps = 0;         // steps of those run on fewer images than the batch's
+  size_t channel_steps = 0;       // convolutions run on the output channels their changed weights reach
 };
 
 class IncrementalExecutor {
@@ -85,9 +86,13 @@ class IncrementalExecutor {
   // where the observer acts only after the step ran, on what it wrote (an activation fault); when nothing
   // such a step reads differs (nor is a changed constant), it is not run: its outputs get the slot's golden
   // bytes, which it would have computed, before the observer's hooks run.
+  // `changed_elements`: for each changed constant (in changed_constants' order), the row-major indices of
+  // the elements that changed, when known; a convolution whose changed weights or bias lie in a few output
+  // channels then recomputes those channels alone (CompiledModel::run_step_channels).
   Result<IncrementalPass> run(size_t slot, StepObserver& observer, std::span<const size_t> seed_steps,
                               std::span<const ValueId> changed_constants,
-                              std::span<const size_t> output_only_seeds = {});
+                              std::span<const size_t> output_only_seeds = {},
+                              std::span<const std::vector<int64_t>> changed_elements = {});
 
   CompiledModel& model() { return model_; }
   // Window re-execution on (the default) or off (every step that runs, runs whole: for A/B comparisons).
@@ -118,6 +123,11 @@ class IncrementalExecutor {
   // difference and a differing value's window is its bound's (the whole map without one): scanning a large
   // bound for its bounding box cost more than the windows it found saved.
   bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window);
+  // The output channels [first, end) that step s (a convolution first) can change when the only reason it
+  // runs is that its weights or bias changed in `changed_elements`; nullopt when that is not known.
+  std::optional<std::pair<int64_t, int64_t>> changed_output_channels(
+      size_t s, std::span<const ValueId> changed_constants,
+      std::span<const std::vector<int64_t>> changed_elements) const;
 
   CompiledModel& model_;
   ParallelFor parallel_;  // the model's parallel_for: copies and comparisons of kept values

@@ -375,6 +375,28 @@ Result<std::vector<ValueId>> FaultInjector::faulted_weights(CompiledModel& model
   return state->weight_ids;
 }
 
+Result<std::vector<std::vector<int64_t>>> FaultInjector::faulted_weight_elements(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  state->changed.resize(weight_groups_.size());
+  state->changed_known.resize(weight_groups_.size(), 0);
+  for (size_t g = 0; g < weight_groups_.size(); ++g) {
+    if (state->patched[g].empty()) {
+      FL_ASSIGN_OR_RETURN(state->patched[g], patched_weight(model, state->weight_ids[g], weight_groups_[g]));
+    }
+    if (state->changed_known[g]) continue;
+    state->changed_known[g] = 1;
+    std::vector<int64_t>& changed = state->changed[g];
+    const Tensor& original = model.graph().value(state->weight_ids[g]).constant;
+    const Tensor& patched = state->patched[g];
+    const size_t word = dtype_size(patched.dtype());
+    const auto* a = static_cast<const std::byte*>(original.raw());
+    const auto* b = static_cast<const std::byte*>(patched.raw());
+    for (int64_t i = 0; i < patched.numel(); ++i)
+      if (std::memcmp(a + static_cast<size_t>(i) * word, b + static_cast<size_t>(i) * word, word) != 0) changed.push_back(i);
+  }
+  return state->changed;
+}
+
 Status FaultInjector::input_faults_in(CompiledModel& model, size_t index) {
   if (input_groups_.empty()) return Status::ok();
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));

@@ -110,6 +110,9 @@ class FaultInjector final : public StepObserver {
   Result<std::vector<size_t>> output_only_steps(CompiledModel& model);
   // The parameters of `model` that begin_pass replaces with faulted copies (the steps reading them must run).
   Result<std::vector<ValueId>> faulted_weights(CompiledModel& model);
+  // Per faulted parameter (in faulted_weights' order): the row-major indices of the elements whose words the
+  // faults change, ascending (a fault that leaves a word as it was changes nothing there).
+  Result<std::vector<std::vector<int64_t>>> faulted_weight_elements(CompiledModel& model);
 
   // The index, in the whole input, of the first image the next execute() covers.
   void set_image_offset(int64_t first_image) { next_image_ = first_image; }
@@ -144,6 +147,8 @@ class FaultInjector final : public StepObserver {
   struct ModelState {
     std::vector<ValueId> weight_ids;             // per weight group
     std::vector<Tensor> patched;                 // per weight group, built on first use
+    std::vector<std::vector<int64_t>> changed;   // per weight group: the elements patched differs in
+    std::vector<char> changed_known;             // per weight group: `changed` was computed
     std::vector<ValueId> activation_ids;         // per activation group
     std::vector<Tensor> activation_values;       // per activation group: the value as read back
     std::vector<std::vector<size_t>> producers;  // per step: the activation groups it produces

@@ -237,13 +237,15 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
       FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(*compiled));
       FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
       FL_ASSIGN_OR_RETURN(std::vector<size_t> output_only, injector.output_only_steps(*compiled));
-      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights, output_only));
+      FL_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> elements, injector.faulted_weight_elements(*compiled));
+      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights, output_only, elements));
       ++stats_.passes;
       stats_.steps_run += static_cast<int64_t>(pass.steps_run);
       stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
       if (pass.stopped_early) ++stats_.stopped_early;
       stats_.window_steps += static_cast<int64_t>(pass.window_steps);
       stats_.image_steps += static_cast<int64_t>(pass.image_steps);
+      stats_.channel_steps += static_cast<int64_t>(pass.channel_steps);
       std::byte* destination = outputs[i].data<std::byte>() + static_cast<size_t>(start - first) * row_bytes;
       if (pass.outputs_golden) {
         std::memcpy(destination, golden_.data<std::byte>() + static_cast<size_t>(start) * row_bytes,

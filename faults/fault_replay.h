@@ -68,6 +68,7 @@ struct ReplayStats {
   int64_t stopped_early = 0;    // passes that ended with everything equal to golden
   int64_t window_steps = 0;     // steps of them run on part of their output only (ReplayOptions::windows)
   int64_t image_steps = 0;      // steps of those run on some of the batch's images (the others were golden)
+  int64_t channel_steps = 0;    // convolutions run on the output channels a weight fault reaches
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)

@@ -133,6 +133,7 @@ TEST(IncrementalReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
   const ReplayStats stats = expect_identical(c, "onednn", 3);  // batches of 3, 3 and 2 images: two plans
   EXPECT_LT(stats.steps_run, stats.steps_total / 2) << "weight faults sit mostly in layer3: most steps are skipped";
   EXPECT_GT(stats.stopped_early, 0);
+  EXPECT_GT(stats.channel_steps, stats.passes / 2) << "a faulted convolution recomputes its faulty weight's channels";
 }
 
 TEST(IncrementalReplay, ResNet20ActivationFaultsMatchFullPassesOnOnednn) {
@@ -287,6 +288,38 @@ TEST(IncrementalExecutor, AnActivationFaultsStepWithGoldenInputsIsNotRun) {
     EXPECT_EQ(std::memcmp(skipped.raw(), ran.raw(), skipped.nbytes()), 0) << "fault " << f;
     EXPECT_EQ(std::memcmp(skipped.raw(), plain.raw(), skipped.nbytes()), 0) << "fault " << f;
   }
+}
+
+// The elements a weight fault changes, as the executor is told them: the faulted word's element for a bit flip;
+// that element or none for a stuck-at (the bit may already hold the value).
+TEST(FaultInjector, FaultedWeightElementsAreTheChangedWords) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 12, 33,
+                                   Persistence::kPermanent, 2);
+  SessionOptions options;
+  options.backend = "onednn";
+  options.batch = 2;
+  options.threads = 1;
+  for (const FaultTarget& t : c.targets)
+    if (t.kind == TargetKind::kWeight) options.observable.push_back(t.name);
+  auto session = Session::create(c.model, options);
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  int bit_flips = 0;
+  for (size_t f = 0; f < c.resolved.size(); ++f) {
+    const ArmedFault armed = armed_fault(c.list, c.resolved[f], c.targets);
+    auto injector = FaultInjector::create({&armed, 1});
+    ASSERT_TRUE(injector.is_ok()) << injector.status().message();
+    auto elements = injector->faulted_weight_elements((*session)->compiled());
+    ASSERT_TRUE(elements.is_ok()) << elements.status().message();
+    ASSERT_EQ(elements->size(), 1u);
+    const std::vector<int64_t> one = {c.resolved[f].element};
+    if (armed.fault->model == FaultModel::kBitFlip || armed.fault->model == FaultModel::kMultiBitFlip) {
+      EXPECT_EQ(elements->front(), one) << "fault " << f;
+      ++bit_flips;
+    } else {
+      EXPECT_TRUE(elements->front().empty() || elements->front() == one) << "fault " << f;
+    }
+  }
+  EXPECT_GT(bit_flips, 0);
 }
 
 // Batch-major replays: a golden budget that holds one batch's values but not every batch's.

@@ -423,5 +423,59 @@ TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {
   EXPECT_EQ(check_windows_match_whole_steps("models/resnet20_bn.onnx", 2).size(), 8u);
 }
 
+// Every convolution of ResNet20's fault plan (its weights fault sites, as a weight campaign plans it): with the
+// weights of output channel c made larger, the step run on channel c alone (its 16-channel block) writes the
+// bytes of the whole faulty step in that block and leaves the others as they were (golden).
+TEST(OnednnChannels, ConvolutionsOnTheChannelsOfAChangedWeightWriteTheWholeStepsBytes) {
+  auto model = load_model(test_data("models/resnet20_bn.onnx"));
+  ASSERT_TRUE(model.is_ok()) << model.status().message();
+  SessionOptions options;
+  options.backend = "onednn";
+  options.batch = 4;
+  options.threads = 2;
+  options.keep_values = true;
+  options.propagate_nan = true;
+  for (const Node& node : (*model)->nodes())
+    if (node.op == OpKind::kConv) options.observable.push_back((*model)->value(node.inputs[1]).name);
+  auto session = Session::create(*model, options);
+  ASSERT_TRUE(session.is_ok()) << session.status().message();
+  CompiledModel& compiled = (*session)->compiled();
+  const Graph& graph = compiled.graph();
+  ASSERT_TRUE(compiled.write_value(graph.inputs()[0], random_tensor(graph.value(graph.inputs()[0]).shape, 9)).is_ok());
+  for (size_t s = 0; s < compiled.num_steps(); ++s) compiled.run_step(s);
+  auto bytes = [&](ValueId v) {
+    const std::span<std::byte> kept = compiled.kept_storage(v);
+    return std::vector<std::byte>(kept.begin(), kept.end());
+  };
+  int ran = 0;
+  for (size_t s = 0; s < compiled.num_steps(); ++s) {
+    const Node& conv = graph.node(compiled.step(s).nodes.front());
+    if (conv.op != OpKind::kConv || compiled.step(s).outputs.size() != 1) continue;
+    const ValueId out = compiled.step(s).outputs[0];
+    const ValueId weights = conv.inputs[1];
+    const Tensor original = graph.value(weights).constant.clone();
+    const int64_t channels = original.dim(0), per_channel = original.numel() / channels;
+    const std::vector<std::byte> golden = bytes(out);
+    for (const int64_t c : {int64_t{0}, channels / 2 + 1, channels - 1}) {
+      Tensor faulty = original.clone();
+      for (int64_t k = 0; k < per_channel; ++k) faulty.data<float>()[c * per_channel + k] += 0.5f;
+      ASSERT_TRUE(compiled.write_value(weights, faulty).is_ok());
+      compiled.run_step(s);
+      const std::vector<std::byte> whole = bytes(out);
+      EXPECT_NE(whole, golden) << "the changed weights must show";
+      std::memcpy(compiled.kept_storage(out).data(), golden.data(), golden.size());
+      if (compiled.run_step_channels(s, c, c + 1)) {
+        ++ran;
+        EXPECT_EQ(bytes(out), whole) << graph.describe(compiled.step(s).nodes.front()) << ": output channel " << c;
+      } else {
+        EXPECT_EQ(bytes(out), golden) << "a declined channel run changed nothing";
+      }
+      ASSERT_TRUE(compiled.write_value(weights, original).is_ok());
+    }
+    std::memcpy(compiled.kept_storage(out).data(), golden.data(), golden.size());
+  }
+  EXPECT_GE(ran, 16 * 3) << "the convolutions without a fused sum run on a channel block";
+}
+
 }  // namespace
 }  // namespace faultline

@@ -449,6 +449,7 @@ struct Step {
   std::vector<Action> actions;
   std::string kernel;  // what runs, for FAULTLINE_ONEDNN_VERBOSE
   std::unique_ptr<onednn::WindowRunner> window;  // run_step_window (keep_values plans; nullptr: whole steps only)
+  std::unique_ptr<onednn::ChannelRunner> channels;  // run_step_channels (keep_values convolutions)
 };
 
 struct BufferSpec {
@@ -530,6 +531,12 @@ class OnednnModel final : public CompiledModel {
     if (!step.window) return false;
     apply_threads(threads_);
     return step.window->run(window, images);
+  }
+  bool run_step_channels(size_t index, int64_t first, int64_t end) override {
+    Step& step = steps_[index];
+    if (!step.channels) return false;
+    apply_threads(threads_);
+    return step.channels->run(first, end);
   }
 
  private:
@@ -1145,6 +1152,21 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
       return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
     };
     step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
+  }
+  if (keep_values_ && add == kNoNode && group == 1 && step.actions.empty()) {
+    auto make_channels = [this, src_md = pd.src_desc(), strides, dilations, pads_begin, pads_end, attr](
+                             const Md& weights, const Md& bias, const Md& dst) {
+      using dnnl::convolution_forward;
+      const auto algorithm = dnnl::algorithm::convolution_direct;
+      const auto prop = dnnl::prop_kind::forward_inference;
+      convolution_forward::desc desc =
+          bias ? convolution_forward::desc(prop, algorithm, src_md, weights, bias, dst, strides, dilations, pads_begin,
+                                           pads_end)
+               : convolution_forward::desc(prop, algorithm, src_md, weights, dst, strides, dilations, pads_begin,
+                                           pads_end);
+      return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
+    };
+    step.channels = onednn::ChannelRunner::create(engine_, pd, action.args, make_channels, crop_scratch_, window_parallel());
   }
   step.actions.push_back(std::move(action));
   return true;

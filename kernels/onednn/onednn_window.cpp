@@ -258,4 +258,98 @@ std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, con
                                             std::move(parallel));
 }
 
+std::unique_ptr<ChannelRunner> ChannelRunner::create(const dnnl::engine& engine, const dnnl::primitive_desc& full,
+                                                     std::unordered_map<int, memory> args, Factory make,
+                                                     std::shared_ptr<CropScratch> scratch, ParallelFor parallel) {
+  if (!args.count(DNNL_ARG_DST) || !args.count(DNNL_ARG_WEIGHTS)) return nullptr;
+  const std::optional<KeptLayout> dst = kept_layout_of(args.at(DNNL_ARG_DST).get_desc());
+  if (!dst || dst->channel_block <= 1 || dst->channels % dst->channel_block != 0 || !dst->dense_images() ||
+      !tag_of(args.at(DNNL_ARG_DST).get_desc()))
+    return nullptr;
+  // Weights [O, I, kh, kw] blocked with their output channels outermost, in blocks of the output's channel block:
+  // a run of output-channel blocks is then one contiguous slice.
+  const dnnl_memory_desc_t& w = args.at(DNNL_ARG_WEIGHTS).get_desc().data;
+  if (w.format_kind != dnnl_blocked || w.ndims != 4 || w.offset0 != 0 || w.padded_dims[0] != w.dims[0]) return nullptr;
+  const dnnl_blocking_desc_t& blocking = w.format_desc.blocking;
+  int64_t o_block = 1;
+  for (int i = 0; i < blocking.inner_nblks; ++i)
+    if (blocking.inner_idxs[i] == 0) o_block *= blocking.inner_blks[i];
+  if (o_block != dst->channel_block) return nullptr;
+  for (int d = 1; d < 4; ++d)
+    if (blocking.strides[d] > blocking.strides[0]) return nullptr;
+  std::unique_ptr<ChannelRunner> runner(new ChannelRunner());
+  runner->engine_ = engine;
+  runner->stream_ = dnnl::stream(engine);
+  runner->impl_ = full.impl_info_str();
+  runner->args_ = std::move(args);
+  runner->args_.erase(DNNL_ARG_SCRATCHPAD);
+  runner->make_ = std::move(make);
+  runner->scratch_ = std::move(scratch);
+  runner->parallel_ = std::move(parallel);
+  runner->dst_layout_ = *dst;
+  runner->weights_block_stride_ = blocking.strides[0];
+  return runner;
+}
+
+ChannelRunner::Slice* ChannelRunner::slice_for(int64_t first_block, int64_t blocks) {
+  const auto key = std::make_pair(first_block, blocks);
+  auto found = slices_.find(key);
+  if (found != slices_.end()) return found->second.get();
+  std::unique_ptr<Slice>& slot = slices_[key];
+  const int64_t channels = blocks * dst_layout_.channel_block;
+  // The weights' descriptor over `channels` output channels: the same blocking and strides.
+  dnnl_memory_desc_t w = args_.at(DNNL_ARG_WEIGHTS).get_desc().data;
+  w.dims[0] = w.padded_dims[0] = channels;
+  const Md weights_md(w);
+  const Md bias_md = args_.count(DNNL_ARG_BIAS) ? Md({channels}, memory::data_type::f32, Tag::a) : Md();
+  const Tag tag = *tag_of(args_.at(DNNL_ARG_DST).get_desc());
+  const Md dst_md({dst_layout_.images, channels, dst_layout_.height, dst_layout_.width}, memory::data_type::f32, tag);
+  dnnl::primitive_desc pd;
+  try {
+    pd = make_(weights_md, bias_md, dst_md);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  if (!pd || impl_ != pd.impl_info_str() || pd.weights_desc() != weights_md || pd.dst_desc() != dst_md) return nullptr;
+  auto slice = std::make_unique<Slice>();
+  slice->primitive = dnnl::primitive(pd);
+  slice->weights_md = weights_md, slice->bias_md = bias_md, slice->dst_md = dst_md;
+  slice->scratchpad_md = pd.scratchpad_desc();
+  slot = std::move(slice);
+  return slot.get();
+}
+
+bool ChannelRunner::run(int64_t first, int64_t end) {
+  const int64_t block = dst_layout_.channel_block;
+  const int64_t first_block = first / block, blocks = (end + block - 1) / block - first_block;
+  if (first < 0 || end > dst_layout_.channels || blocks <= 0) return false;
+  Slice* slice = slice_for(first_block, blocks);
+  if (!slice) return false;
+  std::unordered_map<int, memory> args = args_;
+  auto* weights = static_cast<std::byte*>(args_.at(DNNL_ARG_WEIGHTS).get_data_handle());
+  args[DNNL_ARG_WEIGHTS] =
+      memory(slice->weights_md, engine_, weights + static_cast<size_t>(first_block * weights_block_stride_) * sizeof(float));
+  if (args_.count(DNNL_ARG_BIAS)) {
+    auto* bias = static_cast<std::byte*>(args_.at(DNNL_ARG_BIAS).get_data_handle());
+    args[DNNL_ARG_BIAS] = memory(slice->bias_md, engine_, bias + static_cast<size_t>(first_block * block) * sizeof(float));
+  }
+  std::byte* crop = scratch_->get(CropScratch::kDestination, slice->dst_md.get_size());
+  args[DNNL_ARG_DST] = memory(slice->dst_md, engine_, crop);
+  if (slice->scratchpad_md.get_size() > 0)
+    args[DNNL_ARG_SCRATCHPAD] =
+        memory(slice->scratchpad_md, engine_, scratch_->get(CropScratch::kScratchpad, slice->scratchpad_md.get_size()));
+  slice->primitive.execute(stream_, args);
+  stream_.wait();
+  // Image n's blocks [first_block, + blocks) are one run of words in the output and in the crop.
+  std::byte* dst = static_cast<std::byte*>(args_.at(DNNL_ARG_DST).get_data_handle());
+  const KeptLayout& out = dst_layout_;
+  const size_t run_bytes = static_cast<size_t>(blocks * out.block_stride) * out.word_bytes;
+  parallel_(out.images, [&](int64_t begin, int64_t stop) {
+    for (int64_t n = begin; n < stop; ++n)
+      std::memcpy(dst + static_cast<size_t>(out.word_index(n, first_block, 0, 0)) * out.word_bytes,
+                  crop + static_cast<size_t>(n) * run_bytes, run_bytes);
+  });
+  return true;
+}
+
 }  // namespace faultline::onednn

@@ -14,6 +14,9 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
@@ -72,5 +75,45 @@ std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, con
                                                  std::unordered_map<int, dnnl::memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
                                                  std::shared_ptr<CropScratch> scratch, ParallelFor parallel);
+
+// A convolution recomputed for some of its output channels only (CompiledModel::run_step_channels): a weight
+// fault changes one output channel of its convolution. The channel blocks holding the channels asked for
+// run as a convolution of those output channels (the same input, the blocks' slice of the blocked weights
+// and of the bias, the same post-ops) into a dense crop that is copied into the output's blocks. Used only
+// when oneDNN picks the same implementation for it as for the whole step.
+class ChannelRunner {
+ public:
+  // `make(weights, bias, dst)` creates the primitive descriptor of the convolution with those descriptors
+  // (bias empty without one), the step's source, strides, pads and attributes.
+  using Factory = std::function<dnnl::primitive_desc(const dnnl::memory::desc& weights, const dnnl::memory::desc& bias,
+                                                     const dnnl::memory::desc& dst)>;
+  // nullptr when the step does not qualify: an output that is not channel-blocked, weights whose output
+  // channels are not the outermost blocked dimension, grouped weights.
+  static std::unique_ptr<ChannelRunner> create(const dnnl::engine& engine, const dnnl::primitive_desc& full,
+                                               std::unordered_map<int, dnnl::memory> args, Factory make,
+                                               std::shared_ptr<CropScratch> scratch, ParallelFor parallel);
+  // Writes output channels [first, end) (or the whole blocks holding them) exactly as the whole step would;
+  // false when it cannot (nothing written).
+  bool run(int64_t first, int64_t end);
+
+ private:
+  struct Slice {
+    dnnl::primitive primitive;
+    dnnl::memory::desc weights_md, bias_md, dst_md, scratchpad_md;
+  };
+  ChannelRunner() = default;
+  Slice* slice_for(int64_t first_block, int64_t blocks);  // created on first use; nullptr: declined
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::string impl_;
+  std::unordered_map<int, dnnl::memory> args_;
+  Factory make_;
+  std::shared_ptr<CropScratch> scratch_;
+  ParallelFor parallel_;
+  KeptLayout dst_layout_;
+  int64_t weights_block_stride_ = 0;  // floats between output-channel blocks of the weights
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Slice>> slices_;
+};
 
 }  // namespace faultline::onednn
