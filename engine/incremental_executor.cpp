@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "engine/image_independence.h"
@@ -115,6 +116,24 @@ void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
   }
   holds_[v] = static_cast<int64_t>(slot);
   dirty_[v] = {};
+}
+
+void IncrementalExecutor::load_golden_outside(ValueId value, size_t slot, const Region& region) {
+  const size_t v = static_cast<size_t>(value);
+  const SpatialWindow& dirty = dirty_[v].window;
+  const SpatialWindow& run = region.window;
+  const bool covered = run.y0 <= dirty.y0 && dirty.y1 <= run.y1 && run.x0 <= dirty.x0 && dirty.x1 <= run.x1;
+  if (holds_[v] != static_cast<int64_t>(slot) || dirty_[v].empty() || !covered) {
+    load_golden(value, slot);
+    return;
+  }
+  // The run rewrites the dirty window of the images it runs on: only the other dirty images get golden bytes.
+  ImageList others;
+  std::set_difference(dirty_[v].images.begin(), dirty_[v].images.end(), region.images.begin(), region.images.end(),
+                      std::back_inserter(others));
+  if (!others.empty())
+    copy_window(parallel_, *layout_[v], slots_[slot].get() + golden_offset_[v], storage_[v].data(), dirty, others);
+  dirty_[v] = Region{};
 }
 
 bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound,
@@ -292,8 +311,10 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     const auto started = std::chrono::steady_clock::now();
     if (golden_outputs) {
       for (ValueId v : step_writes_[s]) load_golden(v, slot);
-    } else if (partial || channels) {
-      load_golden(step_writes_[s][0], slot);  // golden outside the part that runs
+    } else if (channels) {
+      load_golden(step_writes_[s][0], slot);  // golden in the other channels
+    } else if (partial) {
+      load_golden_outside(step_writes_[s][0], slot, *bound);  // golden outside the region that runs
     }
     status = observer.before_step(model_, s);
     if (!status.is_ok()) break;

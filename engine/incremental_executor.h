@@ -112,6 +112,9 @@ class IncrementalExecutor {
     SpatialWindow window;
     bool empty() const { return images.empty(); }
   };
+  // Like load_golden, before a step writes `region` of `value` (exactly as it would whole): the dirty part the
+  // run rewrites is not copied.
+  void load_golden_outside(ValueId value, size_t slot, const Region& region);
   // The region step s's single 4-D output can differ in (engine/spatial_window.h for the window, the union of
   // the differing inputs' images), from the regions of what it reads; nullopt when the step has several
   // outputs or one without a layout.
