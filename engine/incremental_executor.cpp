@@ -153,8 +153,9 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
   const SpatialWindow whole{0, layout->height, 0, layout->width};
   const SpatialWindow within = bound ? bound->window : whole;
   Region differing;
-  if (!per_image_ && !find_window) {
-    // Every image differs together: one comparison, stopping at the first difference, decides.
+  if ((!per_image_ || !window_execution_) && !find_window) {
+    // Images are not told apart (nothing would run on some of them): one comparison, stopping at the first
+    // difference, decides.
     if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size()))
       differing = Region{all_images(layout->images), within};
   } else {
