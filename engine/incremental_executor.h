@@ -34,7 +34,8 @@
 // Image subsets (with window re-execution, when the graph passes check_images_independent: each image of a
 // batch goes through it alone). A differing 4-D value also carries the images of the batch it differs in:
 // those its producer's differing inputs differ in (every image for a changed constant or a seed step), and,
-// once the step ran, only those whose bytes were found to differ. A fault masked in some images of a batch
+// after a step that can mask a fault in some images only (an activation, a max pool: compared image by
+// image), only those whose bytes were found to differ. A fault masked in some images of a batch
 // (a ReLU zeroing the faulty element in one image and not in another) is then recomputed in the other images
 // only: a step runs as run_step_window() on its window of those images when they are at most 7/8 of the batch
 // (or the window at most a quarter of the map) and the policy finds such runs pay. A value computed from
@@ -125,7 +126,10 @@ class IncrementalExecutor {
   // bounding box of its differing bytes within the bound; otherwise each image's comparison stops at its first
   // difference and a differing value's window is its bound's (the whole map without one): scanning a large
   // bound for its bounding box cost more than the windows it found saved.
-  bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window);
+  // tell_images: compare image by image (after a step that can mask a fault in some images), else a differing
+  // value keeps the bound's images.
+  bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window,
+                           bool tell_images);
   // The output channels [first, end) that step s (a convolution first) can change when the only reason it
   // runs is that its weights or bias changed in `changed_elements`; nullopt when that is not known.
   std::optional<std::pair<int64_t, int64_t>> changed_output_channels(
@@ -152,6 +156,7 @@ class IncrementalExecutor {
   // By ValueId: whether the value depends on a graph input (its dim 0 is then the batch's images); a value
   // computed from constants only (a dequantized weight) affects every image when it differs.
   std::vector<char> carries_images_;
+  std::vector<char> masks_images_;  // by step: it holds an op that can mask a fault in some images only
   std::vector<char> differs_;  // by ValueId, within a pass
   std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
   bool window_execution_ = true;

@@ -4,6 +4,7 @@
 
 #include "engine/op_attrs.h"
 #include "engine/op_kind.h"
+#include "engine/tensor.h"
 
 namespace faultline {
 namespace {
@@ -112,6 +113,19 @@ std::optional<SpatialWindow> node_output_window(const Graph& graph, NodeId id,
   if (is_unary_activation(node.op) || node.op == OpKind::kIdentity || node.op == OpKind::kBatchNormalization) {
     if (!only_first || !first_4d || graph.value(node.inputs[0]).shape != out_shape) return whole;
     return in[0];
+  }
+  if (node.op == OpKind::kConcat) {
+    // Along the channels, each input's window lands in its own channels at the same rows and columns.
+    const ConcatAttrs* attrs = attrs_or_default<ConcatAttrs>(node.attrs);
+    if (!attrs || normalize_axis(attrs->axis, 4) != 1) return whole;
+    SpatialWindow hull;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!in[i]) continue;
+      const Shape& shape = graph.value(node.inputs[i]).shape;
+      if (shape.size() != 4 || shape[2] != out_shape[2] || shape[3] != out_shape[3]) return whole;
+      hull = window_hull(hull, *in[i]);
+    }
+    return hull;
   }
   if (is_binary_elementwise(node.op)) {
     SpatialWindow hull;

@@ -9,6 +9,7 @@
 //     window (a superset when dilated);
 //   - unary activations, Identity, BatchNormalization with unchanged parameters: the input's window;
 //   - Add, Sub, Mul, Div whose differing inputs have the output's shape: the hull of the inputs' windows;
+//   - Concat along the channels: the hull of the differing inputs' windows;
 //   - anything else, a changed constant in any of the above, or an output that is not 4-D: the whole output.
 // A window is only ever widened, never narrowed below what the node can change, so recomputing a window
 // (with golden bytes elsewhere) gives exactly the whole node's result.

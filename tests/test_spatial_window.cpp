@@ -6,7 +6,8 @@
 //   - copy_box / differing_window against element-by-element loops on a dense and a channel-blocked layout, and
 //     their image-list forms (gathering, scattering, comparing some images of a batch);
 //   - the window policy, windows and image subsets timed apart;
-//   - the oneDNN backend: on real CNN plans (ResNet20 with BatchNorm, the Inception net), for every step and
+//   - the oneDNN backend: on real CNN plans (ResNet20 with BatchNorm, the Inception net with its channel
+//     concatenations, the DenseNet with concatenations and average pooling), for every step and
 //     several one-element changes of its input in two images (corners included, where the crop pads), the step
 //     run on the rules' window, of every image or of those two, or on the whole map of those two, writes exactly
 //     the bytes the whole step writes, everywhere in its output.
@@ -416,11 +417,24 @@ TEST(OnednnWindows, StepsOnTheRulesWindowWriteTheWholeStepsBytes) {
     EXPECT_TRUE(resnet.count(op + "@images")) << op << " never ran on some images";
   }
   const std::set<std::string> inception = check_windows_match_whole_steps("models/googlenet_small.onnx");
-  EXPECT_TRUE(inception.count("Conv"));
+  for (const std::string op : {"Conv", "Concat"}) {
+    EXPECT_TRUE(inception.count(op)) << op << " never ran on a window";
+    EXPECT_TRUE(inception.count(op + "@images")) << op << " never ran on some images";
+  }
+  const std::set<std::string> densenet = check_windows_match_whole_steps("models/densenet_small.onnx");
+  for (const std::string op : {"Conv", "Concat", "AveragePool"}) {
+    EXPECT_TRUE(densenet.count(op)) << op << " never ran on a window";
+    EXPECT_TRUE(densenet.count(op + "@images")) << op << " never ran on some images";
+  }
 }
 
 TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {
-  EXPECT_EQ(check_windows_match_whole_steps("models/resnet20_bn.onnx", 2).size(), 8u);
+  const std::set<std::string> resnet = check_windows_match_whole_steps("models/resnet20_bn.onnx", 2);
+  for (const std::string op : {"Conv", "BatchNormalization", "Relu", "Add"})
+    EXPECT_TRUE(resnet.count(op) && resnet.count(op + "@images")) << op;
+  EXPECT_TRUE(resnet.count("AveragePool@images")) << "the 8x8 average pool: its 1x1 output is the whole map";
+  const std::set<std::string> densenet = check_windows_match_whole_steps("models/densenet_small.onnx", 2);
+  EXPECT_TRUE(densenet.count("Concat") && densenet.count("Concat@images"));
 }
 
 // Every convolution of ResNet20's fault plan (its weights fault sites, as a weight campaign plans it): with the

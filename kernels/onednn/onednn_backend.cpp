@@ -1385,6 +1385,17 @@ bool OnednnModel::compile_pool(int s, const Node& node, Step& step) {
   action.args[DNNL_ARG_SRC] = input_as(step, s, x, src_md);
   action.args[DNNL_ARG_DST] = define_output(s, y, pd.dst_desc());
   attach_scratchpad(action, pd.scratchpad_desc());
+  const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, graph_.value(y).producer);
+  if (keep_values_ && spatial == 2 && axes && step.actions.empty()) {
+    auto make_crop = [this, algorithm, strides, kernel, dilations](const Md& src, const Md& dst,
+                                                                   const memory::dims& pads_begin,
+                                                                   const memory::dims& pads_end) {
+      dnnl::pooling_v2_forward::desc crop(dnnl::prop_kind::forward_inference, algorithm, src, dst, strides, kernel,
+                                          dilations, pads_begin, pads_end);
+      return dnnl::primitive_desc(dnnl::pooling_v2_forward::primitive_desc(crop, user_attr(), engine_));
+    };
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
+  }
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1440,10 +1451,17 @@ bool OnednnModel::compile_concat(int s, const Node& node, Step& step) {
   dnnl::concat::primitive_desc pd(static_cast<int>(*axis), src_mds, engine_, user_attr());
   Action action;
   action.primitive = dnnl::concat(pd);
-  for (size_t i = 0; i < srcs.size(); ++i)
-    action.args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = input_as(step, s, srcs[i], src_mds[i]);
+  std::vector<memory> inputs;
+  bool all_values = true;
+  for (size_t i = 0; i < srcs.size(); ++i) {
+    inputs.push_back(input_as(step, s, srcs[i], src_mds[i]));
+    action.args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = inputs.back();
+    all_values = all_values && !is_const(srcs[i]);
+  }
   action.args[DNNL_ARG_DST] = define_output(s, y, pd.dst_desc());
   attach_scratchpad(action, pd.scratchpad_desc());
+  if (keep_values_ && rank == 4 && *axis == 1 && all_values && step.actions.empty())
+    step.window = onednn::channel_concat_window_runner(inputs, action.args[DNNL_ARG_DST], window_parallel());
   step.actions.push_back(std::move(action));
   return true;
 }

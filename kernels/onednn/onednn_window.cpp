@@ -64,6 +64,48 @@ class ElementwiseWindowRunner final : public WindowRunner {
   ParallelFor parallel_;
 };
 
+class ChannelConcatWindowRunner final : public WindowRunner {
+ public:
+  ChannelConcatWindowRunner(std::vector<memory> inputs, std::vector<KeptLayout> layouts, memory output,
+                            KeptLayout out_layout, ParallelFor parallel)
+      : inputs_(std::move(inputs)),
+        layouts_(std::move(layouts)),
+        output_(std::move(output)),
+        out_layout_(out_layout),
+        parallel_(std::move(parallel)) {}
+
+  bool run(const SpatialWindow& window, std::span<const int64_t> images) override {
+    float* out = static_cast<float*>(output_.get_data_handle());
+    const KeptLayout& o = out_layout_;
+    parallel_(static_cast<int64_t>(images.size()), [&](int64_t first, int64_t end) {
+      for (int64_t i = first; i < end; ++i) {
+        const int64_t n = images[static_cast<size_t>(i)];
+        int64_t offset = 0;  // the input's first channel in the output
+        for (size_t k = 0; k < inputs_.size(); ++k) {
+          const float* in = static_cast<const float*>(inputs_[k].get_data_handle());
+          const KeptLayout& l = layouts_[k];
+          for (int64_t c = 0; c < l.channels; ++c) {
+            const int64_t to = offset + c;
+            for (int64_t y = window.y0; y < window.y1; ++y)
+              for (int64_t x = window.x0; x < window.x1; ++x)
+                out[o.word_index(n, to / o.channel_block, y, x) + to % o.channel_block] =
+                    in[l.word_index(n, c / l.channel_block, y, x) + c % l.channel_block];
+          }
+          offset += l.channels;
+        }
+      }
+    });
+    return true;
+  }
+
+ private:
+  std::vector<memory> inputs_;
+  std::vector<KeptLayout> layouts_;
+  memory output_;
+  KeptLayout out_layout_;
+  ParallelFor parallel_;
+};
+
 // The format tag `md` has among the 4-D layouts window runners handle.
 std::optional<Tag> tag_of(const Md& md) {
   for (Tag tag : {Tag::nChw16c, Tag::nChw8c, Tag::nChw4c, Tag::nchw, Tag::nhwc})
@@ -242,6 +284,25 @@ std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<memory> inpu
     if (in.get_desc() != output.get_desc()) return nullptr;
   return std::make_unique<ElementwiseWindowRunner>(std::move(inputs), std::move(output), *layout, std::move(apply),
                                                    std::move(parallel));
+}
+
+std::unique_ptr<WindowRunner> channel_concat_window_runner(std::vector<memory> inputs, memory output,
+                                                           ParallelFor parallel) {
+  const std::optional<KeptLayout> out_layout = kept_layout_of(output.get_desc());
+  if (!out_layout) return nullptr;
+  std::vector<KeptLayout> layouts;
+  int64_t channels = 0;
+  for (const memory& in : inputs) {
+    const std::optional<KeptLayout> layout = kept_layout_of(in.get_desc());
+    if (!layout || layout->images != out_layout->images || layout->height != out_layout->height ||
+        layout->width != out_layout->width)
+      return nullptr;
+    channels += layout->channels;
+    layouts.push_back(*layout);
+  }
+  if (channels != out_layout->channels) return nullptr;
+  return std::make_unique<ChannelConcatWindowRunner>(std::move(inputs), std::move(layouts), std::move(output),
+                                                     *out_layout, std::move(parallel));
 }
 
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,

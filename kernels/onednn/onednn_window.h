@@ -48,7 +48,12 @@ using ElementwiseFn = std::function<void(const float* const* inputs, float* outp
 std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
                                                         ElementwiseFn apply, ParallelFor parallel);
 
-// A convolution or batch normalization compiled as `full` (forward inference, src/dst 4-D with a
+// A concatenation along the channels of 4-D inputs (kept_layout_of layouts, the output's images, rows and
+// columns): each input's window copied into its channels of the output, word by word.
+std::unique_ptr<WindowRunner> channel_concat_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
+                                                           ParallelFor parallel);
+
+// A convolution, pooling or batch normalization compiled as `full` (forward inference, src/dst 4-D with a
 // kept_layout_of layout), executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad
 // argument is replaced). `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same
 // operation on a crop (pads for a convolution; ignored for a batch normalization); `axes` give the sliding
