@@ -157,6 +157,11 @@ class IncrementalExecutor {
   // computed from constants only (a dequantized weight) affects every image when it differs.
   std::vector<char> carries_images_;
   std::vector<char> masks_images_;  // by step: it holds an op that can mask a fault in some images only
+  // By step: its outputs' image-by-image comparisons, and how many of them dropped images.
+  struct MaskCount {
+    int64_t compared = 0, narrowed = 0;
+  };
+  std::vector<MaskCount> masked_;
   std::vector<char> differs_;  // by ValueId, within a pass
   std::vector<std::optional<KeptLayout>> layout_;  // by ValueId: CompiledModel::kept_layout
   bool window_execution_ = true;

@@ -14,6 +14,9 @@ size_t offset_of(const KeptLayout& layout, int64_t n, int64_t block, int64_t y, 
   return static_cast<size_t>(layout.word_index(n, block, y, x)) * layout.word_bytes;
 }
 
+// Copies and comparisons of fewer bytes than this run on the calling thread: a team costs more.
+constexpr size_t kPartBytes = size_t{256} << 10;
+
 // Whether a box is every element of images laid out alike and densely in both: one memcpy copies it.
 bool covers_dense_images(const KeptLayout& from, int64_t from_y, int64_t from_x, const KeptLayout& to, int64_t to_y,
                          int64_t to_x, int64_t height, int64_t width) {
@@ -197,7 +200,9 @@ ImageDifferences differing_images(const ParallelFor& parallel, const KeptLayout&
                                   std::span<const int64_t> candidates, bool find_window) {
   const KeptLayout one = layout.with_images(1);
   std::vector<std::optional<SpatialWindow>> found(candidates.size());
-  parallel(static_cast<int64_t>(candidates.size()), [&](int64_t first, int64_t end) {
+  const size_t bytes = candidates.size() * static_cast<size_t>(layout.image_stride) * layout.word_bytes;
+  const ParallelFor serial = [](int64_t count, const std::function<void(int64_t, int64_t)>& body) { body(0, count); };
+  (bytes < kPartBytes ? serial : parallel)(static_cast<int64_t>(candidates.size()), [&](int64_t first, int64_t end) {
     for (int64_t i = first; i < end; ++i) {
       const size_t offset = layout.image_offset(candidates[static_cast<size_t>(i)]);
       if (find_window) {
@@ -216,9 +221,6 @@ ImageDifferences differing_images(const ParallelFor& parallel, const KeptLayout&
   return differences;
 }
 
-namespace {
-constexpr size_t kPartBytes = size_t{256} << 10;
-}  // namespace
 
 void copy_bytes(const ParallelFor& parallel, const std::byte* from, std::byte* to, size_t bytes) {
   const int64_t parts = static_cast<int64_t>((bytes + kPartBytes - 1) / kPartBytes);
