@@ -1,8 +1,10 @@
 // Window re-execution on oneDNN (CompiledModel::run_step_window, engine/spatial_window.h): a compiled step
-// recomputed on a window of rows and columns of its output only.
+// recomputed on a window of rows and columns of some images of its output only.
 //   - Element-wise steps (the NaN-preserving activations, Add/Sub/Mul/Div of equal layouts without post-ops)
 //     run their per-element function over the window's words in place: the same function of the same words.
-//   - A convolution (any post-ops but a sum) or a BatchNormalization runs a primitive created for the crop:
+//   - A Concat along the channels copies each input's window into its channels of the output.
+//   - A convolution (any post-ops but a sum), an average pooling or a BatchNormalization runs a primitive
+//     created for the crop:
 //     the inputs the window reads (with zero padding only where the whole step pads, at the borders) are
 //     gathered into a dense buffer of the same layout, the crop primitive writes the output crop, which is
 //     scattered back; only the images asked for are gathered, into a crop of a batch rounded up to a multiple
