@@ -205,6 +205,45 @@ TEST(OnednnNaN, EveryOpFullChannelBlocks) { expect_all_ops_match({2, 32, 6, 5}, 
 TEST(OnednnNaN, EveryOpPartialChannelBlock) { expect_all_ops_match({2, 20, 5, 6}, 4); }
 TEST(OnednnNaN, EveryOpFewChannels) { expect_all_ops_match({3, 3, 7, 7}, 5); }
 
+// Max pools on a blocked intermediate holding NaNs of distinct payloads and +0/-0 ties: the first NaN of a
+// window and the first of equal values win, bit for bit as the reference kernel (on windows, with padding,
+// dilated, strided, global), on every layout the NaN-propagating kernel runs on.
+TEST(OnednnNaN, MaxPoolsKeepTheFirstNaNAndTheFirstOfEqualValuesBitForBit) {
+  for (const int64_t channels : {20, 3}) {  // blocked with a partial block; few channels (plain)
+    const Shape shape = {2, channels, 7, 9};
+    Tensor special = random_tensor(shape, 8);
+    float* data = special.data<float>();
+    for (int64_t i = 0; i < special.numel(); ++i) {
+      if (i % 3 == 0) {
+        const uint32_t bits = 0x7fc00000u | static_cast<uint32_t>(i & 0xffff) | ((i & 1) ? 0x80000000u : 0u);
+        std::memcpy(&data[i], &bits, 4);  // NaNs that differ in payload and sign
+      } else if (i % 5 == 0) {
+        data[i] = (i % 2) ? -0.0f : 0.0f;
+      } else if (i % 4 == 0) {
+        data[i] = -std::fabs(data[i]);
+      }
+    }
+    for (const OpKind op : {OpKind::kMaxPool, OpKind::kGlobalMaxPool}) {
+      for (const PoolAttrs& attrs : {PoolAttrs{{3, 3}, {2, 2}, {}, {1, 1, 1, 1}}, PoolAttrs{{2, 2}, {1, 1}},
+                                     PoolAttrs{{3, 2}, {1, 2}, {2, 1}, {2, 0, 2, 1}, AutoPad::kNotSet, true}}) {
+        GraphBuilder b;
+        const ValueId x = b.input("x", shape);
+        const ValueId blocked = identity_conv(b, x, channels);
+        b.output(op == OpKind::kMaxPool ? b.node(op, {blocked}, attrs) : b.node(op, {blocked}));
+        const Graph graph = b.build_with_shapes();
+        const Comparison c = run_both(graph, {random_tensor(shape, 9)}, std::make_pair(blocked, special));
+        ASSERT_EQ(c.expected.size(), 1u);
+        ASSERT_EQ(c.actual.size(), 1u);
+        ASSERT_EQ(c.expected[0].nbytes(), c.actual[0].nbytes());
+        EXPECT_EQ(std::memcmp(c.expected[0].raw(), c.actual[0].raw(), c.expected[0].nbytes()), 0)
+            << op_name(op) << ", " << channels << " channels, kernel " << attrs.kernel_shape[0] << "x"
+            << attrs.kernel_shape[1];
+        if (op == OpKind::kGlobalMaxPool) break;
+      }
+    }
+  }
+}
+
 TEST(OnednnNaN, LargeBuffersRunOnThreads) {
   // Above the serial threshold of the element-wise loop, with every thread count.
   GraphBuilder b;

@@ -22,6 +22,7 @@
 #include "engine/shape_inference.h"
 #include "engine/weight_storage.h"
 #include "kernels/onednn/onednn_gather.h"
+#include "kernels/onednn/onednn_nan_pool.h"
 #include "kernels/onednn/onednn_window.h"
 #include "kernels/reference/batch_norm_fold.h"
 #include "kernels/reference/reference_ops.h"
@@ -575,6 +576,7 @@ class OnednnModel final : public CompiledModel {
   bool compile_nan_eltwise(int s, const Node& node, Step& step);
   bool compile_binary(int s, const std::vector<NodeId>& nodes, Step& step);
   bool compile_pool(int s, const Node& node, Step& step);
+  bool compile_nan_max_pool(int s, const Node& node, Step& step);
   bool compile_softmax(int s, const Node& node, Step& step);
   bool compile_concat(int s, const Node& node, Step& step);
   bool compile_gemm(int s, const Node& node, Step& step);
@@ -1342,8 +1344,10 @@ bool OnednnModel::compile_pool(int s, const Node& node, Step& step) {
   if (x_shape.size() < 3 || x_shape.size() > 5 || y_shape.size() != x_shape.size()) return false;
   const size_t spatial = x_shape.size() - 2;
   // oneDNN's max pooling returns a number for a window holding a NaN; aten returns NaN. Under propagate_nan
-  // max pools run the reference kernel (NaN-propagating max) on plain copies.
-  if (propagate_nan_ && (node.op == OpKind::kMaxPool || node.op == OpKind::kGlobalMaxPool)) return false;
+  // 2-D max pools run our own NaN-propagating kernel on the input's layout (others the reference kernel on
+  // plain copies).
+  if (propagate_nan_ && (node.op == OpKind::kMaxPool || node.op == OpKind::kGlobalMaxPool))
+    return spatial == 2 && compile_nan_max_pool(s, node, step);
   memory::dims kernel(spatial), strides(spatial, 1), dilations(spatial, 0), pads_begin(spatial, 0), pads_end(spatial, 0);
   dnnl::algorithm algorithm;
   if (node.op == OpKind::kGlobalAveragePool || node.op == OpKind::kGlobalMaxPool) {
@@ -1397,6 +1401,33 @@ bool OnednnModel::compile_pool(int s, const Node& node, Step& step) {
     step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
   }
   step.actions.push_back(std::move(action));
+  return true;
+}
+
+bool OnednnModel::compile_nan_max_pool(int s, const Node& node, Step& step) {
+  const ValueId x = node.inputs[0], y = node.outputs[0];
+  const Shape& x_shape = shape_of(x);
+  const Shape& y_shape = shape_of(y);
+  std::pair<SlidingAxis, SlidingAxis> axes{{x_shape[2], 1, 1, 0, x_shape[2], 1}, {x_shape[3], 1, 1, 0, x_shape[3], 1}};
+  if (node.op == OpKind::kMaxPool) {
+    const std::optional<std::pair<SlidingAxis, SlidingAxis>> pool_axes = sliding_axes(graph_, graph_.value(y).producer);
+    if (!pool_axes) return false;
+    axes = *pool_axes;
+  }
+  const Md src_md = values_[static_cast<size_t>(x)].md;
+  // A plain output, as the reference kernel's plain copies gave: the steps after the pool stay as they were.
+  const Md dst_md = plain_md(to_dims(y_shape));
+  if (axes.first.out != y_shape[2] || axes.second.out != y_shape[3]) return false;
+  if (!onednn::kept_layout_of(src_md) || !onednn::kept_layout_of(dst_md)) return false;
+  memory src = input_as(step, s, x, src_md);
+  memory dst = define_output(s, y, dst_md);
+  std::unique_ptr<onednn::NanMaxPool> pool = onednn::NanMaxPool::create(src, dst, axes, window_parallel());
+  if (!pool) return false;  // (not reached: the layouts were checked above)
+  Action action;
+  action.fn = [pool = pool.get()] { pool->run_all(); };
+  step.kernel = "NaN-preserving " + std::string(op_name(node.op));
+  step.actions.push_back(std::move(action));
+  step.window = std::move(pool);  // owns the kernel the action runs; window re-execution under keep_values
   return true;
 }
 
