@@ -10,14 +10,15 @@ namespace {
 
 constexpr int64_t kMaxLanes = 64;
 
-// The taps of output o along one axis: the kernel positions inside the input, ascending.
-int64_t axis_taps(const SlidingAxis& axis, int64_t o, int64_t* taps) {
-  int64_t count = 0;
-  for (int64_t k = 0; k < axis.kernel; ++k) {
-    const int64_t position = o * axis.stride - axis.pad_begin + k * axis.dilation;
-    if (position >= 0 && position < axis.in) taps[count++] = position;
-  }
-  return count;
+// Per output along one axis: the word offsets (position x `stride`) of its taps inside the input, ascending.
+std::vector<std::vector<int64_t>> axis_taps(const SlidingAxis& axis, int64_t stride) {
+  std::vector<std::vector<int64_t>> taps(static_cast<size_t>(axis.out));
+  for (int64_t o = 0; o < axis.out; ++o)
+    for (int64_t k = 0; k < axis.kernel; ++k) {
+      const int64_t position = o * axis.stride - axis.pad_begin + k * axis.dilation;
+      if (position >= 0 && position < axis.in) taps[static_cast<size_t>(o)].push_back(position * stride);
+    }
+  return taps;
 }
 
 }  // namespace
@@ -37,22 +38,24 @@ std::unique_ptr<NanMaxPool> NanMaxPool::create(dnnl::memory src, dnnl::memory ds
   pool->axes_ = axes;
   pool->parallel_ = std::move(parallel);
   pool->all_ = all_images(out->images);
+  pool->row_taps_ = axis_taps(axes.first, in->row_stride);
+  pool->column_taps_ = axis_taps(axes.second, in->column_stride);
   return pool;
 }
 
 void NanMaxPool::pool_image(const float* src, float* dst, int64_t n, const SpatialWindow& window) const {
   const int64_t lanes = in_.channel_block;
-  std::vector<int64_t> rows(static_cast<size_t>(axes_.first.kernel)), cols(static_cast<size_t>(axes_.second.kernel));
   float best[kMaxLanes];
-  for (int64_t b = 0; b < in_.blocks(); ++b)
+  for (int64_t b = 0; b < in_.blocks(); ++b) {
+    const float* block = src + in_.word_index(n, b, 0, 0);
     for (int64_t oy = window.y0; oy < window.y1; ++oy) {
-      const int64_t row_taps = axis_taps(axes_.first, oy, rows.data());
+      const std::vector<int64_t>& rows = row_taps_[static_cast<size_t>(oy)];
       for (int64_t ox = window.x0; ox < window.x1; ++ox) {
-        const int64_t col_taps = axis_taps(axes_.second, ox, cols.data());
+        const std::vector<int64_t>& columns = column_taps_[static_cast<size_t>(ox)];
         std::fill(best, best + lanes, -std::numeric_limits<float>::infinity());
-        for (int64_t r = 0; r < row_taps; ++r)
-          for (int64_t c = 0; c < col_taps; ++c) {
-            const float* v = src + in_.word_index(n, b, rows[static_cast<size_t>(r)], cols[static_cast<size_t>(c)]);
+        for (const int64_t row : rows)
+          for (const int64_t column : columns) {
+            const float* v = block + row + column;
             for (int64_t j = 0; j < lanes; ++j)
               best[j] = (v[j] > best[j] || std::isnan(v[j])) && !std::isnan(best[j]) ? v[j] : best[j];
           }
@@ -64,6 +67,7 @@ void NanMaxPool::pool_image(const float* src, float* dst, int64_t n, const Spati
           dst[out_.word_index(n, c / out_.channel_block, oy, ox) + c % out_.channel_block] = best[j];
       }
     }
+  }
 }
 
 void NanMaxPool::run_all() { run(SpatialWindow{0, out_.height, 0, out_.width}, all_); }

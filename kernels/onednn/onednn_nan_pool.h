@@ -13,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "engine/kept_window.h"
 #include "engine/spatial_window.h"
@@ -40,6 +41,9 @@ class NanMaxPool final : public WindowRunner {
   std::pair<SlidingAxis, SlidingAxis> axes_;
   ParallelFor parallel_;
   ImageList all_;
+  // Per output row / column: the input rows / columns its taps read (inside the input, ascending), as word
+  // offsets within an image's channel block.
+  std::vector<std::vector<int64_t>> row_taps_, column_taps_;
 };
 
 
