@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
-#include <mutex>
 #include <vector>
 
 namespace faultline {
@@ -68,10 +67,6 @@ void copy_box(const KeptLayout& from_layout, const std::byte* from, int64_t from
       }
 }
 
-void copy_window(const KeptLayout& layout, const std::byte* from, std::byte* to, const SpatialWindow& window) {
-  copy_box(layout, from, window.y0, window.x0, layout, to, window.y0, window.x0, window.height(), window.width());
-}
-
 std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const std::byte* a, const std::byte* b,
                                               const SpatialWindow& within) {
   if (within.empty()) return std::nullopt;
@@ -110,36 +105,6 @@ std::optional<SpatialWindow> differing_window(const KeptLayout& layout, const st
           }
       }
   if (found.empty()) return std::nullopt;
-  return found;
-}
-
-void copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from, int64_t from_y,
-              int64_t from_x, const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height,
-              int64_t width) {
-  parallel(from_layout.images, [&](int64_t first, int64_t end) {
-    copy_box(from_layout.with_images(end - first), from + from_layout.image_offset(first), from_y, from_x,
-             to_layout.with_images(end - first), to + to_layout.image_offset(first), to_y, to_x, height, width);
-  });
-}
-
-void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
-                 const SpatialWindow& window) {
-  copy_box(parallel, layout, from, window.y0, window.x0, layout, to, window.y0, window.x0, window.height(),
-           window.width());
-}
-
-std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,
-                                              const std::byte* a, const std::byte* b, const SpatialWindow& within) {
-  std::mutex mutex;
-  std::optional<SpatialWindow> found;
-  parallel(layout.images, [&](int64_t first, int64_t end) {
-    const size_t offset = layout.image_offset(first);
-    const std::optional<SpatialWindow> part =
-        differing_window(layout.with_images(end - first), a + offset, b + offset, within);
-    if (!part) return;
-    const std::lock_guard<std::mutex> lock(mutex);
-    found = found ? window_hull(*found, *part) : *part;
-  });
   return found;
 }
 

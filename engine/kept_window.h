@@ -69,19 +69,9 @@ void for_each_window_run(const KeptLayout& layout, const SpatialWindow& window, 
 // layouts must have the same images, channels, channel block and word size.
 void copy_box(const KeptLayout& from_layout, const std::byte* from, int64_t from_y, int64_t from_x,
               const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height, int64_t width);
-// Copies `window` of every image and channel from `from` to `to`, both laid out as `layout`.
-void copy_window(const KeptLayout& layout, const std::byte* from, std::byte* to, const SpatialWindow& window);
 // Runs body(begin, end) over parts of [0, count), possibly on several threads (CompiledModel::parallel_for).
 using ParallelFor = std::function<void(int64_t count, const std::function<void(int64_t, int64_t)>& body)>;
 
-// copy_box, copy_window and differing_window split over the images with `parallel`.
-void copy_box(const ParallelFor& parallel, const KeptLayout& from_layout, const std::byte* from, int64_t from_y,
-              int64_t from_x, const KeptLayout& to_layout, std::byte* to, int64_t to_y, int64_t to_x, int64_t height,
-              int64_t width);
-void copy_window(const ParallelFor& parallel, const KeptLayout& layout, const std::byte* from, std::byte* to,
-                 const SpatialWindow& window);
-std::optional<SpatialWindow> differing_window(const ParallelFor& parallel, const KeptLayout& layout,
-                                              const std::byte* a, const std::byte* b, const SpatialWindow& within);
 // Images of a batch, by index: sorted, without repeats (the images a value can differ in).
 using ImageList = std::vector<int64_t>;
 // 0, 1, ..., count - 1.

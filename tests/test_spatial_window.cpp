@@ -215,7 +215,9 @@ TEST(KeptWindow, CopyBoxAndDifferingWindowMatchElementLoops) {
     EXPECT_FALSE(differing_window(layout, a, b, SpatialWindow{0, 1, 0, 7}).has_value());
 
     // copy_window restores exactly the window.
-    copy_window(layout, a, reinterpret_cast<std::byte*>(other.data()), SpatialWindow{3, 4, 0, 2});
+    const ParallelFor serial = [](int64_t count, const std::function<void(int64_t, int64_t)>& body) { body(0, count); };
+    copy_window(serial, layout, a, reinterpret_cast<std::byte*>(other.data()), SpatialWindow{3, 4, 0, 2},
+                all_images(layout.images));
     EXPECT_EQ(differing_window(layout, a, b, whole), (SpatialWindow{1, 2, 5, 6}));
   }
 }
@@ -233,11 +235,14 @@ TEST(KeptWindow, SplitCopiesAndComparisonsMatchTheWholeOnes) {
   const auto pa = reinterpret_cast<const std::byte*>(a.data());
   const auto pb = reinterpret_cast<const std::byte*>(b.data());
   const SpatialWindow whole{0, 7, 0, 9};
-  EXPECT_EQ(differing_window(one_by_one, layout, pa, pb, whole), (SpatialWindow{2, 6, 1, 8}));
-  EXPECT_EQ(differing_window(one_by_one, layout, pa, pb, whole), differing_window(layout, pa, pb, whole));
-  EXPECT_FALSE(differing_window(one_by_one, layout, pa, pa, whole).has_value());
+  const ImageList all = all_images(layout.images);
+  const ImageDifferences split = differing_images(one_by_one, layout, pa, pb, whole, all, true);
+  EXPECT_EQ(split.images, (ImageList{1, 4}));
+  EXPECT_EQ(split.window, (SpatialWindow{2, 6, 1, 8}));
+  EXPECT_EQ(split.window, differing_window(layout, pa, pb, whole));
+  EXPECT_TRUE(differing_images(one_by_one, layout, pa, pa, whole, all, true).images.empty());
   std::vector<float> c = b;
-  copy_window(one_by_one, layout, pa, reinterpret_cast<std::byte*>(c.data()), SpatialWindow{5, 6, 0, 2});
+  copy_window(one_by_one, layout, pa, reinterpret_cast<std::byte*>(c.data()), SpatialWindow{5, 6, 0, 2}, all);
   EXPECT_EQ(differing_window(layout, pa, reinterpret_cast<const std::byte*>(c.data()), whole), (SpatialWindow{2, 3, 7, 8}));
   // Byte copies and comparisons over several 256 KiB parts, the difference in the last one.
   std::vector<std::byte> big(700'000, std::byte{7}), other(big.size());
