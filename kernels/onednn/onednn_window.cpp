@@ -173,11 +173,7 @@ class CropWindowRunner final : public WindowRunner {
     std::unordered_map<int, memory> args = args_;
     args[DNNL_ARG_SRC] = memory(crop->src_md, engine_, crop_src);
     args[DNNL_ARG_DST] = memory(crop->dst_md, engine_, crop_dst);
-    if (crop->scratchpad_md.get_size() > 0)
-      args[DNNL_ARG_SCRATCHPAD] = memory(crop->scratchpad_md, engine_,
-                                         scratch_->get(CropScratch::kScratchpad, crop->scratchpad_md.get_size()));
-    crop->primitive.execute(stream_, args);
-    stream_.wait();
+    scratch_->execute(crop->primitive, engine_, stream_, std::move(args), crop->scratchpad_md);
     copy_box(parallel_, crop->dst_layout, crop_dst, dense, 0, 0, dst_layout_, dst, images, y0, x0, key.out_h,
              key.out_w);
     return true;
@@ -254,6 +250,14 @@ std::byte* CropScratch::get(Use use, size_t bytes) {
     sizes_[use] = rounded;
   }
   return buffers_[use].get();
+}
+
+void CropScratch::execute(const dnnl::primitive& primitive, const dnnl::engine& engine, dnnl::stream& stream,
+                          std::unordered_map<int, memory> args, const Md& scratchpad) {
+  if (scratchpad.get_size() > 0)
+    args[DNNL_ARG_SCRATCHPAD] = memory(scratchpad, engine, get(kScratchpad, scratchpad.get_size()));
+  primitive.execute(stream, args);
+  stream.wait();
 }
 
 std::optional<KeptLayout> kept_layout_of(const Md& md) {
@@ -396,11 +400,7 @@ bool ChannelRunner::run(int64_t first, int64_t end) {
   }
   std::byte* crop = scratch_->get(CropScratch::kDestination, slice->dst_md.get_size());
   args[DNNL_ARG_DST] = memory(slice->dst_md, engine_, crop);
-  if (slice->scratchpad_md.get_size() > 0)
-    args[DNNL_ARG_SCRATCHPAD] =
-        memory(slice->scratchpad_md, engine_, scratch_->get(CropScratch::kScratchpad, slice->scratchpad_md.get_size()));
-  slice->primitive.execute(stream_, args);
-  stream_.wait();
+  scratch_->execute(slice->primitive, engine_, stream_, std::move(args), slice->scratchpad_md);
   // Image n's blocks [first_block, + blocks) are one run of words in the output and in the crop.
   std::byte* dst = static_cast<std::byte*>(args_.at(DNNL_ARG_DST).get_data_handle());
   const KeptLayout& out = dst_layout_;

@@ -66,6 +66,9 @@ class CropScratch {
  public:
   enum Use { kSource, kDestination, kScratchpad };
   std::byte* get(Use use, size_t bytes);
+  // Executes a crop primitive with `args` and, when it needs one, a scratchpad in the shared buffer; waits.
+  void execute(const dnnl::primitive& primitive, const dnnl::engine& engine, dnnl::stream& stream,
+               std::unordered_map<int, dnnl::memory> args, const dnnl::memory::desc& scratchpad);
 
  private:
   struct Free {
