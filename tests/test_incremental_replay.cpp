@@ -248,14 +248,7 @@ TEST(IncrementalExecutor, AnActivationFaultsStepWithGoldenInputsIsNotRun) {
                                    32, Persistence::kPermanent, 4);
   for (size_t f = 0; f < c.resolved.size(); ++f) {
     const ArmedFault armed = armed_fault(c.list, c.resolved[f], c.targets);
-    SessionOptions options;
-    options.backend = "onednn";
-    options.batch = 4;
-    options.threads = 1;
-    options.keep_values = true;
-    options.propagate_nan = true;
-    options.observable = {armed.target->name};
-    auto session = Session::create(c.model, options);
+    auto session = Session::create(c.model, testing::onednn_campaign_options(4, 1, {armed.target->name}));
     ASSERT_TRUE(session.is_ok()) << session.status().message();
     CompiledModel& compiled = (*session)->compiled();
     const Graph& graph = compiled.graph();

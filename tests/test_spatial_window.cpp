@@ -327,18 +327,13 @@ std::set<std::string> check_windows_match_whole_steps(const char* file, int thre
   auto model = load_model(test_data(file));
   EXPECT_TRUE(model.is_ok()) << model.status().message();
   if (!model.is_ok()) return windowed;
-  SessionOptions options;
-  options.backend = "onednn";
   const int64_t batch = 10;
   const ImageList changed_images = {1, 7};
-  options.batch = batch;
-  options.threads = threads;
-  options.keep_values = true;
-  options.propagate_nan = true;
   // As a campaign plans it: the convolutions' outputs are fault sites, so BatchNorm and Add run as steps.
+  std::vector<std::string> sites;
   for (const Node& node : (*model)->nodes())
-    if (node.op == OpKind::kConv) options.observable.push_back((*model)->value(node.outputs[0]).name);
-  auto session = Session::create(*model, options);
+    if (node.op == OpKind::kConv) sites.push_back((*model)->value(node.outputs[0]).name);
+  auto session = Session::create(*model, testing::onednn_campaign_options(batch, threads, sites));
   EXPECT_TRUE(session.is_ok()) << session.status().message();
   if (!session.is_ok()) return windowed;
   CompiledModel& compiled = (*session)->compiled();
@@ -448,15 +443,10 @@ TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {
 TEST(OnednnChannels, ConvolutionsOnTheChannelsOfAChangedWeightWriteTheWholeStepsBytes) {
   auto model = load_model(test_data("models/resnet20_bn.onnx"));
   ASSERT_TRUE(model.is_ok()) << model.status().message();
-  SessionOptions options;
-  options.backend = "onednn";
-  options.batch = 4;
-  options.threads = 2;
-  options.keep_values = true;
-  options.propagate_nan = true;
+  std::vector<std::string> weight_sites;
   for (const Node& node : (*model)->nodes())
-    if (node.op == OpKind::kConv) options.observable.push_back((*model)->value(node.inputs[1]).name);
-  auto session = Session::create(*model, options);
+    if (node.op == OpKind::kConv) weight_sites.push_back((*model)->value(node.inputs[1]).name);
+  auto session = Session::create(*model, testing::onednn_campaign_options(4, 2, weight_sites));
   ASSERT_TRUE(session.is_ok()) << session.status().message();
   CompiledModel& compiled = (*session)->compiled();
   const Graph& graph = compiled.graph();

@@ -124,4 +124,15 @@ std::vector<Tensor> run_model(CompiledModel& model, const std::vector<Tensor>& i
   return outputs;
 }
 
+SessionOptions onednn_campaign_options(int64_t batch, int threads, std::vector<std::string> observable) {
+  SessionOptions options;
+  options.backend = "onednn";
+  options.batch = batch;
+  options.threads = threads;
+  options.keep_values = true;
+  options.propagate_nan = true;
+  options.observable = std::move(observable);
+  return options;
+}
+
 }  // namespace faultline::testing

@@ -11,6 +11,7 @@
 
 #include "engine/backend.h"
 #include "engine/executor.h"
+#include "engine/session.h"
 #include "engine/tensor.h"
 
 namespace faultline::testing {
@@ -52,5 +53,9 @@ std::string temp_dir();
 
 // The bytes of a file as a string (empty when it cannot be read).
 std::string read_text(const std::string& path);
+
+// SessionOptions as an incremental campaign plans its model (faults/fault_replay.cpp) on oneDNN: kept values,
+// NaN propagation, and `observable` (the fault sites) never fused away.
+SessionOptions onednn_campaign_options(int64_t batch, int threads, std::vector<std::string> observable);
 
 }  // namespace faultline::testing
