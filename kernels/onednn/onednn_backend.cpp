@@ -1032,15 +1032,21 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
   const bool has_bias = b != kNoValue || bn != kNoNode;
   const Md bias_md = has_bias ? Md({out_channels}, kF32, Tag::a) : Md();
   const Md w_any = any_md(w_dims);
+  // This node's convolution (its strides, dilations and post-ops) on the given descriptors; `bias` empty
+  // without one. Also what the window and channel runners create their crops with.
+  auto conv_pd = [this, strides, dilations, attr](const Md& src, const Md& weights, const Md& bias, const Md& dst,
+                                                  const memory::dims& pads_begin, const memory::dims& pads_end,
+                                                  dnnl::algorithm algorithm) {
+    using dnnl::convolution_forward;
+    const auto prop = dnnl::prop_kind::forward_inference;
+    convolution_forward::desc desc =
+        bias ? convolution_forward::desc(prop, algorithm, src, weights, bias, dst, strides, dilations, pads_begin,
+                                         pads_end)
+             : convolution_forward::desc(prop, algorithm, src, weights, dst, strides, dilations, pads_begin, pads_end);
+    return convolution_forward::primitive_desc(desc, attr, engine_);
+  };
   auto make_pd = [&](const Md& src, const Md& dst, dnnl::algorithm algorithm) {
-    dnnl::convolution_forward::desc desc =
-        has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                   algorithm, src, w_any, bias_md, dst, strides,
-                                                   dilations, pads_begin, pads_end)
-                 : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                   algorithm, src, w_any, dst, strides,
-                                                   dilations, pads_begin, pads_end);
-    return dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
+    return conv_pd(src, w_any, bias_md, dst, pads_begin, pads_end, algorithm);
   };
   // Layout policy: the channel-blocked layout of the ISA's vector width where channels fill whole blocks, else
   // whatever the primitive prefers. Algorithm: direct, except Winograd for wide 3x3 stride-1 convolutions in
@@ -1141,32 +1147,18 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
   }
   const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, nodes[0]);
   if (keep_values_ && add == kNoNode && axes && step.actions.empty()) {
-    auto make_crop = [this, has_bias, bias_md, weights_md = pd.weights_desc(), strides, dilations, attr](
+    auto make_crop = [conv_pd, bias_md, weights_md = pd.weights_desc()](
                          const Md& src, const Md& dst, const memory::dims& pads_begin, const memory::dims& pads_end) {
-      using dnnl::convolution_forward;
-      const auto algorithm = dnnl::algorithm::convolution_direct;
-      const auto prop = dnnl::prop_kind::forward_inference;
-      convolution_forward::desc desc =
-          has_bias ? convolution_forward::desc(prop, algorithm, src, weights_md, bias_md, dst, strides, dilations,
-                                               pads_begin, pads_end)
-                   : convolution_forward::desc(prop, algorithm, src, weights_md, dst, strides, dilations, pads_begin,
-                                               pads_end);
-      return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
+      return dnnl::primitive_desc(
+          conv_pd(src, weights_md, bias_md, dst, pads_begin, pads_end, dnnl::algorithm::convolution_direct));
     };
     step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
   }
   if (keep_values_ && add == kNoNode && group == 1 && step.actions.empty()) {
-    auto make_channels = [this, src_md = pd.src_desc(), strides, dilations, pads_begin, pads_end, attr](
-                             const Md& weights, const Md& bias, const Md& dst) {
-      using dnnl::convolution_forward;
-      const auto algorithm = dnnl::algorithm::convolution_direct;
-      const auto prop = dnnl::prop_kind::forward_inference;
-      convolution_forward::desc desc =
-          bias ? convolution_forward::desc(prop, algorithm, src_md, weights, bias, dst, strides, dilations, pads_begin,
-                                           pads_end)
-               : convolution_forward::desc(prop, algorithm, src_md, weights, dst, strides, dilations, pads_begin,
-                                           pads_end);
-      return dnnl::primitive_desc(convolution_forward::primitive_desc(desc, attr, engine_));
+    auto make_channels = [conv_pd, src_md = pd.src_desc(), pads_begin, pads_end](const Md& weights, const Md& bias,
+                                                                                  const Md& dst) {
+      return dnnl::primitive_desc(
+          conv_pd(src_md, weights, bias, dst, pads_begin, pads_end, dnnl::algorithm::convolution_direct));
     };
     step.channels = onednn::ChannelRunner::create(engine_, pd, action.args, make_channels, crop_scratch_, window_parallel());
   }
