@@ -145,7 +145,8 @@ class CropWindowRunner final : public WindowRunner {
         src_layout_(src_layout),
         dst_layout_(dst_layout),
         scratch_(std::move(scratch)),
-        parallel_(std::move(parallel)) {
+        parallel_(std::move(parallel)),
+        dense_(all_images(src_layout.images)) {
     args_.erase(DNNL_ARG_SCRATCHPAD);
   }
 
@@ -166,7 +167,6 @@ class CropWindowRunner final : public WindowRunner {
     // Image images[i] is the crop's image i; the crop's images past the list compute whatever the buffer
     // holds and are not scattered. Every channel block is copied, the zero words of a partial last block
     // included.
-    if (dense_.size() < images.size()) dense_ = all_images(count);
     const std::span<const int64_t> dense(dense_.data(), images.size());
     copy_box(parallel_, src_layout_, src, images, rows.first, cols.first, crop->src_layout, crop_src, dense, 0, 0,
              key.in_h, key.in_w);
@@ -234,7 +234,7 @@ class CropWindowRunner final : public WindowRunner {
   std::shared_ptr<CropScratch> scratch_;
   ParallelFor parallel_;
   std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
-  ImageList dense_;                              // 0, 1, ...: the crop's images
+  const ImageList dense_;                        // 0, 1, ..., batch - 1: the crop's images
 };
 
 }  // namespace
