@@ -16,6 +16,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_plan.h"
 #include "kernels/reference/batch_norm_fold.h"
+#include "kernels/reference/batch_norm_terms.h"
 #include "kernels/reference/reference_ops.h"
 
 namespace faultline {
@@ -613,10 +614,9 @@ Status CudaModel::build_affine(const PlannedStep& planned, Step& step) {
     FL_RETURN_IF_ERROR(add_prepare(sources, [this, host, sources, channels, epsilon, device]() {
       auto p = [&](size_t i) { return consts_[static_cast<size_t>(sources[i])].current.data<float>(); };
       for (int64_t c = 0; c < channels; ++c) {
-        const float inv_std = 1.0f / std::sqrt(p(3)[c] + epsilon);
-        const float alpha = p(0)[c] * inv_std;
-        (*host)[static_cast<size_t>(c)] = alpha;
-        (*host)[static_cast<size_t>(channels + c)] = p(1)[c] - p(2)[c] * alpha;
+        const BatchNormTerms terms = batch_norm_terms(p(0)[c], p(1)[c], p(2)[c], p(3)[c], epsilon);
+        (*host)[static_cast<size_t>(c)] = terms.alpha;
+        (*host)[static_cast<size_t>(channels + c)] = terms.beta;
       }
       return upload(device, host->data(), host->size() * sizeof(float), "uploading BN scale/shift");
     }));

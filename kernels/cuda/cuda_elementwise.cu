@@ -11,8 +11,12 @@ __global__ void channel_affine(const float* src, float* dst, int64_t count, Chan
   FL_GRID_STRIDE_LOOP(i, count) {
     const int64_t c = (i / a.plane) % a.channels;
     float x = src[i];
-    if (a.has_scale) x = __fmul_rn(x, scale[c]);
-    if (a.has_shift) x = __fadd_rn(x, shift[c]);
+    if (a.has_scale && a.has_shift) {
+      x = __fmaf_rn(x, scale[c], shift[c]);  // BatchNormalization as aten computes it (batch_norm_terms.h)
+    } else {
+      if (a.has_scale) x = __fmul_rn(x, scale[c]);
+      if (a.has_shift) x = __fadd_rn(x, shift[c]);
+    }
     dst[i] = apply_activation(a.activation, x, a.alpha, a.low, a.high);
   }
 }

@@ -136,9 +136,10 @@ FL_HOST_DEVICE inline float pool_value(const PoolWindow& w, const float* src, in
   return sum / static_cast<float>(divisor);
 }
 
-// Per-channel affine transform and activation, y = act(x * scale[c] + shift[c]) (scale / shift optional), the
-// one element-wise kernel behind standalone activations, BatchNormalization (scale = alpha, shift = beta as the
-// reference computes them) and the conv epilogue (shift = bias). Comparisons let a NaN through (aten's
+// Per-channel affine transform and activation, y = act(x * scale[c] + shift[c]) (scale / shift optional; with
+// both, one fused multiply-add), the one element-wise kernel behind standalone activations, BatchNormalization
+// (scale = alpha, shift = beta: kernels/reference/batch_norm_terms.h, aten's form) and the conv epilogue
+// (shift = bias). Comparisons let a NaN through (aten's
 // semantics); sigmoid and tanh are computed in double as the reference does.
 enum Activation : int { kActNone = 0, kActRelu, kActLeakyRelu, kActClip, kActSigmoid, kActTanh };
 struct ChannelAffine {

@@ -22,9 +22,12 @@
 #include "engine/shape_inference.h"
 #include "engine/weight_storage.h"
 #include "kernels/onednn/onednn_gather.h"
+#include "kernels/onednn/onednn_nan_eltwise.h"
 #include "kernels/onednn/onednn_nan_pool.h"
+#include "kernels/onednn/onednn_pointwise_chain.h"
 #include "kernels/onednn/onednn_window.h"
 #include "kernels/reference/batch_norm_fold.h"
+#include "kernels/reference/batch_norm_terms.h"
 #include "kernels/reference/reference_ops.h"
 
 namespace faultline {
@@ -36,6 +39,7 @@ using Md = memory::desc;
 using Tag = memory::format_tag;
 using onednn::AxisGather;
 using onednn::GatherKernel;
+using onednn::NanEltwise;
 constexpr memory::data_type kF32 = memory::data_type::f32;
 constexpr size_t kArenaAlignment = 64;
 
@@ -118,69 +122,6 @@ struct ParallelGather {
   void run(int threads) const {
     parallel_ranges(threads, kernel->outer_extent(),
                     [this](int64_t begin, int64_t end) { kernel->run_part(src, dst, begin, end); });
-  }
-};
-
-// NaN-preserving activations (PlanOptions::propagate_nan), as aten computes them: every comparison fails
-// for a NaN, which then passes through unchanged. relu(-0.0) = -0.0, relu(-inf) = 0, clip(NaN) = NaN,
-// leaky_relu(NaN) = NaN, exactly as torch.relu / torch.clamp / F.leaky_relu (and the reference kernels).
-// Element-wise, so they run on any layout (same layout in and out; f(0) = +0 keeps a blocked layout's zero
-// padding zero) and in place when the input dies here.
-struct NanEltwise {
-  enum class Kind : uint8_t { kRelu, kLeakyRelu, kClip };
-  Kind kind = Kind::kRelu;
-  float alpha = 0.0f;  // LeakyRelu: slope; Clip: lower bound
-  float beta = 0.0f;   // Clip: upper bound
-
-  static std::optional<NanEltwise> of(const Node& node) {
-    switch (node.op) {
-      case OpKind::kRelu: return NanEltwise{Kind::kRelu};
-      case OpKind::kLeakyRelu: {
-        const LeakyReluAttrs* attrs = attrs_or_default<LeakyReluAttrs>(node.attrs);
-        if (!attrs) return std::nullopt;
-        return NanEltwise{Kind::kLeakyRelu, attrs->alpha};
-      }
-      case OpKind::kClip: {
-        const ClipAttrs* attrs = attrs_or_default<ClipAttrs>(node.attrs);
-        if (!attrs || attrs->bounds_from_inputs) return std::nullopt;
-        return NanEltwise{Kind::kClip, attrs->min, attrs->max};
-      }
-      default: return std::nullopt;
-    }
-  }
-  float apply(float x) const {
-    float y = 0.0f;
-    run_part(&x, &y, 0, 1);
-    return y;
-  }
-  // dst[i] = f(src[i]) for i in [begin, end); src == dst is allowed.
-  void run_part(const float* src, float* dst, int64_t begin, int64_t end) const {
-    switch (kind) {
-      case Kind::kRelu:
-        for (int64_t i = begin; i < end; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
-        break;
-      case Kind::kLeakyRelu: {
-        const float slope = alpha;
-        for (int64_t i = begin; i < end; ++i) dst[i] = src[i] < 0.0f ? slope * src[i] : src[i];
-        break;
-      }
-      case Kind::kClip: {
-        const float low = alpha, high = beta;  // min(max(x, low), high) as numpy.clip and the reference
-        for (int64_t i = begin; i < end; ++i) {
-          const float raised = src[i] < low ? low : src[i];
-          dst[i] = raised > high ? high : raised;
-        }
-        break;
-      }
-    }
-  }
-  std::string name() const {
-    switch (kind) {
-      case Kind::kRelu: return "Relu";
-      case Kind::kLeakyRelu: return "LeakyRelu";
-      case Kind::kClip: return "Clip";
-    }
-    return "?";
   }
 };
 
@@ -551,6 +492,10 @@ class OnednnModel final : public CompiledModel {
     return eltwise_of(node) && !(propagate_nan_ && NanEltwise::of(node));
   }
   bool is_const(ValueId v) const { return v != kNoValue && graph_.value(v).is_constant(); }
+  // Under propagate_nan, a BatchNormalization (non-constant input, constant per-channel parameters) or an Add of
+  // two non-constant values of the output's shape starts a PointwiseChain.
+  bool is_chain_batch_norm(const Node& node) const;
+  bool is_chain_add(const Node& node) const;
   // How window runners split their copies and loops: over the plan's threads.
   ParallelFor window_parallel() const {
     return [threads = threads_](int64_t count, const std::function<void(int64_t, int64_t)>& body) {
@@ -574,6 +519,7 @@ class OnednnModel final : public CompiledModel {
   bool compile_batch_norm(int s, const Node& node, Step& step);
   bool compile_eltwise(int s, const Node& node, Step& step);
   bool compile_nan_eltwise(int s, const Node& node, Step& step);
+  bool compile_pointwise_chain(int s, const std::vector<NodeId>& nodes, Step& step);
   bool compile_binary(int s, const std::vector<NodeId>& nodes, Step& step);
   bool compile_pool(int s, const Node& node, Step& step);
   bool compile_nan_max_pool(int s, const Node& node, Step& step);
@@ -758,6 +704,23 @@ std::vector<std::vector<NodeId>> OnednnModel::form_groups(const std::vector<Node
             try_activation();
           }
         }
+      } else if (propagate_nan_ && (is_chain_batch_norm(node) || is_chain_add(node))) {
+        // BatchNormalization -> Add -> activation, as far as the graph goes (onednn_pointwise_chain.h).
+        NodeId next = fusable_consumer(v);
+        if (node.op == OpKind::kBatchNormalization && can_take(next) && single_output(next) &&
+            is_chain_add(graph_.node(next))) {
+          const Node& add = graph_.node(next);
+          if (add.inputs[0] != add.inputs[1] && shape_of(add.outputs[0]) == shape_of(v)) {
+            chain.push_back(next);
+            v = add.outputs[0];
+            next = fusable_consumer(v);
+          }
+        }
+        if (can_take(next) && single_output(next) && NanEltwise::of(graph_.node(next))) {
+          chain.push_back(next);
+          v = graph_.node(next).outputs[0];
+        }
+        if (chain.size() == 1 && node.op == OpKind::kAdd) try_activation();  // an onednn post-op activation
       } else if (is_binary_elementwise(node.op)) {
         try_activation();
       } else if (is_gather_op(node.op)) {
@@ -902,7 +865,9 @@ Status OnednnModel::compile_group(int s, const std::vector<NodeId>& nodes, Step&
   try {
     switch (node.op) {
       case OpKind::kConv: compiled = compile_conv(s, nodes, step); break;
-      case OpKind::kBatchNormalization: compiled = compile_batch_norm(s, node, step); break;
+      case OpKind::kBatchNormalization:
+        compiled = propagate_nan_ ? compile_pointwise_chain(s, nodes, step) : compile_batch_norm(s, node, step);
+        break;
       case OpKind::kRelu:
       case OpKind::kLeakyRelu:
       case OpKind::kClip:
@@ -913,7 +878,11 @@ Status OnednnModel::compile_group(int s, const std::vector<NodeId>& nodes, Step&
       case OpKind::kAdd:
       case OpKind::kSub:
       case OpKind::kMul:
-      case OpKind::kDiv: compiled = compile_binary(s, nodes, step); break;
+      case OpKind::kDiv:
+        compiled = propagate_nan_ && nodes.size() > 1 && NanEltwise::of(graph_.node(nodes.back()))
+                       ? compile_pointwise_chain(s, nodes, step)
+                       : compile_binary(s, nodes, step);
+        break;
       case OpKind::kMaxPool:
       case OpKind::kAveragePool:
       case OpKind::kGlobalAveragePool:
@@ -1250,9 +1219,121 @@ bool OnednnModel::compile_nan_eltwise(int s, const Node& node, Step& step) {
         .run(threads);
   };
   if (keep_values_ && !in_place && step.actions.empty())
-    step.window = onednn::elementwise_window_runner({src}, dst, [op = *op](const float* const* in, float* out, int64_t count) {
+    step.window = onednn::elementwise_window_runner({src}, dst, [op = *op](const float* const* in, float* out, int64_t, int64_t count) {
       op.run_part(in[0], out, 0, count);
     }, window_parallel());
+  step.actions.push_back(std::move(action));
+  return true;
+}
+
+bool OnednnModel::is_chain_batch_norm(const Node& node) const {
+  if (node.op != OpKind::kBatchNormalization || node.inputs.size() != 5 || node.outputs.size() != 1 ||
+      is_const(node.inputs[0]) || shape_of(node.inputs[0]).size() < 2)
+    return false;
+  const int64_t channels = shape_of(node.inputs[0])[1];
+  for (size_t i = 1; i < 5; ++i)
+    if (!is_const(node.inputs[i]) || numel(shape_of(node.inputs[i])) != channels) return false;
+  return attrs_or_default<BatchNormAttrs>(node.attrs) != nullptr;
+}
+
+bool OnednnModel::is_chain_add(const Node& node) const {
+  if (node.op != OpKind::kAdd || node.inputs.size() != 2 || node.outputs.size() != 1) return false;
+  const Shape& y = shape_of(node.outputs[0]);
+  for (ValueId in : node.inputs)
+    if (in == kNoValue || is_const(in) || shape_of(in) != y) return false;
+  return is_static(y) && !y.empty();
+}
+
+// [BatchNormalization] -> [Add] -> [Relu | LeakyRelu | Clip] under propagate_nan, as PyTorch computes them, in
+// one pass on the first input's layout (plain when PointwiseChain takes no such layout).
+bool OnednnModel::compile_pointwise_chain(int s, const std::vector<NodeId>& nodes, Step& step) {
+  onednn::PointwiseChain::Ops ops;
+  size_t k = 0;
+  const Node& head = graph_.node(nodes[0]);
+  ValueId x = kNoValue, other = kNoValue, v = kNoValue;
+  std::vector<ValueId> bn_params;
+  float epsilon = 0.0f;
+  if (head.op == OpKind::kBatchNormalization) {
+    if (!is_chain_batch_norm(head)) return false;
+    ops.batch_norm = true;
+    x = head.inputs[0];
+    v = head.outputs[0];
+    bn_params.assign(head.inputs.begin() + 1, head.inputs.end());
+    epsilon = attrs_or_default<BatchNormAttrs>(head.attrs)->epsilon;
+    ++k;
+  }
+  if (k < nodes.size() && graph_.node(nodes[k]).op == OpKind::kAdd) {
+    const Node& add = graph_.node(nodes[k]);
+    if (!is_chain_add(add)) return false;
+    if (x == kNoValue) {
+      x = add.inputs[0];
+      other = add.inputs[1];
+    } else {
+      other = add.inputs[0] == v ? add.inputs[1] : add.inputs[0];
+    }
+    ops.add = true;
+    v = add.outputs[0];
+    ++k;
+  }
+  if (k < nodes.size()) {
+    ops.activation = NanEltwise::of(graph_.node(nodes[k]));
+    if (!ops.activation) return false;
+    v = graph_.node(nodes[k]).outputs[0];
+    ++k;
+  }
+  if (k != nodes.size() || x == kNoValue) return false;
+  Md md = values_[static_cast<size_t>(x)].md;
+  std::shared_ptr<onednn::PointwiseChain> chain = onednn::PointwiseChain::create(md, ops);
+  if (!chain) {
+    md = plain_md(shape_of(x));
+    chain = onednn::PointwiseChain::create(md, ops);
+    if (!chain) return false;
+  }
+  const memory src = input_as(step, s, x, md);
+  const memory second = other != kNoValue ? input_as(step, s, other, md) : memory();
+  const memory dst = define_output(s, v, md);
+  if (ops.batch_norm) {  // the terms from the parameters, again whenever a fault rewrites one
+    auto prepare = [this, chain, bn_params, epsilon]() {
+      auto param = [&](size_t i) { return consts_[static_cast<size_t>(bn_params[i])].current.data<float>(); };
+      std::vector<BatchNormTerms> terms(static_cast<size_t>(numel(shape_of(bn_params[0]))));
+      for (size_t c = 0; c < terms.size(); ++c)
+        terms[c] = batch_norm_terms(param(0)[c], param(1)[c], param(2)[c], param(3)[c], epsilon);
+      chain->set_batch_norm(terms);
+    };
+    prepare();
+    for (ValueId p : bn_params) add_prepare(p, prepare);
+  }
+  std::string names;
+  for (NodeId n : nodes) names += std::string(names.empty() ? "" : " + ") + std::string(op_name(graph_.node(n).op));
+  step.kernel = "NaN-exact " + names + " (aten's arithmetic)";
+  constexpr int64_t kSerialBelow = 16384;  // words: a team costs more than a pass over 64 KiB
+  Action action;
+  action.fn = [chain, src, second, dst, threads = threads_]() {
+    const float* x_data = static_cast<const float*>(src.get_data_handle());
+    const float* other_data = second ? static_cast<const float*>(second.get_data_handle()) : nullptr;
+    float* out = static_cast<float*>(dst.get_data_handle());
+    const int64_t words = chain->images() * chain->image_words();
+    auto part = [&](int64_t first, int64_t end) {
+      chain->run(x_data + first, other_data ? other_data + first : nullptr, out + first, first, end - first);
+    };
+    if (words < kSerialBelow) {
+      part(0, words);
+      return;
+    }
+    const int64_t per_image = chain->image_words();
+    parallel_ranges(threads, chain->images(),
+                    [&](int64_t first, int64_t end) { part(first * per_image, end * per_image); });
+  };
+  if (keep_values_ && step.actions.empty()) {
+    std::vector<memory> inputs{src};
+    if (second) inputs.push_back(second);
+    step.window = onednn::elementwise_window_runner(
+        inputs, dst,
+        [chain, add = ops.add](const float* const* in, float* out, int64_t word, int64_t count) {
+          chain->run(in[0], add ? in[1] : nullptr, out, word, count);
+        },
+        window_parallel());
+  }
   step.actions.push_back(std::move(action));
   return true;
 }
@@ -1310,7 +1391,7 @@ bool OnednnModel::compile_binary(int s, const std::vector<NodeId>& nodes, Step& 
   // Without post-ops, on equal layouts, each output word is the IEEE operation on the two input words.
   if (keep_values_ && nodes.size() == 1 && a_native && is_full(b) && step.actions.empty()) {
     const std::vector<memory> inputs{action.args[DNNL_ARG_SRC_0], action.args[DNNL_ARG_SRC_1]};
-    auto apply = [op = node.op](const float* const* in, float* out, int64_t count) {
+    auto apply = [op = node.op](const float* const* in, float* out, int64_t, int64_t count) {
       const float* a = in[0];
       const float* b = in[1];
       switch (op) {

@@ -37,7 +37,7 @@ class ElementwiseWindowRunner final : public WindowRunner {
       std::vector<const float*> in(base.size());
       auto apply = [&](int64_t word, int64_t count) {
         for (size_t i = 0; i < in.size(); ++i) in[i] = base[i] + word;
-        apply_(in.data(), out + word, count);
+        apply_(in.data(), out + word, word, count);
       };
       for (int64_t i = first; i < end;) {
         const int64_t image = images[static_cast<size_t>(i)];

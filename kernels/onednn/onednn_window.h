@@ -43,10 +43,11 @@ class WindowRunner {
   virtual bool run(const SpatialWindow& window, std::span<const int64_t> images) = 0;
 };
 
-// out[i] = f(in_0[i], ..., in_k[i]) per float: `apply(inputs, output, count)` over `count` consecutive floats.
+// out[i] = f(in_0[i], ..., in_k[i]) per float: `apply(inputs, output, word, count)` over `count` consecutive floats
+// starting at word `word` of the buffers (inputs and output point there; a per-channel f finds its channel by it).
 // Every memory has the output's layout (kept_layout_of must accept it). Runners split their copies and loops
 // over the images with `parallel`.
-using ElementwiseFn = std::function<void(const float* const* inputs, float* output, int64_t count)>;
+using ElementwiseFn = std::function<void(const float* const* inputs, float* output, int64_t word, int64_t count)>;
 std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
                                                         ElementwiseFn apply, ParallelFor parallel);
 

@@ -1,11 +1,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/reference/batch_norm_terms.h"
 #include "kernels/reference/reference_internal.h"
 
 namespace faultline::reference {
 
-// Inference form: y = (x - mean) / sqrt(var + epsilon) * scale + bias, per channel (axis 1).
+// Inference form: y = (x - mean) / sqrt(var + epsilon) * scale + bias, per channel (axis 1), computed as PyTorch
+// computes it.
 Status run_batch_norm(const Node& node, Inputs inputs, Outputs outputs) {
   FL_RETURN_IF_ERROR(expect_operands(node, inputs, outputs, 5, 5));
   FL_RETURN_IF_ERROR(expect_float32(node, inputs, outputs));
@@ -26,16 +28,12 @@ Status run_batch_norm(const Node& node, Inputs inputs, Outputs outputs) {
   const int64_t plane_size = channels == 0 ? 0 : x.numel() / (x.dim(0) * channels);
   const float* src = x.data<float>();
   float* dst = y.data<float>();
-  // PyTorch's CPU inference form, in float32: alpha = scale / sqrt(var + eps), beta = bias - mean * alpha,
-  // y = x * alpha + beta. The form matters under faults: a huge scale overflows alpha to inf, and the channel
-  // becomes inf/NaN exactly where PyTorch's does.
+  // PyTorch's CPU inference form, bit for bit (kernels/reference/batch_norm_terms.h).
   for (int64_t n = 0; n < x.dim(0); ++n) {
     for (int64_t c = 0; c < channels; ++c) {
-      const float inv_std = 1.0f / std::sqrt(var[c] + attrs->epsilon);
-      const float alpha = scale[c] * inv_std;
-      const float beta = bias[c] - mean[c] * alpha;
+      const BatchNormTerms terms = batch_norm_terms(scale[c], bias[c], mean[c], var[c], attrs->epsilon);
       const int64_t base = (n * channels + c) * plane_size;
-      for (int64_t i = 0; i < plane_size; ++i) dst[base + i] = src[base + i] * alpha + beta;
+      for (int64_t i = 0; i < plane_size; ++i) dst[base + i] = batch_norm_apply(src[base + i], terms);
     }
   }
   return Status::ok();
