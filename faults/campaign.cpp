@@ -34,9 +34,9 @@ size_t outputs_within_memory(size_t output_bytes, size_t most) {
 
 }  // namespace
 
-size_t batch_major_group_size(double clean_seconds, size_t output_bytes) {
-  constexpr double kGroupSeconds = 60.0;
-  const double by_time = clean_seconds > 0 ? std::clamp(kGroupSeconds / clean_seconds, 1.0, 64.0) : 64.0;
+size_t batch_major_group_size(double fault_seconds, size_t output_bytes) {
+  constexpr double kGroupSeconds = 60.0, kMostFaults = 1024.0;
+  const double by_time = fault_seconds > 0 ? std::clamp(kGroupSeconds / fault_seconds, 1.0, kMostFaults) : kMostFaults;
   return outputs_within_memory(output_bytes, static_cast<size_t>(by_time));
 }
 
@@ -129,7 +129,9 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   // clean pass; batch_major_group_size). The group's outputs wait here and rows are still appended one by
   // one, so a run killed mid-group loses at most that group's work; any other fault runs alone.
   const size_t wave_group_size = outputs_within_memory(golden.nbytes(), 1024);
-  const size_t major_group_size = batch_major_group_size(golden_seconds, golden.nbytes());
+  size_t major_group_size = batch_major_group_size(golden_seconds, golden.nbytes());
+  double major_seconds = 0.0;  // the batch-major groups run so far: their time and faults
+  size_t major_faults = 0;
   std::vector<Tensor> pending;
   size_t pending_first = 0;
   auto run_fault = [&](size_t f) -> Result<Tensor> {
@@ -141,8 +143,14 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
       std::vector<size_t> group;
       for (size_t g = f; g < faults.size() && group.size() < group_size && replayer->group_kind(g) == kind; ++g)
         group.push_back(g);
+      const auto group_start = std::chrono::steady_clock::now();
       FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
       pending_first = f;
+      if (kind == GroupKind::kBatchMajor) {  // the next group from what faults cost here
+        major_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - group_start).count();
+        major_faults += group.size();
+        major_group_size = batch_major_group_size(major_seconds / static_cast<double>(major_faults), golden.nbytes());
+      }
     }
     return std::move(pending[f - pending_first]);
   };

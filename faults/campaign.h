@@ -85,10 +85,12 @@ struct CampaignProgress {
 enum class CampaignControl { kContinue, kStop };
 
 // How many faults one batch-major group holds (FaultReplayer::run_group). A group runs every batch before its
-// first row is written, so a campaign killed mid-group loses up to one group's work: groups are sized to take
-// about a minute when a fault pass costs what a clean pass does (`clean_seconds`: the golden pass over every
-// image), with at least 1 and at most 64 faults, and at most 256 MB of outputs (`output_bytes` per fault).
-size_t batch_major_group_size(double clean_seconds, size_t output_bytes);
+// first row is written, so a campaign killed mid-group loses up to one group's work; and each group runs every
+// batch clean again to recapture its golden values, a cost that bigger groups share. Groups are sized to take
+// about a minute: `fault_seconds` is what one fault costs over every image, at first the golden pass's time (a
+// fault's incremental passes cost less than a clean pass), then the mean of the groups run so far. At least 1
+// and at most 1,024 faults, and at most 256 MB of outputs (`output_bytes` per fault).
+size_t batch_major_group_size(double fault_seconds, size_t output_bytes);
 
 // How a spiking campaign runs its passes.
 struct SpikingCampaign {

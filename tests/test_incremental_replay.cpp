@@ -609,14 +609,16 @@ TEST(IncrementalReplay, GoldenBudgetKeyOfTheYamlBoundsTheKeptValues) {
   EXPECT_EQ(summaries[0], summaries[2]);
 }
 
-// Batch-major groups take about a minute of clean-pass-sized fault passes: from 64 faults for a fast model down to
-// one for a slow one, fewer when their outputs would pass 256 MB.
+// Batch-major groups take about a minute of fault passes: up to 1,024 faults for a fast model, one for a slow one,
+// fewer when their outputs would pass 256 MB.
 TEST(CampaignGroups, BatchMajorGroupsAreSizedToAboutAMinute) {
-  EXPECT_EQ(batch_major_group_size(0.125, 20'000), 64u);  // the peer's ResNet20: 5 batches of 100 in 0.125 s
-  EXPECT_EQ(batch_major_group_size(2.5, 20'000), 24u);    // 10,000 images
+  EXPECT_EQ(batch_major_group_size(0.125, 20'000), 480u);  // the peer's ResNet20: 5 batches of 100 in 0.125 s
+  EXPECT_EQ(batch_major_group_size(2.5, 20'000), 24u);     // 10,000 images, at first (the golden pass's time)
+  EXPECT_EQ(batch_major_group_size(0.8, 20'000), 75u);     // ... then what its faults took
+  EXPECT_EQ(batch_major_group_size(0.01, 20'000), 1024u);
   EXPECT_EQ(batch_major_group_size(500.0, 2'000'000), 1u);
   EXPECT_EQ(batch_major_group_size(0.1, size_t{100} << 20), 2u);
-  EXPECT_EQ(batch_major_group_size(0.0, 4), 64u);
+  EXPECT_EQ(batch_major_group_size(0.0, 4), 1024u);
 }
 
 // Outside batch-major mode a permanent fault runs alone: a campaign told to stop after its first row has run that
