@@ -9,24 +9,56 @@ namespace {
 using dnnl::memory;
 using Md = memory::desc;
 
-constexpr int64_t kChunk = 1024;  // words per pass of the activation: the chunk is still in L1
+// The loops: one per selection of ops, each word through the ops in order with the activation written as
+// NanEltwise writes it (every comparison fails for a NaN, which passes through; -0.0 < 0 is false). Compiled
+// for AVX-512 (one vfmadd per word) and for the baseline (fmaf calls); the fused multiply-add is exact either
+// way, and the compiler may not contract anything else (each operation is written out, nothing is a * b + c).
+struct LoopArgs {
+  const float* x;
+  const float* alpha;
+  const float* beta;
+  const float* other;
+  float* out;
+  int64_t n;
+  float slope, low, high;  // the activation's parameters
+};
 
-// The loops, compiled for AVX-512 (one vfmadd per word) and for the baseline (fmaf calls); the fused
-// multiply-add is exact either way.
-__attribute__((target_clones("avx512f", "default"))) void affine(const float* x, const float* alpha,
-                                                                  const float* beta, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = std::fma(x[i], alpha[i], beta[i]);
+template <bool kBatchNorm, bool kAdd, NanEltwise::Kind kAct, bool kHasAct>
+__attribute__((always_inline)) inline void chain_loop(const LoopArgs& a) {
+  for (int64_t i = 0; i < a.n; ++i) {
+    float v = a.x[i];
+    if constexpr (kBatchNorm) v = std::fma(v, a.alpha[i], a.beta[i]);
+    if constexpr (kAdd) v = v + a.other[i];
+    if constexpr (kHasAct) {
+      if constexpr (kAct == NanEltwise::Kind::kRelu) {
+        v = v < 0.0f ? 0.0f : v;
+      } else if constexpr (kAct == NanEltwise::Kind::kLeakyRelu) {
+        v = v < 0.0f ? a.slope * v : v;
+      } else {
+        const float raised = v < a.low ? a.low : v;
+        v = raised > a.high ? a.high : raised;
+      }
+    }
+    a.out[i] = v;
+  }
 }
 
-__attribute__((target_clones("avx512f", "default"))) void affine_add(const float* x, const float* alpha,
-                                                                      const float* beta, const float* other,
-                                                                      float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = std::fma(x[i], alpha[i], beta[i]) + other[i];
+template <bool kBatchNorm, bool kAdd>
+__attribute__((always_inline)) inline void chain_loop_for(const LoopArgs& a, const std::optional<NanEltwise>& act) {
+  if (!act) return chain_loop<kBatchNorm, kAdd, NanEltwise::Kind::kRelu, false>(a);
+  switch (act->kind) {
+    case NanEltwise::Kind::kRelu: return chain_loop<kBatchNorm, kAdd, NanEltwise::Kind::kRelu, true>(a);
+    case NanEltwise::Kind::kLeakyRelu: return chain_loop<kBatchNorm, kAdd, NanEltwise::Kind::kLeakyRelu, true>(a);
+    case NanEltwise::Kind::kClip: return chain_loop<kBatchNorm, kAdd, NanEltwise::Kind::kClip, true>(a);
+  }
 }
 
-__attribute__((target_clones("avx512f", "default"))) void add(const float* x, const float* other, float* out,
-                                                               int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] + other[i];
+__attribute__((target_clones("avx512f", "default"))) void run_chain(const LoopArgs& a, bool batch_norm, bool add,
+                                                                     const std::optional<NanEltwise>& act) {
+  if (batch_norm && add) return chain_loop_for<true, true>(a, act);
+  if (batch_norm) return chain_loop_for<true, false>(a, act);
+  if (add) return chain_loop_for<false, true>(a, act);
+  chain_loop_for<false, false>(a, act);
 }
 
 }  // namespace
@@ -100,22 +132,13 @@ void PointwiseChain::run(const float* x, const float* other, float* out, int64_t
 }
 
 void PointwiseChain::run_in_image(const float* x, const float* other, float* out, int64_t r, int64_t count) const {
-  for (int64_t begin = 0; begin < count; begin += kChunk) {
-    const int64_t n = std::min(kChunk, count - begin);
-    const float* in = x + begin;
-    float* dst = out + begin;
-    if (ops_.batch_norm) {
-      const float* alpha = alpha_.data() + r + begin;
-      const float* beta = beta_.data() + r + begin;
-      if (ops_.add) affine_add(in, alpha, beta, other + begin, dst, n);
-      else affine(in, alpha, beta, dst, n);
-      in = dst;
-    } else if (ops_.add) {
-      add(in, other + begin, dst, n);
-      in = dst;
-    }
-    if (ops_.activation) ops_.activation->run_part(in, dst, 0, n);
+  LoopArgs args{x, nullptr, nullptr, other, out, count, 0.0f, 0.0f, 0.0f};
+  if (ops_.batch_norm) args.alpha = alpha_.data() + r, args.beta = beta_.data() + r;
+  if (ops_.activation) {
+    args.slope = args.low = ops_.activation->alpha;
+    args.high = ops_.activation->beta;
   }
+  run_chain(args, ops_.batch_norm, ops_.add, ops_.activation);
 }
 
 }  // namespace faultline::onednn
