@@ -1306,7 +1306,6 @@ bool OnednnModel::compile_pointwise_chain(int s, const std::vector<NodeId>& node
   std::string names;
   for (NodeId n : nodes) names += std::string(names.empty() ? "" : " + ") + std::string(op_name(graph_.node(n).op));
   step.kernel = "NaN-exact " + names + " (aten's arithmetic)";
-  constexpr int64_t kSerialBelow = 16384;  // words: a team costs more than a pass over 64 KiB
   Action action;
   action.fn = [chain, src, second, dst, threads = threads_]() {
     const float* x_data = static_cast<const float*>(src.get_data_handle());
@@ -1316,7 +1315,7 @@ bool OnednnModel::compile_pointwise_chain(int s, const std::vector<NodeId>& node
     auto part = [&](int64_t first, int64_t end) {
       chain->run(x_data + first, other_data ? other_data + first : nullptr, out + first, first, end - first);
     };
-    if (words < kSerialBelow) {
+    if (words < ParallelEltwise::kSerialBelow) {
       part(0, words);
       return;
     }
