@@ -269,6 +269,8 @@ Status command_run(int argc, char** argv) {
   }
   FL_ASSIGN_OR_RETURN(CampaignResult result, run_campaign(spec));
   print_results(result);
+  if (!args.flag("quiet") && !result.replay.full_passes_reason.empty())
+    std::printf("full passes: %s\n", result.replay.full_passes_reason.c_str());
   if (!args.flag("quiet") && result.replay.passes > 0) {
     const ReplayStats& r = result.replay;
     std::printf("incremental passes: %.1f %% of the steps recomputed, %.1f %% of the passes stopped early (all "

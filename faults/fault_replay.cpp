@@ -154,6 +154,16 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       replayer->stats_.golden_bytes = (*executor)->slot_bytes();
       return replayer;
     }
+    if (!executor.is_ok()) {
+      replayer->stats_.full_passes_reason = "the backend keeps no golden values to recompute from (" +
+                                            executor.status().message() + ")";
+    } else {
+      const auto mb = [](size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; };
+      replayer->stats_.full_passes_reason =
+          "one batch's golden values take " + mb((*executor)->slot_bytes()) + ", more than the golden budget (" +
+          mb(replay_options.golden_budget_bytes) + "); a smaller batch_size or a larger golden_budget_mb runs "
+          "incremental passes";
+    }
     replayer->executors_.clear();
     replayer->images_independent_ = false;
   }

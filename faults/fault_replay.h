@@ -72,6 +72,9 @@ struct ReplayStats {
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
+  // Why faults run full passes although incremental ones were asked for (empty otherwise): one batch's golden
+  // values do not fit ReplayOptions::golden_budget_bytes, or the backend keeps no values.
+  std::string full_passes_reason;
 };
 
 // How FaultReplayer::run_group runs a fault (FaultReplayer::group_kind).

@@ -603,6 +603,11 @@ TEST(IncrementalReplay, GoldenBudgetKeyOfTheYamlBoundsTheKeptValues) {
     const size_t line = run.out.find("incremental passes:");
     EXPECT_EQ(line == std::string::npos, k == 1) << run.out;
     if (k == 2) EXPECT_NE(run.out.find("golden values kept: 13 MB", line), std::string::npos) << run.out;
+    // Full passes say why.
+    EXPECT_EQ(run.out.find("full passes: one batch's golden values take 13 MB, more than the golden budget (0 MB)") !=
+                  std::string::npos,
+              k == 1)
+        << run.out;
     summaries[k] = read_text(dir + "/out" + std::to_string(k) + "/summary.csv");
   }
   EXPECT_EQ(summaries[0], summaries[1]);
