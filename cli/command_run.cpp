@@ -74,9 +74,9 @@ class ProgressPrinter {
     const bool last = p.faults_done == p.faults_total;
     if (!terminal_ && !last && std::chrono::duration<double>(now - last_print_).count() < 10.0) return CampaignControl::kContinue;
     last_print_ = now;
-    const int64_t ran = p.faults_done - p.faults_resumed;
-    const double rate = seconds > 0 ? static_cast<double>(ran) / seconds : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(p.faults_total - p.faults_done) / rate : 0.0;
+    const double ran = static_cast<double>(p.faults_done - p.faults_resumed) + p.faults_in_flight;
+    const double rate = seconds > 0 ? ran / seconds : 0.0;
+    const double eta = rate > 0 ? (static_cast<double>(p.faults_total - p.faults_done) - p.faults_in_flight) / rate : 0.0;
     std::fprintf(stderr, "%s%lld/%lld %s  %.0f fault-images/s  ETA %.0f s  critical images %lld%s",
                  terminal_ ? "\r" : "", static_cast<long long>(p.faults_done), static_cast<long long>(p.faults_total),
                  unit_, rate * static_cast<double>(images_), eta, static_cast<long long>(p.critical),

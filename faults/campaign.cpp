@@ -134,6 +134,7 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
   size_t major_faults = 0;
   std::vector<Tensor> pending;
   size_t pending_first = 0;
+  CampaignProgress progress;  // what the progress callback is told (set up below, before the first fault)
   auto run_fault = [&](size_t f) -> Result<Tensor> {
     if (spiking) return spiking->run(f);
     const GroupKind kind = replayer->group_kind(f);
@@ -144,7 +145,14 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
       for (size_t g = f; g < faults.size() && group.size() < group_size && replayer->group_kind(g) == kind; ++g)
         group.push_back(g);
       const auto group_start = std::chrono::steady_clock::now();
-      FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group));
+      std::function<void(double)> group_progress;
+      if (spec.progress && kind == GroupKind::kBatchMajor)
+        group_progress = [&](double share) {
+          CampaignProgress in_flight = progress;
+          in_flight.faults_in_flight = share * static_cast<double>(group.size());
+          spec.progress(in_flight);  // (a stop takes effect at the next row)
+        };
+      FL_ASSIGN_OR_RETURN(pending, replayer->run_group(group, group_progress));
       pending_first = f;
       if (kind == GroupKind::kBatchMajor) {  // the next group from what faults cost here
         major_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - group_start).count();
@@ -252,7 +260,6 @@ Result<CampaignResult> run_campaign(const CampaignSpec& spec) {
     }
   } durable{file, log};
 
-  CampaignProgress progress;
   progress.faults_total = static_cast<int64_t>(faults.size());
   progress.faults_done = result.resumed;
   progress.faults_resumed = result.resumed;

@@ -80,6 +80,9 @@ struct CampaignProgress {
   int64_t faults_resumed = 0;  // rows that were there before this run
   int64_t faults_total = 0;
   int64_t critical = 0;  // critical images so far, over every row
+  // A batch-major group's faults in flight, counted by the share of their batches done (their rows come when
+  // the group ends); 0 in the calls after a row.
+  double faults_in_flight = 0.0;
 };
 
 enum class CampaignControl { kContinue, kStop };
@@ -116,7 +119,9 @@ struct CampaignSpec {
   std::optional<SpikingCampaign> spiking;  // a spiking model (see above); `options` is unused, `replay` says
                                            // whether the time steps run incrementally (faults/spiking_replay.h)
   bool spiking_report = false;             // spiking.csv for a non-spiking campaign too
-  std::function<CampaignControl(const CampaignProgress&)> progress;  // optional
+  // Optional: called after each row is written (kStop ends the campaign there, resumable), and during a
+  // batch-major group after each batch with faults_in_flight > 0 (its answer is then ignored).
+  std::function<CampaignControl(const CampaignProgress&)> progress;
 };
 
 struct CampaignResult {

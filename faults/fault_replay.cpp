@@ -220,7 +220,7 @@ Status FaultReplayer::run_clean_batch(CompiledModel& compiled, IncrementalExecut
 // Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
 // incremental pass from its golden slot.
 Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
-                                 std::vector<Tensor>& outputs) {
+                                 std::vector<Tensor>& outputs, const std::function<void(double)>& progress) {
   if (golden_.empty()) FL_RETURN_IF_ERROR(run_golden_incremental());
   const int64_t batch = session_->options().batch;
   Shape shape = golden_.shape();
@@ -266,6 +266,7 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
       FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
       std::memcpy(destination, rows.raw(), rows.nbytes());
     }
+    if (progress) progress(static_cast<double>(start + rows_here - first) / static_cast<double>(count));
   }
   return Status::ok();
 }
@@ -364,7 +365,8 @@ Status FaultReplayer::run_per_image(std::span<const size_t> group, std::span<con
   return Status::ok();
 }
 
-Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> group) {
+Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> group,
+                                                     const std::function<void(double)>& progress) {
   std::vector<Tensor> outputs(group.size());
   std::vector<size_t> shared;     // positions in `group` of the permanent faults that share batch passes
   std::vector<size_t> per_image;  // positions of the single-image faults that share passes one per image
@@ -395,7 +397,7 @@ Result<std::vector<Tensor>> FaultReplayer::run_group(std::span<const size_t> gro
   std::vector<FaultInjector*> pointers;
   for (FaultInjector& injector : injectors) pointers.push_back(&injector);
   std::vector<Tensor> shared_outputs;
-  const Status status = run_passes(pointers, 0, images_, shared_outputs);
+  const Status status = run_passes(pointers, 0, images_, shared_outputs, progress);
   for (size_t k = 0; k < shared.size(); ++k) {
     const std::string location = fault_list_location(*list_, faults_[group[shared[k]]].entry);
     const Status restored = injectors[k].restore();

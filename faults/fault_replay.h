@@ -15,6 +15,7 @@
 // fault is thus faulty for the one image only: the other images of its batch keep their clean rows.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -126,7 +127,10 @@ class FaultReplayer {
   // (engine/image_independence.h): the group's faults in one executed batch run in waves, each wave one incremental pass that arms every fault of it on its own
   // image (a wave never holds two faults on one image), and each fault keeps its image's row of that pass
   // (golden rows elsewhere, as run(f)). ReplayStats::passes counts the waves. Other faults run as run(f).
-  Result<std::vector<Tensor>> run_group(std::span<const size_t> group);
+  // `progress` (optional) is called after each batch of the permanent faults' shared passes with the share of
+  // those passes done, in (0, 1].
+  Result<std::vector<Tensor>> run_group(std::span<const size_t> group,
+                                        const std::function<void(double)>& progress = {});
   // Whether run_group runs faults[f] in a wave with other single-image faults (an inference fault, or a
   // permanent one given a Batch, on an activation or input, in an incremental replay whose model keeps the
   // images apart), rather than as run(f).
@@ -149,9 +153,10 @@ class FaultReplayer {
                            const InjectorOptions& injector_options);
   // The incremental path: for every executed batch of images [first, first + count) (from a batch boundary),
   // one IncrementalExecutor pass per injector, its rows written into outputs[i] ([count, out...]). In
-  // batch-major mode each batch first runs clean into golden slot 0.
+  // batch-major mode each batch first runs clean into golden slot 0. After each batch, `progress` (if set)
+  // gets the share of the images done.
   Status run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
-                    std::vector<Tensor>& outputs);
+                    std::vector<Tensor>& outputs, const std::function<void(double)>& progress = {});
   Status run_golden_incremental();
   // The executed batch [first, first + count) that holds `image`.
   std::pair<int64_t, int64_t> executed_batch(int64_t image) const;

@@ -208,16 +208,27 @@ TEST_F(CampaignTest, StoppedAndResumedIsByteIdentical) {
 
   const std::string folder = testing::temp_dir();
   CampaignSpec stopping = spec_in(folder);
-  int64_t calls = 0;
-  stopping.progress = [&calls](const CampaignProgress& progress) {
-    ++calls;
+  int64_t calls = 0, in_flight_calls = 0;
+  double last_in_flight = 0.0;
+  stopping.progress = [&](const CampaignProgress& progress) {
     EXPECT_EQ(progress.faults_total, kFaults);
+    if (progress.faults_in_flight > 0) {  // during a batch-major group: its share so far, no row yet
+      ++in_flight_calls;
+      EXPECT_EQ(progress.faults_done, 0);
+      EXPECT_GT(progress.faults_in_flight, last_in_flight);
+      EXPECT_LE(progress.faults_in_flight, static_cast<double>(kFaults));
+      last_in_flight = progress.faults_in_flight;
+      return CampaignControl::kStop;  // ignored until a row is written
+    }
+    ++calls;
     return progress.faults_done == kStopAfter ? CampaignControl::kStop : CampaignControl::kContinue;
   };
   auto stopped = run_campaign(stopping);
   ASSERT_TRUE(stopped.is_ok()) << stopped.status().message();
   EXPECT_FALSE(stopped->complete);
   EXPECT_EQ(calls, kStopAfter);
+  EXPECT_TRUE(stopped->replay.batch_major);
+  EXPECT_GT(in_flight_calls, 1) << "a call after each batch of the group";
   EXPECT_FALSE(std::filesystem::exists(folder + "/layers.csv"));
   const std::string partial = read(folder + "/summary.csv");
   EXPECT_EQ(reference.compare(0, partial.size(), partial), 0) << "the rows so far are the reference's first rows";
@@ -225,7 +236,7 @@ TEST_F(CampaignTest, StoppedAndResumedIsByteIdentical) {
   CampaignSpec resuming = spec_in(folder, true);
   int64_t first_done = -1;
   resuming.progress = [&first_done](const CampaignProgress& progress) {
-    if (first_done < 0) first_done = progress.faults_done;
+    if (first_done < 0 && progress.faults_in_flight == 0) first_done = progress.faults_done;
     return CampaignControl::kContinue;
   };
   auto resumed = run_campaign(resuming);
