@@ -1137,6 +1137,8 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
 
 // --- BatchNormalization, eltwise, binary ---------------------------------------------------------------
 
+// oneDNN's BatchNormalization, for plans without propagate_nan (fault plans, the only ones with kept values,
+// run compile_pointwise_chain instead, in aten's arithmetic).
 bool OnednnModel::compile_batch_norm(int s, const Node& node, Step& step) {
   const ValueId x = node.inputs[0];
   if (is_const(x) || node.outputs.size() != 1) return false;
@@ -1159,15 +1161,6 @@ bool OnednnModel::compile_batch_norm(int s, const Node& node, Step& step) {
   action.args[DNNL_ARG_VARIANCE] = constant_memory(node.inputs[4], param_md);
   action.args[DNNL_ARG_DST] = define_output(s, node.outputs[0], pd.dst_desc());
   attach_scratchpad(action, pd.scratchpad_desc());
-  const Shape& x_shape = shape_of(x);
-  if (keep_values_ && x_shape.size() == 4 && step.actions.empty()) {
-    const SlidingAxis rows{1, 1, 1, 0, x_shape[2], x_shape[2]}, cols{1, 1, 1, 0, x_shape[3], x_shape[3]};
-    auto make_crop = [this, epsilon, flags](const Md& src, const Md&, const memory::dims&, const memory::dims&) {
-      dnnl::batch_normalization_forward::desc crop(dnnl::prop_kind::forward_inference, src, epsilon, flags);
-      return dnnl::primitive_desc(dnnl::batch_normalization_forward::primitive_desc(crop, user_attr(), engine_));
-    };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, {rows, cols}, make_crop, crop_scratch_, window_parallel());
-  }
   step.actions.push_back(std::move(action));
   return true;
 }

@@ -1,10 +1,10 @@
 // Window re-execution on oneDNN (CompiledModel::run_step_window, engine/spatial_window.h): a compiled step
 // recomputed on a window of rows and columns of some images of its output only.
-//   - Element-wise steps (the NaN-preserving activations, Add/Sub/Mul/Div of equal layouts without post-ops)
-//     run their per-element function over the window's words in place: the same function of the same words.
+//   - Element-wise steps (the NaN-preserving activations, Add/Sub/Mul/Div of equal layouts without post-ops,
+//     the fault plans' BatchNorm -> Add -> activation chains) run their per-element function over the window's
+//     words in place: the same function of the same words.
 //   - A Concat along the channels copies each input's window into its channels of the output.
-//   - A convolution (any post-ops but a sum), an average pooling or a BatchNormalization runs a primitive
-//     created for the crop:
+//   - A convolution (any post-ops but a sum) or an average pooling runs a primitive created for the crop:
 //     the inputs the window reads (with zero padding only where the whole step pads, at the borders) are
 //     gathered into a dense buffer of the same layout, the crop primitive writes the output crop, which is
 //     scattered back; only the images asked for are gathered, into a crop of a batch rounded up to a multiple
@@ -56,11 +56,6 @@ std::unique_ptr<WindowRunner> elementwise_window_runner(std::vector<dnnl::memory
 std::unique_ptr<WindowRunner> channel_concat_window_runner(std::vector<dnnl::memory> inputs, dnnl::memory output,
                                                            ParallelFor parallel);
 
-// A convolution, pooling or batch normalization compiled as `full` (forward inference, src/dst 4-D with a
-// kept_layout_of layout), executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad
-// argument is replaced). `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same
-// operation on a crop (pads for a convolution; ignored for a batch normalization); `axes` give the sliding
-// geometry (kernel 1, stride 1 for a batch normalization). nullptr when the step does not qualify.
 // Buffers the crops of one model share (its steps run one at a time): the gathered inputs, the output crop and
 // the crop primitive's scratchpad, each grown on demand and never shrunk.
 class CropScratch {
@@ -79,6 +74,10 @@ class CropScratch {
   size_t sizes_[3] = {};
 };
 
+// A convolution or pooling compiled as `full` (forward inference, src/dst 4-D with a kept_layout_of layout),
+// executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad argument is replaced).
+// `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same operation on a crop;
+// `axes` give the sliding geometry. nullptr when the step does not qualify.
 using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                                                 const dnnl::memory::dims& pads_begin,
                                                                 const dnnl::memory::dims& pads_end)>;
