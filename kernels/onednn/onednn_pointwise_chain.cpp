@@ -75,11 +75,17 @@ std::unique_ptr<PointwiseChain> PointwiseChain::create(const Md& md, Ops ops) {
   if (d.padded_dims[0] != images || image_words < 1 ||
       static_cast<size_t>(images * image_words) * sizeof(float) != md.get_size())
     return nullptr;
-  // Which channel each word of one image holds: oneDNN lays out channel + 1 (0 stays in the padding).
   dnnl_memory_desc_t one = d;
   one.dims[0] = one.padded_dims[0] = 1;
   const Md one_md(one);
   if (one_md.get_size() != static_cast<size_t>(image_words) * sizeof(float)) return nullptr;
+
+  std::unique_ptr<PointwiseChain> chain(new PointwiseChain());
+  chain->ops_ = std::move(ops);
+  chain->images_ = images;
+  chain->image_words_ = image_words;
+  if (!chain->ops_.batch_norm) return chain;
+  // Which channel each word of one image holds: oneDNN lays out channel + 1 (0 stays in the padding).
   memory::dims plain_dims(d.dims, d.dims + d.ndims);
   plain_dims[0] = 1;
   int64_t per_channel = 1;
@@ -97,19 +103,11 @@ std::unique_ptr<PointwiseChain> PointwiseChain::create(const Md& md, Ops ops) {
   memory to(one_md, engine, laid_out.data());
   dnnl::reorder(from, to).execute(stream, from, to);
   stream.wait();
-
-  std::unique_ptr<PointwiseChain> chain(new PointwiseChain());
-  chain->ops_ = std::move(ops);
-  chain->images_ = images;
-  chain->image_words_ = image_words;
   chain->channel_of_word_.resize(static_cast<size_t>(image_words));
   for (size_t w = 0; w < laid_out.size(); ++w) chain->channel_of_word_[w] = static_cast<int32_t>(laid_out[w]) - 1;
-  if (chain->ops_.batch_norm) {
-    chain->alpha_.assign(static_cast<size_t>(image_words), 0.0f);
-    chain->beta_.assign(static_cast<size_t>(image_words), 0.0f);
-    const std::vector<BatchNormTerms> identity(static_cast<size_t>(channels));
-    chain->set_batch_norm(identity);
-  }
+  chain->alpha_.assign(static_cast<size_t>(image_words), 0.0f);
+  chain->beta_.assign(static_cast<size_t>(image_words), 0.0f);
+  chain->set_batch_norm(std::vector<BatchNormTerms>(static_cast<size_t>(channels)));  // identity until set
   return chain;
 }
 

@@ -33,7 +33,8 @@ class PointwiseChain {
   // nullptr when `md` is not such a layout (or `ops` selects nothing).
   static std::unique_ptr<PointwiseChain> create(const dnnl::memory::desc& md, Ops ops);
 
-  // The BatchNormalization's terms, one per channel (again whenever a fault rewrites a parameter).
+  // The BatchNormalization's terms, one per channel (again whenever a fault rewrites a parameter); identity
+  // terms until then. Only with ops().batch_norm.
   void set_batch_norm(std::span<const BatchNormTerms> channels);
 
   // out[i] = chain(x[i], other[i]) for i in [0, count), where x, other and out point at word `first` of buffers
@@ -51,6 +52,7 @@ class PointwiseChain {
 
   Ops ops_;
   int64_t images_ = 0, image_words_ = 0;
+  // With a BatchNormalization (empty otherwise):
   std::vector<int32_t> channel_of_word_;  // per word of one image; -1 in padding
   std::vector<float> alpha_, beta_;       // per word of one image (0 in padding)
 };
