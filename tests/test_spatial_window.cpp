@@ -159,6 +159,27 @@ TEST(WindowPolicy, ImageSubsetsAreTimedApartAndAgainstTimedWholeRuns) {
   EXPECT_TRUE(policy.prefer_window(0, 0.01, PartialRun::kWindow)) << "windows are learned apart";
 }
 
+// Partial runs cost a fixed part per call besides their share: the policy fits both, so that tiny windows
+// (where the fixed part dominates) do not price larger ones at many times their cost.
+TEST(WindowPolicy, PartialRunsAreFittedAsFixedCostPlusShare) {
+  WindowPolicy policy(1);
+  const auto seconds = [](double share) { return 0.4 + 4.0 * share; };  // the runs' true cost
+  for (double share : {0.01, 0.05, 0.02, 0.1}) policy.ran_window(0, share, seconds(share));
+  for (int i = 0; i < 3; ++i) policy.ran_whole(0, 2.0);
+  EXPECT_NEAR(policy.expected_partial(0, 0.3), seconds(0.3), 1e-9);
+  // A share of 0.3 costs 1.6 s against 2 s whole (a proportional fit of these runs says 6.7 s); 0.45 does not pay.
+  EXPECT_TRUE(policy.prefer_window(0, 0.3));
+  EXPECT_FALSE(policy.prefer_window(0, 0.45));
+  // Runs all of one share fit through the origin; a fit with a negative fixed part does too.
+  WindowPolicy same(1);
+  for (int i = 0; i < 3; ++i) same.ran_window(0, 0.25, 1.0);
+  EXPECT_NEAR(same.expected_partial(0, 0.5), 2.0, 1e-9);
+  WindowPolicy steep(1);
+  steep.ran_window(0, 0.1, 0.1);
+  steep.ran_window(0, 0.5, 1.0);  // the line through both crosses zero at 0.044: fixed part negative
+  EXPECT_GT(steep.expected_partial(0, 0.01), 0.0);
+}
+
 // Fills a layout's words with distinct values (word i holds i) in a byte buffer of its size.
 std::vector<float> numbered(const KeptLayout& layout) {
   std::vector<float> words(static_cast<size_t>(layout.images * layout.image_stride));
