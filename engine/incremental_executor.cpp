@@ -271,11 +271,27 @@ std::optional<std::pair<int64_t, int64_t>> IncrementalExecutor::changed_output_c
   return std::make_pair(first, end);
 }
 
+std::optional<IncrementalExecutor::Region> IncrementalExecutor::acted_region(const ActedElements& acted) const {
+  if (acted.value < 0 || static_cast<size_t>(acted.value) >= layout_.size()) return std::nullopt;
+  const std::optional<KeptLayout>& layout = layout_[static_cast<size_t>(acted.value)];
+  if (!layout || !carries_images_[static_cast<size_t>(acted.value)] || acted.elements.empty()) return std::nullopt;
+  const int64_t map = layout->height * layout->width;
+  SpatialWindow window{layout->height, 0, layout->width, 0};  // empty, grown to hold each element
+  for (int64_t element : acted.elements) {
+    if (element < 0 || element >= layout->channels * map) return std::nullopt;
+    const int64_t y = element % map / layout->width, x = element % layout->width;
+    window = SpatialWindow{std::min(window.y0, y), std::max(window.y1, y + 1), std::min(window.x0, x),
+                           std::max(window.x1, x + 1)};
+  }
+  return Region{all_images(layout->images), window};
+}
+
 Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& observer,
                                                  std::span<const size_t> seed_steps,
                                                  std::span<const ValueId> changed_constants,
                                                  std::span<const size_t> output_only_seeds,
-                                                 std::span<const std::vector<int64_t>> changed_elements) {
+                                                 std::span<const std::vector<int64_t>> changed_elements,
+                                                 std::span<const ActedElements> acted) {
   if (slot >= slots_.size() || !slots_[slot])
     return invalid_argument("incremental execution: golden slot " + std::to_string(slot) + " was never captured");
   const size_t steps = model_.num_steps();
@@ -366,15 +382,19 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     for (ValueId value : step_writes_[s]) {
       const bool was = differs_[static_cast<size_t>(value)] != 0;
       const bool find_window = seed[s] || (ran_on_window && kind == PartialRun::kWindow);
+      std::optional<Region> where = bound;
+      if (golden_outputs && window_execution_)  // golden bytes but where the observer acted
+        for (const ActedElements& elements : acted)
+          if (elements.value == value) where = acted_region(elements);
       // Image by image while that finds images to drop at this step (1 in 8 comparisons at least), else
       // once in 32 comparisons.
       MaskCount& masked = masked_[s];
       const bool tell_images = window_execution_ && per_image_ && masks_images_[s] &&
                                (masked.compared < 4 || masked.narrowed * 8 >= masked.compared ||
                                 masked.compared % 32 == 0);
-      const size_t candidates = bound ? bound->images.size() : 0;
-      const bool now = compare_with_golden(value, slot, bound, window_execution_ && find_window, tell_images);
-      if (tell_images && bound) {
+      const size_t candidates = where ? where->images.size() : 0;
+      const bool now = compare_with_golden(value, slot, where, window_execution_ && find_window, tell_images);
+      if (tell_images && where) {
         ++masked.compared;
         if (dirty_[static_cast<size_t>(value)].images.size() < candidates) ++masked.narrowed;
       }

@@ -68,6 +68,13 @@ struct IncrementalPass {
   size_t channel_steps = 0;       // convolutions run on the output channels their changed weights reach
 };
 
+// Where an observer rewrites a value after the step that writes it (an activation fault): the row-major
+// indices, within one image (the value's [C, H, W] order), of the elements it may change, in any image.
+struct ActedElements {
+  ValueId value = kNoValue;
+  std::vector<int64_t> elements;
+};
+
 class IncrementalExecutor {
  public:
   // Fails when a value some step reads or writes (or a graph input or output) has no kept storage: plan with
@@ -90,10 +97,14 @@ class IncrementalExecutor {
   // `changed_elements`: for each changed constant (in changed_constants' order), the row-major indices of
   // the elements that changed, when known; a convolution whose changed weights or bias lie in a few output
   // channels then recomputes those channels alone (CompiledModel::run_step_channels).
+  // `acted`: for values of output-only seeds, the elements the observer may change there; when such a step
+  // does not run (its outputs get golden bytes) only the window holding them is compared with golden. A
+  // value not listed is compared as a whole.
   Result<IncrementalPass> run(size_t slot, StepObserver& observer, std::span<const size_t> seed_steps,
                               std::span<const ValueId> changed_constants,
                               std::span<const size_t> output_only_seeds = {},
-                              std::span<const std::vector<int64_t>> changed_elements = {});
+                              std::span<const std::vector<int64_t>> changed_elements = {},
+                              std::span<const ActedElements> acted = {});
 
   CompiledModel& model() { return model_; }
   // Window re-execution on (the default) or off (every step that runs, runs whole: for A/B comparisons).
@@ -130,6 +141,9 @@ class IncrementalExecutor {
   // value keeps the bound's images.
   bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window,
                            bool tell_images);
+  // The region of `value` (with a layout) holding `acted`'s elements in every image; nullopt when an element
+  // lies outside one image of the value.
+  std::optional<Region> acted_region(const ActedElements& acted) const;
   // The output channels [first, end) that step s (a convolution first) can change when the only reason it
   // runs is that its weights or bias changed in `changed_elements`; nullopt when that is not known.
   std::optional<std::pair<int64_t, int64_t>> changed_output_channels(

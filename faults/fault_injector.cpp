@@ -449,6 +449,25 @@ Result<std::vector<size_t>> FaultInjector::output_only_steps(CompiledModel& mode
   return steps;
 }
 
+Result<std::vector<ActedElements>> FaultInjector::output_only_elements(CompiledModel& model) {
+  FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
+  FL_ASSIGN_OR_RETURN(std::vector<size_t> steps, output_only_steps(model));
+  std::vector<ActedElements> acted;
+  for (size_t s : steps)
+    for (size_t g : state->producers[s]) {
+      ActedElements value{state->activation_ids[g], {}};
+      for (size_t f : activation_groups_[g].faults) {
+        if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) {
+          value.elements.clear();
+          break;
+        }
+        value.elements.push_back(faults_[f].offset);
+      }
+      if (!value.elements.empty()) acted.push_back(std::move(value));
+    }
+  return acted;
+}
+
 Status FaultInjector::after_step(CompiledModel& model, size_t index) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   if (!state->readers[index].empty()) FL_RETURN_IF_ERROR(restore_inputs_after(model, *state, index));

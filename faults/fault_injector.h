@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "engine/executor.h"
+#include "engine/incremental_executor.h"
 #include "faults/bit_ops.h"
 #include "faults/fault.h"
 #include "faults/fault_targets.h"
@@ -108,6 +109,11 @@ class FaultInjector final : public StepObserver {
   // Those of the acting steps where the faults act only on what the step wrote, after it ran (activation
   // faults, no input or kernel fault there): with golden inputs such a step computes its golden outputs.
   Result<std::vector<size_t>> output_only_steps(CompiledModel& model);
+  // Per activation value that an output-only step's faults rewrite: the row-major indices, within one image,
+  // of the elements they hit (every image of the batch, or only the Batch image). A value with a ber fault
+  // (any element of an image) is not listed. An incremental pass compares only there when the step computed
+  // its golden bytes.
+  Result<std::vector<ActedElements>> output_only_elements(CompiledModel& model);
   // The parameters of `model` that begin_pass replaces with faulted copies (the steps reading them must run).
   Result<std::vector<ValueId>> faulted_weights(CompiledModel& model);
   // Per faulted parameter (in faulted_weights' order): the row-major indices of the elements whose words the

@@ -248,7 +248,8 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
       FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
       FL_ASSIGN_OR_RETURN(std::vector<size_t> output_only, injector.output_only_steps(*compiled));
       FL_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> elements, injector.faulted_weight_elements(*compiled));
-      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights, output_only, elements));
+      FL_ASSIGN_OR_RETURN(std::vector<ActedElements> acted, injector.output_only_elements(*compiled));
+      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights, output_only, elements, acted));
       ++stats_.passes;
       stats_.steps_run += static_cast<int64_t>(pass.steps_run);
       stats_.steps_total += static_cast<int64_t>(compiled->num_steps());
