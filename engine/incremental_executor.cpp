@@ -383,9 +383,16 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       const bool was = differs_[static_cast<size_t>(value)] != 0;
       const bool find_window = seed[s] || (ran_on_window && kind == PartialRun::kWindow);
       std::optional<Region> where = bound;
-      if (golden_outputs && window_execution_)  // golden bytes but where the observer acted
-        for (const ActedElements& elements : acted)
-          if (elements.value == value) where = acted_region(elements);
+      if (golden_outputs && window_execution_) {  // golden bytes but where the observer acted
+        ActedElements all{value, {}};
+        bool anywhere = false;  // an entry without elements: the observer may act on any of them
+        for (const ActedElements& entry : acted) {
+          if (entry.value != value) continue;
+          anywhere = anywhere || entry.elements.empty();
+          all.elements.insert(all.elements.end(), entry.elements.begin(), entry.elements.end());
+        }
+        if (!anywhere) where = acted_region(all);
+      }
       // Image by image while that finds images to drop at this step (1 in 8 comparisons at least), else
       // once in 32 comparisons.
       MaskCount& masked = masked_[s];

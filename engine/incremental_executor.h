@@ -69,7 +69,8 @@ struct IncrementalPass {
 };
 
 // Where an observer rewrites a value after the step that writes it (an activation fault): the row-major
-// indices, within one image (the value's [C, H, W] order), of the elements it may change, in any image.
+// indices, within one image (the value's [C, H, W] order), of the elements it may change, in any image; none
+// listed: any element.
 struct ActedElements {
   ValueId value = kNoValue;
   std::vector<int64_t> elements;
@@ -98,8 +99,8 @@ class IncrementalExecutor {
   // the elements that changed, when known; a convolution whose changed weights or bias lie in a few output
   // channels then recomputes those channels alone (CompiledModel::run_step_channels).
   // `acted`: for values of output-only seeds, the elements the observer may change there; when such a step
-  // does not run (its outputs get golden bytes) only the window holding them is compared with golden. A
-  // value not listed is compared as a whole.
+  // does not run (its outputs get golden bytes) only the window holding them (every entry of the value's) is
+  // compared with golden. A value not listed, or listed once without elements, is compared as a whole.
   Result<IncrementalPass> run(size_t slot, StepObserver& observer, std::span<const size_t> seed_steps,
                               std::span<const ValueId> changed_constants,
                               std::span<const size_t> output_only_seeds = {},

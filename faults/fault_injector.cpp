@@ -458,12 +458,12 @@ Result<std::vector<ActedElements>> FaultInjector::output_only_elements(CompiledM
       ActedElements value{state->activation_ids[g], {}};
       for (size_t f : activation_groups_[g].faults) {
         if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) {
-          value.elements.clear();
+          value.elements.clear();  // any element of an image
           break;
         }
         value.elements.push_back(faults_[f].offset);
       }
-      if (!value.elements.empty()) acted.push_back(std::move(value));
+      acted.push_back(std::move(value));
     }
   return acted;
 }

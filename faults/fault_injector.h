@@ -110,9 +110,9 @@ class FaultInjector final : public StepObserver {
   // faults, no input or kernel fault there): with golden inputs such a step computes its golden outputs.
   Result<std::vector<size_t>> output_only_steps(CompiledModel& model);
   // Per activation value that an output-only step's faults rewrite: the row-major indices, within one image,
-  // of the elements they hit (every image of the batch, or only the Batch image). A value with a ber fault
-  // (any element of an image) is not listed. An incremental pass compares only there when the step computed
-  // its golden bytes.
+  // of the elements they hit (every image of the batch, or only the Batch image); none for a value with a ber
+  // fault (any element of an image). An incremental pass compares only there when the step computed its
+  // golden bytes.
   Result<std::vector<ActedElements>> output_only_elements(CompiledModel& model);
   // The parameters of `model` that begin_pass replaces with faulted copies (the steps reading them must run).
   Result<std::vector<ValueId>> faulted_weights(CompiledModel& model);
