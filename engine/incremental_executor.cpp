@@ -271,19 +271,25 @@ std::optional<std::pair<int64_t, int64_t>> IncrementalExecutor::changed_output_c
   return std::make_pair(first, end);
 }
 
-std::optional<IncrementalExecutor::Region> IncrementalExecutor::acted_region(const ActedElements& acted) const {
-  if (acted.value < 0 || static_cast<size_t>(acted.value) >= layout_.size()) return std::nullopt;
-  const std::optional<KeptLayout>& layout = layout_[static_cast<size_t>(acted.value)];
-  if (!layout || !carries_images_[static_cast<size_t>(acted.value)] || acted.elements.empty()) return std::nullopt;
+std::optional<IncrementalExecutor::Region> IncrementalExecutor::acted_region(
+    ValueId value, std::span<const ActedElements> acted) const {
+  const size_t v = static_cast<size_t>(value);
+  const std::optional<KeptLayout>& layout = layout_[v];
+  if (!layout || !carries_images_[v]) return std::nullopt;
   const int64_t map = layout->height * layout->width;
-  SpatialWindow window{layout->height, 0, layout->width, 0};  // empty, grown to hold each element
-  for (int64_t element : acted.elements) {
-    if (element < 0 || element >= layout->channels * map) return std::nullopt;
-    const int64_t y = element % map / layout->width, x = element % layout->width;
-    window = SpatialWindow{std::min(window.y0, y), std::max(window.y1, y + 1), std::min(window.x0, x),
-                           std::max(window.x1, x + 1)};
+  std::optional<SpatialWindow> window;  // the hull of every listed element's row and column
+  for (const ActedElements& entry : acted) {
+    if (entry.value != value) continue;
+    if (entry.elements.empty()) return std::nullopt;  // any element
+    for (int64_t element : entry.elements) {
+      if (element < 0 || element >= layout->channels * map) return std::nullopt;
+      const int64_t y = element % map / layout->width, x = element % layout->width;
+      const SpatialWindow cell{y, y + 1, x, x + 1};
+      window = window ? window_hull(*window, cell) : cell;
+    }
   }
-  return Region{all_images(layout->images), window};
+  if (!window) return std::nullopt;
+  return Region{all_images(layout->images), *window};
 }
 
 Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& observer,
@@ -383,16 +389,7 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       const bool was = differs_[static_cast<size_t>(value)] != 0;
       const bool find_window = seed[s] || (ran_on_window && kind == PartialRun::kWindow);
       std::optional<Region> where = bound;
-      if (golden_outputs && window_execution_) {  // golden bytes but where the observer acted
-        ActedElements all{value, {}};
-        bool anywhere = false;  // an entry without elements: the observer may act on any of them
-        for (const ActedElements& entry : acted) {
-          if (entry.value != value) continue;
-          anywhere = anywhere || entry.elements.empty();
-          all.elements.insert(all.elements.end(), entry.elements.begin(), entry.elements.end());
-        }
-        if (!anywhere) where = acted_region(all);
-      }
+      if (golden_outputs && window_execution_) where = acted_region(value, acted);  // golden but where it acted
       // Image by image while that finds images to drop at this step (1 in 8 comparisons at least), else
       // once in 32 comparisons.
       MaskCount& masked = masked_[s];

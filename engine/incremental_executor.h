@@ -142,9 +142,10 @@ class IncrementalExecutor {
   // value keeps the bound's images.
   bool compare_with_golden(ValueId value, size_t slot, const std::optional<Region>& bound, bool find_window,
                            bool tell_images);
-  // The region of `value` (with a layout) holding `acted`'s elements in every image; nullopt when an element
-  // lies outside one image of the value.
-  std::optional<Region> acted_region(const ActedElements& acted) const;
+  // The region of `value` holding the elements of every entry of `acted` for it, in every image; nullopt
+  // when the value has no layout or carries no images, is not listed, is listed without elements (any), or
+  // an element lies outside one image of it.
+  std::optional<Region> acted_region(ValueId value, std::span<const ActedElements> acted) const;
   // The output channels [first, end) that step s (a convolution first) can change when the only reason it
   // runs is that its weights or bias changed in `changed_elements`; nullopt when that is not known.
   std::optional<std::pair<int64_t, int64_t>> changed_output_channels(
