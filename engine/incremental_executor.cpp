@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/image_independence.h"
+#include "engine/step_dataflow.h"
 
 namespace faultline {
 namespace {
@@ -80,8 +81,7 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
   for (ValueId v : graph.inputs()) FL_RETURN_IF_ERROR(keep(v, "graph input"));
 
   const size_t steps = model.num_steps();
-  executor->step_reads_.resize(steps);
-  executor->step_constants_.resize(steps);
+  StepDataflow dataflow = step_dataflow(model);
   executor->step_writes_.resize(steps);
   executor->masks_images_.assign(steps, 0);
   executor->masked_.assign(steps, MaskCount{});
@@ -97,19 +97,10 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
       FL_RETURN_IF_ERROR(keep(v, "step output"));
       executor->step_writes_[s].push_back(v);
     }
-    for (NodeId n : info.nodes) {
-      for (ValueId v : graph.node(n).inputs) {
-        if (v == kNoValue) continue;
-        const Value& value = graph.value(v);
-        auto& list = value.is_constant() ? executor->step_constants_[s] : executor->step_reads_[s];
-        const bool inside = !value.is_constant() && value.producer != kNoNode &&
-                            std::find(info.nodes.begin(), info.nodes.end(), value.producer) != info.nodes.end();
-        if (inside || std::find(list.begin(), list.end(), v) != list.end()) continue;
-        if (!value.is_constant()) FL_RETURN_IF_ERROR(keep(v, "value read by step " + std::to_string(s)));
-        list.push_back(v);
-      }
-    }
+    for (ValueId v : dataflow.reads[s]) FL_RETURN_IF_ERROR(keep(v, "value read by step " + std::to_string(s)));
   }
+  executor->step_reads_ = std::move(dataflow.reads);
+  executor->step_constants_ = std::move(dataflow.constants);
   for (ValueId v : graph.outputs())
     if (!graph.value(v).is_constant()) FL_RETURN_IF_ERROR(keep(v, "graph output"));
   return executor;

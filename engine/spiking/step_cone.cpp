@@ -2,33 +2,22 @@
 
 #include <algorithm>
 
+#include "engine/step_dataflow.h"
+
 namespace faultline {
 
 Result<StepCone> step_cone(const CompiledModel& model, std::span<const size_t> seed_steps,
                            std::span<const ValueId> changed_constants) {
   const Graph& graph = model.graph();
   const size_t steps = model.num_steps();
-  // Per step: the non-constant values it reads from outside itself, and whether it reads a changed constant.
-  std::vector<std::vector<ValueId>> reads(steps);
+  const StepDataflow dataflow = step_dataflow(model);
+  const std::vector<std::vector<ValueId>>& reads = dataflow.reads;
   StepCone cone;
   cone.reached.assign(steps, 0);
-  for (size_t s = 0; s < steps; ++s) {
-    const StepInfo& info = model.step(s);
-    for (NodeId n : info.nodes) {
-      for (ValueId v : graph.node(n).inputs) {
-        if (v == kNoValue) continue;
-        const Value& value = graph.value(v);
-        if (value.is_constant()) {
-          if (std::find(changed_constants.begin(), changed_constants.end(), v) != changed_constants.end())
-            cone.reached[s] = 1;
-          continue;
-        }
-        const bool inside = value.producer != kNoNode &&
-                            std::find(info.nodes.begin(), info.nodes.end(), value.producer) != info.nodes.end();
-        if (!inside && std::find(reads[s].begin(), reads[s].end(), v) == reads[s].end()) reads[s].push_back(v);
-      }
-    }
-  }
+  for (size_t s = 0; s < steps; ++s)
+    for (ValueId v : dataflow.constants[s])
+      if (std::find(changed_constants.begin(), changed_constants.end(), v) != changed_constants.end())
+        cone.reached[s] = 1;
   for (size_t s : seed_steps)
     if (s < steps) cone.reached[s] = 1;
   // The state input each link feeds, by the ValueId of its next value.
