@@ -287,6 +287,12 @@ Status command_run(int argc, char** argv) {
     if (r.channel_steps > 0)
       std::printf("channel re-execution: %lld faulted convolutions recomputed the output channels their faulty "
                   "weights reach\n", static_cast<long long>(r.channel_steps));
+    if (r.checkpoints > 0)
+      std::printf("checkpoints: one batch's golden values take %.0f MB, more than golden_budget_mb; the values "
+                  "crossing %lld of the %lld step boundaries are kept instead and each fault re-runs from the last "
+                  "one before it\n",
+                  static_cast<double>(r.all_values_bytes) / 1e6, static_cast<long long>(r.checkpoints),
+                  static_cast<long long>(r.boundaries));
     if (r.batch_major) std::printf("batch-major: one batch's golden values at a time, faults in groups\n");
     if (r.wave_faults > 0)
       std::printf("transient faults: %lld run in %lld shared passes (one fault per image)\n",

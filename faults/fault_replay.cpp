@@ -129,46 +129,105 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
   }
   options.propagate_nan = true;  // a NaN the fault makes must reach the outputs as in PyTorch (a DUE)
   if (replay_options.incremental) {
-    // Golden values of every batch are kept when they fit the budget and the backend keeps values; else
-    // every fault runs full passes on a plan without kept values.
+    // Golden values of every batch are kept when they fit the budget (or one batch's at a time, batch-major),
+    // else those at a few checkpoints (plan_checkpoints), else every fault runs full passes.
     SessionOptions keeping = options;
     keeping.keep_values = true;
-    FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, keeping));
-    auto executor = replayer->executor_for(replayer->session_->compiled());
-    const int64_t batch = replayer->session_->options().batch;
-    const int64_t batches = (replayer->images_ + batch - 1) / batch;
-    const bool every_batch_fits = executor.is_ok() && (*executor)->slot_bytes() *
-                                                              static_cast<size_t>(std::max<int64_t>(batches, 1)) <=
-                                                          replay_options.golden_budget_bytes;
-    // Decides shares_image_passes(), which mostly_grouped() counts; a replay of full passes has no waves.
-    replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
-    if (every_batch_fits && !(replay_options.prefer_batch_major && batches > 1 && replayer->mostly_grouped())) {
+    const size_t budget = replay_options.golden_budget_bytes;
+    const int64_t batch = std::max<int64_t>(options.batch, 1);
+    const int64_t batches = std::max<int64_t>((replayer->images_ + batch - 1) / batch, 1);
+    // One batch's kept values, estimated from a one-image plan: a kept plan of a large model at a large batch
+    // may not fit memory at all. It is not made when the estimate is over twice the budget; otherwise its
+    // exact size decides (the estimate rounds every value up, per image).
+    size_t one_batch = 0;
+    if (batch > 1 && replayer->images_ > 1) {
+      SessionOptions one_image = keeping;
+      one_image.batch = 1;
+      auto probe = Session::create(model, one_image);
+      if (probe.is_ok()) {
+        auto sizing = IncrementalExecutor::create((*probe)->compiled());
+        if (sizing.is_ok()) one_batch = (*sizing)->slot_bytes() * static_cast<size_t>(std::min(batch, replayer->images_));
+      }
+    }
+    Result<IncrementalExecutor*> executor = unsupported("a batch's kept values exceed the golden budget");
+    if (one_batch / 2 <= budget) {
+      FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, keeping));
+      executor = replayer->executor_for(replayer->session_->compiled());
+      if (executor.is_ok()) one_batch = (*executor)->slot_bytes();
+      // Decides shares_image_passes(), which mostly_grouped() counts.
+      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+    }
+    if (executor.is_ok() && one_batch * static_cast<size_t>(batches) <= budget &&
+        !(replay_options.prefer_batch_major && batches > 1 && replayer->mostly_grouped())) {
       replayer->incremental_ = true;
       replayer->stats_.incremental = true;
-      replayer->stats_.golden_bytes = (*executor)->slot_bytes() * static_cast<size_t>(std::max<int64_t>(batches, 1));
+      replayer->stats_.golden_bytes = one_batch * static_cast<size_t>(batches);
       return replayer;
     }
-    if (executor.is_ok() && (*executor)->slot_bytes() <= replay_options.golden_budget_bytes) {
+    if (executor.is_ok() && one_batch <= budget) {
       replayer->incremental_ = replayer->batch_major_ = true;
       replayer->stats_.incremental = replayer->stats_.batch_major = true;
-      replayer->stats_.golden_bytes = (*executor)->slot_bytes();
+      replayer->stats_.golden_bytes = one_batch;
       return replayer;
     }
-    if (!executor.is_ok()) {
+    const bool too_large = one_batch > budget;
+    if (!too_large) {
       replayer->stats_.full_passes_reason = "the backend keeps no golden values to recompute from (" +
                                             executor.status().message() + ")";
     } else {
       const auto mb = [](size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; };
+      replayer->stats_.all_values_bytes = one_batch;
       replayer->stats_.full_passes_reason =
-          "one batch's golden values take " + mb((*executor)->slot_bytes()) + ", more than the golden budget (" +
-          mb(replay_options.golden_budget_bytes) + "); a smaller batch_size or a larger golden_budget_mb runs "
-          "incremental passes";
+          "one batch's golden values take " + mb(one_batch) + ", more than the golden budget (" + mb(budget) +
+          "), and not even the graph inputs and one checkpoint fit; a smaller batch_size or a larger "
+          "golden_budget_mb runs incremental passes";
     }
-    replayer->executors_.clear();
-    replayer->images_independent_ = false;
+    replayer->executors_.clear();  // they belong to the kept plan, replaced here
+    FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
+    if (too_large) {
+      replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+      FL_ASSIGN_OR_RETURN(const bool checkpointed, replayer->plan_checkpoints(batches));
+      if (checkpointed) return replayer;
+    }
+    replayer->images_independent_ = false;  // a replay of full passes has no waves
+    return replayer;
   }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
   return replayer;
+}
+
+Result<bool> FaultReplayer::plan_checkpoints(int64_t batches) {
+  CompiledModel& compiled = session_->compiled();
+  const size_t budget = replay_options_.golden_budget_bytes;
+  const size_t every_batch = budget / static_cast<size_t>(std::max<int64_t>(batches, 1));
+  auto keeps_more = [](Result<std::unique_ptr<CheckpointExecutor>>& planned) {
+    return planned.is_ok() && (*planned)->boundaries().size() > 1;
+  };
+  // One batch's checkpoints at a time, with the whole budget, for callers that group faults (as with kept
+  // values: ReplayOptions::prefer_batch_major); else every batch's within the budget.
+  const bool grouped = batches > 1 && replay_options_.prefer_batch_major && mostly_grouped();
+  bool batch_major = grouped;
+  auto planned = CheckpointExecutor::create(compiled, grouped ? budget : every_batch);
+  if (!keeps_more(planned)) return false;
+  checkpoint_budget_ = batch_major ? budget : every_batch;
+  const CheckpointExecutor& executor = **planned;
+  stats_.checkpoints = static_cast<int64_t>(executor.boundaries().size()) - 1;
+  stats_.boundaries = static_cast<int64_t>(compiled.num_steps());
+  stats_.golden_bytes = executor.slot_bytes() * (batch_major ? 1 : static_cast<size_t>(std::max<int64_t>(batches, 1)));
+  stats_.full_passes_reason.clear();
+  stats_.incremental = incremental_ = checkpointed_ = true;
+  stats_.batch_major = batch_major_ = batch_major;
+  checkpoint_executors_.push_back(std::move(planned).value());
+  return true;
+}
+
+Result<CheckpointExecutor*> FaultReplayer::checkpoint_executor_for(CompiledModel& compiled) {
+  for (auto& executor : checkpoint_executors_)
+    if (&executor->model() == &compiled) return executor.get();
+  FL_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointExecutor> executor,
+                      CheckpointExecutor::create(compiled, checkpoint_budget_));
+  checkpoint_executors_.push_back(std::move(executor));
+  return checkpoint_executors_.back().get();
 }
 
 Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled) {
@@ -190,8 +249,7 @@ Status FaultReplayer::run_golden_incremental() {
   for (int64_t first = 0, slot = 0; first < images_; first += batch, ++slot) {
     const int64_t count = std::min(batch, images_ - first);
     FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(count));
-    FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
-    FL_RETURN_IF_ERROR(run_clean_batch(*compiled, *executor, first, count,
+    FL_RETURN_IF_ERROR(run_clean_batch(*compiled, first, count,
                                        batch_major_ ? std::nullopt : std::optional<size_t>(static_cast<size_t>(slot))));
     Tensor rows;
     FL_RETURN_IF_ERROR(compiled->read_value(compiled->graph().outputs()[0], rows));
@@ -208,13 +266,33 @@ Status FaultReplayer::run_golden_incremental() {
   return Status::ok();
 }
 
-Status FaultReplayer::run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first,
-                                      int64_t count, std::optional<size_t> slot) {
+Status FaultReplayer::run_clean_batch(CompiledModel& compiled, int64_t first, int64_t count,
+                                      std::optional<size_t> slot) {
   FL_RETURN_IF_ERROR(compiled.write_value(compiled.graph().inputs()[0], image_rows(*input_, first, count)));
+  if (checkpointed_) {
+    if (!slot) return execute(compiled);
+    FL_ASSIGN_OR_RETURN(CheckpointExecutor * executor, checkpoint_executor_for(compiled));
+    return executor->run_clean(*slot);
+  }
   FL_RETURN_IF_ERROR(execute(compiled));
-  if (slot) return executor.capture(*slot);
-  executor.forget();  // the buffers hold this batch's values, captured in no slot
+  FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(compiled));
+  if (slot) return executor->capture(*slot);
+  executor->forget();  // the buffers hold this batch's values, captured in no slot
   return Status::ok();
+}
+
+Result<IncrementalPass> FaultReplayer::run_pass(CompiledModel& compiled, size_t slot, FaultInjector& injector) {
+  FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(compiled));
+  FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(compiled));
+  if (checkpointed_) {
+    FL_ASSIGN_OR_RETURN(CheckpointExecutor * executor, checkpoint_executor_for(compiled));
+    return executor->run(slot, injector, seeds, weights);
+  }
+  FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(compiled));
+  FL_ASSIGN_OR_RETURN(std::vector<size_t> output_only, injector.output_only_steps(compiled));
+  FL_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> elements, injector.faulted_weight_elements(compiled));
+  FL_ASSIGN_OR_RETURN(std::vector<ActedElements> acted, injector.output_only_elements(compiled));
+  return executor->run(slot, injector, seeds, weights, output_only, elements, acted);
 }
 
 // Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
@@ -235,21 +313,15 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
   for (int64_t start = first; start < first + count; start += batch) {
     const int64_t rows_here = std::min(batch, images_ - start);
     FL_ASSIGN_OR_RETURN(CompiledModel * compiled, session_->compiled_for(rows_here));
-    FL_ASSIGN_OR_RETURN(IncrementalExecutor * executor, executor_for(*compiled));
     size_t slot = static_cast<size_t>(start / batch);
     if (batch_major_) {  // this batch's golden values, into the one slot
       slot = 0;
-      FL_RETURN_IF_ERROR(run_clean_batch(*compiled, *executor, start, rows_here, slot));
+      FL_RETURN_IF_ERROR(run_clean_batch(*compiled, start, rows_here, slot));
     }
     for (size_t i = 0; i < injectors.size(); ++i) {
       FaultInjector& injector = *injectors[i];
       injector.set_image_offset(start);
-      FL_ASSIGN_OR_RETURN(std::vector<size_t> seeds, injector.acting_steps(*compiled));
-      FL_ASSIGN_OR_RETURN(std::vector<ValueId> weights, injector.faulted_weights(*compiled));
-      FL_ASSIGN_OR_RETURN(std::vector<size_t> output_only, injector.output_only_steps(*compiled));
-      FL_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> elements, injector.faulted_weight_elements(*compiled));
-      FL_ASSIGN_OR_RETURN(std::vector<ActedElements> acted, injector.output_only_elements(*compiled));
-      FL_ASSIGN_OR_RETURN(IncrementalPass pass, executor->run(slot, injector, seeds, weights, output_only, elements, acted));
+      FL_ASSIGN_OR_RETURN(IncrementalPass pass, run_pass(*compiled, slot, injector));
       ++stats_.passes;
       stats_.steps_run += static_cast<int64_t>(pass.steps_run);
       stats_.steps_total += static_cast<int64_t>(compiled->num_steps());

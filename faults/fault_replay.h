@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/checkpoint_executor.h"
 #include "engine/graph.h"
 #include "engine/incremental_executor.h"
 #include "engine/session.h"
@@ -46,7 +47,11 @@ struct ReplayOptions {
   bool windows = true;
   // The golden values of all batches must fit in this many bytes (checked once the model is planned).
   // Otherwise, when one batch's values fit, the replay goes batch-major: run_group() runs each batch clean
-  // once and then every fault of the group on it; when not even one batch's fit, it runs full passes.
+  // once and then every fault of the group on it. When not even one batch's fit, the model is planned without
+  // kept values and only the values crossing a few step boundaries are kept (engine/checkpoint_executor.h):
+  // each fault re-runs from the last checkpoint before it, every batch's checkpoints when they fit the budget,
+  // else one batch's at a time (batch-major, for callers of run_group as above). Full passes when not even
+  // the graph inputs and one more boundary fit.
   size_t golden_budget_bytes = size_t{4} << 30;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are
@@ -73,6 +78,11 @@ struct ReplayStats {
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
+  // Checkpointed passes (ReplayOptions::golden_budget_bytes): the step boundaries kept besides the graph
+  // inputs, of `boundaries` in the plan, and what one batch's values would have taken.
+  int64_t checkpoints = 0;
+  int64_t boundaries = 0;
+  size_t all_values_bytes = 0;
   // Why faults run full passes although incremental ones were asked for (empty otherwise): one batch's golden
   // values do not fit ReplayOptions::golden_budget_bytes, or the backend keeps no values.
   std::string full_passes_reason;
@@ -164,11 +174,17 @@ class FaultReplayer {
   bool mostly_grouped() const;
   // run_group's per-image path: the waves for the group positions `members`.
   Status run_per_image(std::span<const size_t> group, std::span<const size_t> members, std::vector<Tensor>& outputs);
-  // Runs images [first, first + count) clean on `compiled` and captures its values into golden slot `slot`
-  // (none: the executor forgets what its buffers hold).
-  Status run_clean_batch(CompiledModel& compiled, IncrementalExecutor& executor, int64_t first, int64_t count,
-                         std::optional<size_t> slot);
+  // Runs images [first, first + count) clean on `compiled` and captures its values (its checkpoints' values)
+  // into golden slot `slot` (none: the executor forgets what its buffers hold).
+  Status run_clean_batch(CompiledModel& compiled, int64_t first, int64_t count, std::optional<size_t> slot);
+  // One faulty pass of `injector` over the batch in golden slot `slot` of `compiled`: incremental, or from a
+  // checkpoint.
+  Result<IncrementalPass> run_pass(CompiledModel& compiled, size_t slot, FaultInjector& injector);
   Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
+  Result<CheckpointExecutor*> checkpoint_executor_for(CompiledModel& compiled);
+  // After a kept plan's golden values proved too large: plans checkpoints on the plain session_ within the
+  // budget; true when they keep more than the graph inputs (the replay then runs checkpointed passes).
+  Result<bool> plan_checkpoints(int64_t batches);
 
   const FaultList* list_ = nullptr;
   std::span<const ResolvedFault> faults_;
@@ -183,6 +199,9 @@ class FaultReplayer {
   bool batch_major_ = false;
   bool images_independent_ = false;  // check_images_independent() of the plan (incremental replays only)
   std::vector<std::unique_ptr<IncrementalExecutor>> executors_;  // one per plan (batch size) used
+  bool checkpointed_ = false;  // passes run from checkpoints (CheckpointExecutor) instead
+  size_t checkpoint_budget_ = 0;  // per golden slot
+  std::vector<std::unique_ptr<CheckpointExecutor>> checkpoint_executors_;  // one per plan used
   ReplayStats stats_;
 };
 

@@ -1,0 +1,43 @@
+// Random fault campaigns on the test models, replayed both ways (tests/test_incremental_replay.cpp,
+// tests/test_checkpoint_replay.cpp): the plain full recomputation against a faster path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/tensor.h"
+#include "faults/campaign.h"
+#include "faults/fault.h"
+#include "faults/fault_generator.h"
+#include "faults/fault_list.h"
+#include "faults/fault_replay.h"
+#include "faults/fault_targets.h"
+
+namespace faultline::testing {
+
+struct Campaign {
+  std::shared_ptr<const Graph> model;
+  std::vector<FaultTarget> targets;
+  FaultList list;
+  std::vector<ResolvedFault> resolved;
+  Tensor input;
+};
+
+// `count` random faults on `target` sites (every bit, bit flips plus a share of stuck-at and multibit), with
+// `persistence`; inference / batch faults get a Batch image drawn from the input's images. `images` > 0 keeps
+// the input's first `images` images.
+Campaign make_campaign(const std::string& model_file, const std::string& input_file, SiteTarget target, int64_t count,
+                       uint64_t seed, Persistence persistence = Persistence::kPermanent, int64_t images = 0);
+
+// Replays every fault of `c` with full passes and with `fast_options` (batches of `batch`, one thread) and
+// requires bit-identical outputs (one failure per differing fault, up to five); returns the fast replay's stats.
+ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch,
+                             const ReplayOptions& fast_options = {});
+
+// A campaign over `c` with batches of `batch` images, one thread, writing into `output`.
+CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& output);
+
+}  // namespace faultline::testing
