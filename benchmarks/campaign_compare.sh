@@ -3,7 +3,7 @@
 # machine, on the same network, images and fault lists, with the per-fault outcomes compared.
 #
 #   benchmarks/campaign_compare.sh [PEER_DIR] [--faults F] [--images N] [--threads T] [--build DIR] [--keep]
-#                                  [--transient K]
+#                                  [--transient K] [--golden-budget MB]
 #
 # PEER_DIR   the peer harness (model.py, peer_campaign.py); default ../shared/bench/peer next to the repository
 # --faults   faults per campaign (default 50)
@@ -15,6 +15,8 @@
 #            image drawn over the N images): the by-hand PyTorch way (benchmarks/transient_peer.py: a forward
 #            hook, only the fault's image run, batch 1) against faultline (persistence inference: faults on
 #            distinct images of a batch share one pass) and faultline --full-passes, outcomes compared
+# --golden-budget MB  faultline's campaigns with `golden_budget_mb: MB`: below one batch's golden values (162 MB
+#            for these lists) they keep checkpoints only (README, "How it works")
 #
 # What runs, in this order:
 #   1. model.py --onnx --keep-bn: the peer's ResNet20 (shortcut B, seed 0, BatchNorm kept so its convolutions'
@@ -42,6 +44,7 @@ batch=100
 build_dir="$repo_root/build"
 keep=0
 transient=0
+golden_budget=""
 python=/usr/bin/python3
 
 die() { echo "campaign_compare.sh: $*" >&2; exit 1; }
@@ -54,6 +57,7 @@ while [[ $# -gt 0 ]]; do
     --build) build_dir="${2:?--build needs a value}"; shift 2 ;;
     --keep) keep=1; shift ;;
     --transient) transient="${2:?--transient needs a value}"; shift 2 ;;
+    --golden-budget) golden_budget="${2:?--golden-budget needs a value}"; shift 2 ;;
     -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) peer_dir="$1"; shift ;;
@@ -64,6 +68,8 @@ done
   || die "--images must be a positive multiple of the batch size $batch, got '$images'"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, got '$threads'"
 [[ "$transient" =~ ^[0-9]+$ ]] || die "--transient must be a non-negative integer, got '$transient'"
+[[ -z "$golden_budget" || "$golden_budget" =~ ^[0-9]+$ ]] \
+  || die "--golden-budget must be a non-negative integer (MB), got '$golden_budget'"
 [[ -f "$peer_dir/model.py" && -f "$peer_dir/peer_campaign.py" ]] || die "'$peer_dir' is not the peer harness"
 faultline="$build_dir/faultline"
 [[ -x "$faultline" ]] || die "no faultline command at '$faultline' (build first, or pass --build)"
@@ -82,9 +88,9 @@ echo "2/3 peer campaigns (PyTorch, $faults faults x $images images each)" >&2
    --batch $batch --seed 0 --threads "$threads" --skip clean,pfi_weight,pfi_neuron --json "$work/peer.json" >/dev/null)
 
 echo "3/3 faultline campaigns on the same lists" >&2
-"$python" - "$work" "$threads" <<'EOF'
+"$python" - "$work" "$threads" "$golden_budget" <<'EOF'
 import json, sys
-work, threads = sys.argv[1], sys.argv[2]
+work, threads, budget = sys.argv[1], sys.argv[2], sys.argv[3]
 peer = json.load(open(f"{work}/peer.json"))
 f = peer["faults"]
 for kind, target in (("weight", "weight"), ("neuron", "activation")):
@@ -95,7 +101,7 @@ for kind, target in (("weight", "weight"), ("neuron", "activation")):
     with open(f"{work}/{kind}.yaml", "w") as out:
         out.write(f"model: resnet20_bn.onnx\nbackend: onednn\nthreads: {threads}\nbatch_size: 100\n"
                   f"dataset: {{format: npy, inputs: images.npy}}\nfaults: {{list: {kind}.csv}}\n"
-                  f"output: results_{kind}\n")
+                  f"output: results_{kind}\n" + (f"golden_budget_mb: {budget}\n" if budget else ""))
 EOF
 times=()
 for kind in weight neuron; do
