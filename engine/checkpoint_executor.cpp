@@ -153,12 +153,12 @@ Result<IncrementalPass> CheckpointExecutor::run(size_t slot, StepObserver& obser
     return internal_error("checkpoints: golden slot " + std::to_string(slot) + " was never captured");
   const size_t steps = model_.num_steps();
   // The steps where the pass can first and last change something.
-  size_t first = first_reader(dataflow_, changed_constants);
-  size_t last = 0;
+  std::vector<char> acts = readers_of(dataflow_, changed_constants);
+  for (size_t s : seed_steps)
+    if (s < steps) acts[s] = 1;
+  size_t first = steps, last = 0;
   for (size_t s = 0; s < steps; ++s)
-    for (ValueId v : dataflow_.constants[s])
-      if (std::find(changed_constants.begin(), changed_constants.end(), v) != changed_constants.end()) last = s;
-  for (size_t s : seed_steps) first = std::min(first, s), last = std::max(last, s);
+    if (acts[s]) first = std::min(first, s), last = s;
 
   IncrementalPass pass;
   FL_RETURN_IF_ERROR(observer.begin_pass(model_));

@@ -99,8 +99,7 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
     }
     for (ValueId v : dataflow.reads[s]) FL_RETURN_IF_ERROR(keep(v, "value read by step " + std::to_string(s)));
   }
-  executor->step_reads_ = std::move(dataflow.reads);
-  executor->step_constants_ = std::move(dataflow.constants);
+  executor->dataflow_ = std::move(dataflow);
   for (ValueId v : graph.outputs())
     if (!graph.value(v).is_constant()) FL_RETURN_IF_ERROR(keep(v, "graph output"));
   return executor;
@@ -244,7 +243,7 @@ std::optional<std::pair<int64_t, int64_t>> IncrementalExecutor::changed_output_c
   int64_t first = INT64_MAX, end = INT64_MIN;
   for (size_t i = 0; i < changed_constants.size(); ++i) {
     const ValueId c = changed_constants[i];
-    const bool read = std::find(step_constants_[s].begin(), step_constants_[s].end(), c) != step_constants_[s].end();
+    const bool read = std::find(dataflow_.constants[s].begin(), dataflow_.constants[s].end(), c) != dataflow_.constants[s].end();
     if (!read) continue;
     // Only as the convolution's weights (input 1) or bias (input 2), by no other node of the step.
     for (size_t k = 1; k < nodes.size(); ++k)
@@ -293,15 +292,13 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     return invalid_argument("incremental execution: golden slot " + std::to_string(slot) + " was never captured");
   const size_t steps = model_.num_steps();
   // Steps that must run whatever their inputs: seeds and readers of a changed constant.
-  std::vector<char> must_run(steps, 0), seed(steps, 0), output_only(steps, 0), reads_changed(steps, 0);
+  std::vector<char> must_run(steps, 0), seed(steps, 0), output_only(steps, 0);
   for (size_t s : seed_steps)
     if (s < steps) must_run[s] = seed[s] = 1;
   for (size_t s : output_only_seeds)
     if (s < steps && seed[s]) output_only[s] = 1;
-  for (size_t s = 0; s < steps; ++s)
-    for (ValueId c : changed_constants)
-      if (std::find(step_constants_[s].begin(), step_constants_[s].end(), c) != step_constants_[s].end())
-        must_run[s] = reads_changed[s] = 1;
+  const std::vector<char> reads_changed = readers_of(dataflow_, changed_constants);
+  for (size_t s = 0; s < steps; ++s) must_run[s] |= reads_changed[s];
   size_t last_forced = 0;
   bool any_forced = false;
   for (size_t s = 0; s < steps; ++s)
@@ -314,8 +311,8 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
   Status status;
   for (size_t s = 0; s < steps && status.is_ok(); ++s) {
     bool reads_differing = false;
-    for (size_t i = 0; !reads_differing && i < step_reads_[s].size(); ++i)
-      reads_differing = differs_[static_cast<size_t>(step_reads_[s][i])];
+    for (size_t i = 0; !reads_differing && i < dataflow_.reads[s].size(); ++i)
+      reads_differing = differs_[static_cast<size_t>(dataflow_.reads[s][i])];
     const bool run = must_run[s] || reads_differing;
     if (!run) {
       if (differing == 0 && (!any_forced || s > last_forced)) {
@@ -329,7 +326,7 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     // its output (a window, some images), or whole.
     const bool golden_outputs = output_only[s] && !reads_differing && !reads_changed[s];
     if (!golden_outputs)
-      for (ValueId v : step_reads_[s])
+      for (ValueId v : dataflow_.reads[s])
         if (!differs_[static_cast<size_t>(v)]) load_golden(v, slot);
     // Where the step's single output can differ (no seed step: the observer may act anywhere on a seed's
     // values), and whether to run the step on that region alone (kWindowShare, kImageShare).

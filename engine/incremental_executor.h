@@ -55,6 +55,7 @@
 #include "engine/backend.h"
 #include "engine/executor.h"
 #include "engine/status.h"
+#include "engine/step_dataflow.h"
 #include "engine/window_policy.h"
 
 namespace faultline {
@@ -156,8 +157,7 @@ class IncrementalExecutor {
   ParallelFor parallel_;  // the model's parallel_for: copies and comparisons of kept values
   std::vector<std::span<std::byte>> storage_;      // by ValueId: kept bytes (empty: constant / not kept)
   std::vector<size_t> golden_offset_;              // by ValueId: offset of its bytes in a golden slot
-  std::vector<std::vector<ValueId>> step_reads_;   // per step: non-constant values read from other steps
-  std::vector<std::vector<ValueId>> step_constants_;  // per step: constants it reads
+  StepDataflow dataflow_;  // per step: the values it reads from other steps, and its constants
   std::vector<std::vector<ValueId>> step_writes_;  // per step: kept values it produces
   std::vector<std::unique_ptr<std::byte[]>> slots_;
   size_t slot_bytes_ = 0;

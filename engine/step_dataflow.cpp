@@ -27,11 +27,12 @@ StepDataflow step_dataflow(const CompiledModel& model) {
   return dataflow;
 }
 
-size_t first_reader(const StepDataflow& dataflow, std::span<const ValueId> constants) {
-  for (size_t s = 0; s < dataflow.constants.size(); ++s)
+std::vector<char> readers_of(const StepDataflow& dataflow, std::span<const ValueId> constants) {
+  std::vector<char> reads(dataflow.constants.size(), 0);
+  for (size_t s = 0; s < reads.size(); ++s)
     for (ValueId v : dataflow.constants[s])
-      if (std::find(constants.begin(), constants.end(), v) != constants.end()) return s;
-  return dataflow.constants.size();
+      if (std::find(constants.begin(), constants.end(), v) != constants.end()) reads[s] = 1;
+  return reads;
 }
 
 }  // namespace faultline

@@ -21,7 +21,7 @@ struct StepDataflow {
 
 StepDataflow step_dataflow(const CompiledModel& model);
 
-// The first step that reads one of `constants` (num_steps() when none does).
-size_t first_reader(const StepDataflow& dataflow, std::span<const ValueId> constants);
+// Per step: 1 when it reads one of `constants` (the faulted weights of a pass), else 0.
+std::vector<char> readers_of(const StepDataflow& dataflow, std::span<const ValueId> constants);
 
 }  // namespace faultline

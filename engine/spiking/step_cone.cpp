@@ -13,11 +13,7 @@ Result<StepCone> step_cone(const CompiledModel& model, std::span<const size_t> s
   const StepDataflow dataflow = step_dataflow(model);
   const std::vector<std::vector<ValueId>>& reads = dataflow.reads;
   StepCone cone;
-  cone.reached.assign(steps, 0);
-  for (size_t s = 0; s < steps; ++s)
-    for (ValueId v : dataflow.constants[s])
-      if (std::find(changed_constants.begin(), changed_constants.end(), v) != changed_constants.end())
-        cone.reached[s] = 1;
+  cone.reached = readers_of(dataflow, changed_constants);
   for (size_t s : seed_steps)
     if (s < steps) cone.reached[s] = 1;
   // The state input each link feeds, by the ValueId of its next value.
