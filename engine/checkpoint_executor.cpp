@@ -9,16 +9,6 @@ namespace {
 
 constexpr int64_t kGraphInput = -1;  // "produced" before step 0
 
-std::string megabytes(size_t bytes) {
-  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB";
-}
-
-// Ends the pass on the observer whatever happened inside it; the first error wins.
-Status end_pass_after(StepObserver& observer, CompiledModel& model, const Status& status) {
-  const Status ended = observer.end_pass(model);
-  return status.is_ok() ? ended : status;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<CheckpointExecutor>> CheckpointExecutor::create(CompiledModel& model, size_t budget_bytes) {
@@ -52,18 +42,19 @@ Result<std::unique_ptr<CheckpointExecutor>> CheckpointExecutor::create(CompiledM
     return live;
   };
 
-  std::vector<char> stored(graph.values().size(), 0);
+  // By ValueId: its index in stored_, or -1.
+  std::vector<int64_t> stored_at(graph.values().size(), -1);
   size_t used = 0;
   auto marginal = [&](const std::vector<ValueId>& live) {
     size_t extra = 0;
     for (ValueId v : live)
-      if (!stored[static_cast<size_t>(v)]) extra += bytes_of(v);
+      if (stored_at[static_cast<size_t>(v)] < 0) extra += bytes_of(v);
     return extra;
   };
   auto keep = [&](size_t b, const std::vector<ValueId>& live) {
     for (ValueId v : live) {
-      if (stored[static_cast<size_t>(v)]) continue;
-      stored[static_cast<size_t>(v)] = 1;
+      if (stored_at[static_cast<size_t>(v)] >= 0) continue;
+      stored_at[static_cast<size_t>(v)] = static_cast<int64_t>(executor->stored_.size());
       used += bytes_of(v);
       executor->stored_.push_back(v);
     }
@@ -71,9 +62,10 @@ Result<std::unique_ptr<CheckpointExecutor>> CheckpointExecutor::create(CompiledM
   };
 
   const std::vector<ValueId> inputs_live = live_at(0);
-  if (marginal(inputs_live) > budget_bytes)
-    return unsupported("checkpoints: the graph inputs of one batch take " + megabytes(marginal(inputs_live)) +
-                              ", more than the golden budget (" + megabytes(budget_bytes) + ")");
+  const size_t inputs_bytes = marginal(inputs_live);
+  if (inputs_bytes > budget_bytes)
+    return unsupported("checkpoints: the graph inputs of one batch take " + megabytes(inputs_bytes) +
+                       ", more than the golden budget (" + megabytes(budget_bytes) + ")");
   keep(0, inputs_live);
 
   // Greedy: the boundary saving the most re-run steps per new byte, while the budget lasts.
@@ -101,8 +93,7 @@ Result<std::unique_ptr<CheckpointExecutor>> CheckpointExecutor::create(CompiledM
   for (size_t b : executor->boundaries_) {
     std::vector<size_t> indices;
     for (ValueId v : b == 0 ? inputs_live : candidates[b])
-      indices.push_back(static_cast<size_t>(
-          std::find(executor->stored_.begin(), executor->stored_.end(), v) - executor->stored_.begin()));
+      indices.push_back(static_cast<size_t>(stored_at[static_cast<size_t>(v)]));
     executor->live_.push_back(std::move(indices));
   }
   executor->slot_bytes_ = used;
@@ -171,7 +162,7 @@ Result<IncrementalPass> CheckpointExecutor::run(size_t slot, StepObserver& obser
   Status status = Status::ok();
   for (size_t i : live_[k]) {
     status = model_.write_value(stored_[i], slots_[slot][i]);
-    if (!status.is_ok()) return end_pass_after(observer, model_, status);
+    if (!status.is_ok()) return finish_pass(observer, model_, status);
   }
   for (size_t s = boundaries_[k]; s < steps; ++s) {
     status = observer.before_step(model_, s);
@@ -193,7 +184,7 @@ Result<IncrementalPass> CheckpointExecutor::run(size_t slot, StepObserver& obser
       }
     }
   }
-  FL_RETURN_IF_ERROR(end_pass_after(observer, model_, status));
+  FL_RETURN_IF_ERROR(finish_pass(observer, model_, status));
   return pass;
 }
 

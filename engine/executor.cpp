@@ -21,8 +21,11 @@ Status execute(CompiledModel& model, StepObserver* observer) {
     return Status::ok();
   }
   FL_RETURN_IF_ERROR(observer->begin_pass(model));
-  const Status status = run_observed(model, *observer);
-  const Status ended = observer->end_pass(model);
+  return finish_pass(*observer, model, run_observed(model, *observer));
+}
+
+Status finish_pass(StepObserver& observer, CompiledModel& model, const Status& status) {
+  const Status ended = observer.end_pass(model);
   return status.is_ok() ? ended : status;
 }
 

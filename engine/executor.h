@@ -22,6 +22,10 @@ class StepObserver {
   virtual Status after_step(CompiledModel& model, size_t index) = 0;
 };
 
+// Ends a pass: observer.end_pass() whatever `status` the pass reached; the pass's error first, else
+// end_pass's.
+Status finish_pass(StepObserver& observer, CompiledModel& model, const Status& status);
+
 // Runs every step of `model` in order, between the observer's begin_pass and end_pass (end_pass also runs
 // when a step hook fails). Inputs must have been written with write_value().
 Status execute(CompiledModel& model, StepObserver* observer = nullptr);

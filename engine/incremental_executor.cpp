@@ -243,7 +243,8 @@ std::optional<std::pair<int64_t, int64_t>> IncrementalExecutor::changed_output_c
   int64_t first = INT64_MAX, end = INT64_MIN;
   for (size_t i = 0; i < changed_constants.size(); ++i) {
     const ValueId c = changed_constants[i];
-    const bool read = std::find(dataflow_.constants[s].begin(), dataflow_.constants[s].end(), c) != dataflow_.constants[s].end();
+    const std::vector<ValueId>& constants = dataflow_.constants[s];
+    const bool read = std::find(constants.begin(), constants.end(), c) != constants.end();
     if (!read) continue;
     // Only as the convolution's weights (input 1) or bias (input 2), by no other node of the step.
     for (size_t k = 1; k < nodes.size(); ++k)
@@ -399,9 +400,7 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       else policy_.ran_whole(s, seconds);
     }
   }
-  const Status ended = observer.end_pass(model_);
-  FL_RETURN_IF_ERROR(status);
-  FL_RETURN_IF_ERROR(ended);
+  FL_RETURN_IF_ERROR(finish_pass(observer, model_, status));
   pass.outputs_golden = true;
   for (ValueId v : model_.graph().outputs()) {
     if (model_.graph().value(v).is_constant()) continue;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +49,9 @@ inline Status unsupported(std::string message) { return Status::error(StatusCode
 inline Status io_error(std::string message) { return Status::error(StatusCode::kIoError, std::move(message)); }
 inline Status out_of_range(std::string message) { return Status::error(StatusCode::kOutOfRange, std::move(message)); }
 inline Status internal_error(std::string message) { return Status::error(StatusCode::kInternal, std::move(message)); }
+
+// A byte count for messages, in whole MiB rounded up: "13 MB".
+std::string megabytes(size_t bytes);
 
 // A value or the Status that explains why there is none.
 template <typename T>

@@ -175,10 +175,9 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       replayer->stats_.full_passes_reason = "the backend keeps no golden values to recompute from (" +
                                             executor.status().message() + ")";
     } else {
-      const auto mb = [](size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MB"; };
       replayer->stats_.all_values_bytes = one_batch;
       replayer->stats_.full_passes_reason =
-          "one batch's golden values take " + mb(one_batch) + ", more than the golden budget (" + mb(budget) +
+          "one batch's golden values take " + megabytes(one_batch) + ", more than the golden budget (" + megabytes(budget) +
           "), and not even the graph inputs and one checkpoint fit; a smaller batch_size or a larger "
           "golden_budget_mb runs incremental passes";
     }
