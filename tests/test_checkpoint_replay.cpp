@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -172,16 +171,11 @@ TEST(CheckpointReplay, CampaignWithASmallGoldenBudgetWritesTheSameSummary) {
   const char* budgets[] = {"", "golden_budget_mb: 1\n"};  // one batch of 8: 16 MB
   for (int k = 0; k < 2; ++k) {
     const std::string yaml = dir + "/budget" + std::to_string(k) + ".yaml";
-    std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
-                        << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
-                        << "batch_size: 8\nthreads: 1\n" << budgets[k]
-                        << "faults: {generate: {target: activation, count: 16, seed: 41}}\n"
-                        << "output: " << dir << "/out" << k << "\n";
+    testing::write_resnet20_campaign_yaml(yaml, 8, budgets[k], "target: activation, count: 16, seed: 41",
+                                          dir + "/out" + std::to_string(k));
     auto run = testing::run_faultline("run " + yaml);
     ASSERT_EQ(run.exit_code, 0) << run.err;
-    EXPECT_EQ(run.out.find("more than golden_budget_mb; the values crossing") !=
-                  std::string::npos,
-              k == 1)
+    EXPECT_EQ(run.out.find("more than golden_budget_mb; the values crossing") != std::string::npos, k == 1)
         << run.out;
     EXPECT_EQ(run.out.find("full passes:"), std::string::npos) << run.out;
     summaries[k] = testing::read_text(dir + "/out" + std::to_string(k) + "/summary.csv");

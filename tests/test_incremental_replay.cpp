@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -495,11 +494,8 @@ TEST(IncrementalReplay, RunWithAndWithoutFullPassesWritesIdenticalFiles) {
   for (const char* target : {"weight", "activation"}) {
     for (const char* mode : {"incremental", "full"}) {
       const std::string yaml = dir + "/" + target + "_" + mode + ".yaml";
-      std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
-                          << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
-                          << "batch_size: 6\nthreads: 1\n"
-                          << "faults: {generate: {target: " << target << ", count: 40, seed: 5}}\n"
-                          << "output: " << dir << "/" << target << "_" << mode << "\n";
+      testing::write_resnet20_campaign_yaml(yaml, 6, "", std::string("target: ") + target + ", count: 40, seed: 5",
+                                            dir + "/" + target + "_" + mode);
       auto run = testing::run_faultline("run " + yaml + (std::string(mode) == "full" ? " --full-passes" : ""));
       ASSERT_EQ(run.exit_code, 0) << run.err;
       EXPECT_EQ(run.out.find("incremental passes:") != std::string::npos, std::string(mode) == "incremental")
@@ -519,11 +515,8 @@ TEST(IncrementalReplay, GoldenBudgetKeyOfTheYamlBoundsTheKeptValues) {
   const char* budgets[] = {"", "golden_budget_mb: 0\n", "golden_budget_mb: 20\n"};  // one batch of 8: 13 MB
   for (int k = 0; k < 3; ++k) {
     const std::string yaml = dir + "/budget" + std::to_string(k) + ".yaml";
-    std::ofstream(yaml) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
-                        << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
-                        << "batch_size: 8\nthreads: 1\n" << budgets[k]
-                        << "faults: {generate: {target: weight, count: 12, seed: 9}}\n"
-                        << "output: " << dir << "/out" << k << "\n";
+    testing::write_resnet20_campaign_yaml(yaml, 8, budgets[k], "target: weight, count: 12, seed: 9",
+                                          dir + "/out" + std::to_string(k));
     auto run = testing::run_faultline("run " + yaml);
     ASSERT_EQ(run.exit_code, 0) << run.err;
     const size_t line = run.out.find("incremental passes:");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "frontends/load_model.h"
 #include "tests/support/fault_comparison.h"
@@ -91,6 +92,14 @@ CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& 
   spec.targets = c.targets;
   spec.output = output;
   return spec;
+}
+
+void write_resnet20_campaign_yaml(const std::string& path, int64_t batch, const std::string& extra_keys,
+                                  const std::string& generate, const std::string& output) {
+  std::ofstream(path) << "model: " << test_data("models/resnet20_bn.onnx") << "\n"
+                      << "dataset: {format: npy, inputs: " << test_data("models/resnet20_input.npy") << "}\n"
+                      << "batch_size: " << batch << "\nthreads: 1\n" << extra_keys << "faults: {generate: {" << generate << "}}\n"
+                      << "output: " << output << "\n";
 }
 
 }  // namespace faultline::testing

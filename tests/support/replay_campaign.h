@@ -40,4 +40,9 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
 // A campaign over `c` with batches of `batch` images, one thread, writing into `output`.
 CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& output);
 
+// Writes a `faultline run` YAML at `path`: ResNet20 (BatchNorm kept) on the 16 test images, batches of `batch`,
+// one thread, the lines `extra_keys`, `faults: {generate: {generate}}` and `output: output`.
+void write_resnet20_campaign_yaml(const std::string& path, int64_t batch, const std::string& extra_keys,
+                                  const std::string& generate, const std::string& output);
+
 }  // namespace faultline::testing
