@@ -67,16 +67,20 @@ class CompiledModel {
   // graph outputs after the last step, and for any value right after the step that produces it.
   virtual Status read_value(ValueId id, Tensor& dst) = 0;
 
-  // With PlanOptions::keep_values: the bytes that hold value `id`, in the backend's own layout (which may be
-  // blocked and padded), at an address fixed for the model's life; the steps read and write the value there.
-  // Empty for a value the plan does not keep (a constant, a fused-away value) and for every value without
-  // keep_values. Host memory.
+  // The host bytes that hold value `id` (a graph input or a value a step outputs), in the backend's own
+  // layout (which may be blocked and padded): valid, like read_value, right after the step that produces it
+  // and until a later step writes its buffer again; the next steps read the value there. Empty when the
+  // backend cannot say (a constant, a fused-away value, device memory). Lets a fault on a few elements act
+  // on the bytes in place instead of reading and writing back the whole value (faults/fault_injector.h).
+  virtual std::span<std::byte> value_storage(ValueId id) { return {}; }
+  // The byte offset within value_storage(id) of the element at row-major offset `index` of the value's
+  // logical shape, stored there as one word of the value's dtype; nullopt when value_storage(id) is empty
+  // (or the backend cannot say).
+  virtual std::optional<size_t> value_element_offset(ValueId id, int64_t index) { return std::nullopt; }
+  // With PlanOptions::keep_values: value_storage(id), at an address fixed for the model's life, where the
+  // value stays until the next pass overwrites it. Empty for a value the plan does not keep (a constant, a
+  // fused-away value) and for every value without keep_values.
   virtual std::span<std::byte> kept_storage(ValueId id) { return {}; }
-  // With PlanOptions::keep_values: the byte offset within kept_storage(id) of the element at row-major offset
-  // `index` of the value's logical shape, stored there as one word of the value's dtype; nullopt when the
-  // value is not kept (or the backend cannot say). Lets a fault on a few elements act on the kept bytes in
-  // place instead of reading and writing back the whole value (faults/fault_injector.h).
-  virtual std::optional<size_t> kept_element_offset(ValueId id, int64_t index) { return std::nullopt; }
 
   // Window re-execution (engine/incremental_executor.h, engine/spatial_window.h). With keep_values: how the
   // kept bytes of a 4-D value lay out its elements, when the backend can say (nullopt otherwise).

@@ -166,7 +166,6 @@ Result<FaultInjector::ModelState*> FaultInjector::state_for(CompiledModel& model
     }
     state.weight_ids.push_back(*id);
   }
-  state.patched.resize(weight_groups_.size());
   state.producers.resize(model.num_steps());
   for (size_t g = 0; g < activation_groups_.size(); ++g) {
     const Group& group = activation_groups_[g];
@@ -191,7 +190,6 @@ Result<FaultInjector::ModelState*> FaultInjector::state_for(CompiledModel& model
     }
     state.activation_ids.push_back(*id);
   }
-  state.activation_values.resize(activation_groups_.size());
   state.readers.resize(model.num_steps());
   for (size_t g = 0; g < input_groups_.size(); ++g) {
     FL_ASSIGN_OR_RETURN(InputSite site, find_input_site(model, input_groups_[g]));
@@ -305,17 +303,17 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
 Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, const Group& group) const {
   for (size_t f : group.faults)
     if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) return false;
-  const std::span<std::byte> kept = model.kept_storage(id);
-  if (kept.empty() || !model.kept_element_offset(id, 0)) return false;
+  const std::span<std::byte> kept = model.value_storage(id);
+  if (kept.empty() || !model.value_element_offset(id, 0)) return false;
   const Value& value = model.graph().value(id);
   const int64_t per_image = faults_[group.faults.front()].source.target->elements;
   FL_RETURN_IF_ERROR(apply_faults(
       group, value.dtype, numel(value.shape) / per_image,
       [&](int64_t element) -> Result<std::byte*> {
-        const std::optional<size_t> offset = model.kept_element_offset(id, element);
+        const std::optional<size_t> offset = model.value_element_offset(id, element);
         if (!offset || *offset + dtype_size(value.dtype) > kept.size())
           return internal_error("activation '" + group.value + "': the backend cannot place element " +
-                                std::to_string(element) + " in its kept bytes");
+                                std::to_string(element) + " in its bytes");
         return kept.data() + *offset;
       },
       [](int64_t, int64_t) { return std::span<std::byte>(); }));  // no ber here (checked above)
@@ -338,11 +336,11 @@ Status FaultInjector::begin_pass(CompiledModel& model) {
   next_image_ += state->batch_images;
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     const ValueId id = state->weight_ids[g];
-    if (state->patched[g].empty()) {
-      FL_ASSIGN_OR_RETURN(state->patched[g], patched_weight(model, id, weight_groups_[g]));
-    }
+    // Patched anew each pass (a copy of the weight, cheaper than writing it into the model): an injector
+    // holds no weight's copy between passes, so a group of thousands of them stays small.
+    FL_ASSIGN_OR_RETURN(const Tensor patched, patched_weight(model, id, weight_groups_[g]));
     state->weights_patched = true;
-    Status status = model.write_value(id, state->patched[g]);
+    Status status = model.write_value(id, patched);
     if (!status.is_ok()) return status.with_context("writing the faulted '" + weight_groups_[g].value + "'");
   }
   return Status::ok();
@@ -380,14 +378,11 @@ Result<std::vector<std::vector<int64_t>>> FaultInjector::faulted_weight_elements
   state->changed.resize(weight_groups_.size());
   state->changed_known.resize(weight_groups_.size(), 0);
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
-    if (state->patched[g].empty()) {
-      FL_ASSIGN_OR_RETURN(state->patched[g], patched_weight(model, state->weight_ids[g], weight_groups_[g]));
-    }
     if (state->changed_known[g]) continue;
+    FL_ASSIGN_OR_RETURN(const Tensor patched, patched_weight(model, state->weight_ids[g], weight_groups_[g]));
     state->changed_known[g] = 1;
     std::vector<int64_t>& changed = state->changed[g];
     const Tensor& original = model.graph().value(state->weight_ids[g]).constant;
-    const Tensor& patched = state->patched[g];
     const size_t word = dtype_size(patched.dtype());
     const auto* a = static_cast<const std::byte*>(original.raw());
     const auto* b = static_cast<const std::byte*>(patched.raw());
@@ -405,11 +400,7 @@ Status FaultInjector::input_faults_in(CompiledModel& model, size_t index) {
     const Group& group = input_groups_[g];
     Status read = model.read_value(site.value, site.original);
     if (!read.is_ok()) return read.with_context("reading input '" + group.value + "'");
-    if (site.faulted.shape() != site.original.shape() || site.faulted.dtype() != site.original.dtype()) {
-      site.faulted = site.original.clone();
-    } else {
-      std::memcpy(site.faulted.raw(), site.original.raw(), site.original.nbytes());
-    }
+    site.faulted = site.original.clone();
     const int64_t per_image = faults_[group.faults.front()].source.target->elements;
     FL_RETURN_IF_ERROR(apply_to_value(group, site.faulted, site.faulted.numel() / per_image));
     Status write = model.write_value(site.value, site.faulted);
@@ -434,6 +425,10 @@ Status FaultInjector::restore_inputs_after(CompiledModel& model, ModelState& sta
       write = model.write_value(site.consumer_outputs[o], site.consumer_values[o]);
       if (!write.is_ok()) return write.with_context("writing the consumer output of input '" + group.value + "'");
     }
+    // An injector holds no value's copy between passes: a group of thousands of them stays small.
+    site.original = Tensor();
+    site.faulted = Tensor();
+    for (Tensor& value : site.consumer_values) value = Tensor();
   }
   return Status::ok();
 }
@@ -473,10 +468,10 @@ Status FaultInjector::after_step(CompiledModel& model, size_t index) {
   if (!state->readers[index].empty()) FL_RETURN_IF_ERROR(restore_inputs_after(model, *state, index));
   for (size_t g : state->producers[index]) {
     const ValueId id = state->activation_ids[g];
-    Tensor& value = state->activation_values[g];
     const Group& group = activation_groups_[g];
     FL_ASSIGN_OR_RETURN(const bool applied, apply_in_place(model, id, group));
     if (applied) continue;
+    Tensor value;  // read back for this step only: an injector holds no value's copy between passes
     Status read = model.read_value(id, value);
     if (!read.is_ok()) return read.with_context("reading activation '" + group.value + "'");
     const int64_t per_image = faults_[group.faults.front()].source.target->elements;

@@ -9,9 +9,10 @@
 // undone once per batch, which is what a permanent weight fault over a run means. If a run stops early (an
 // error between those two hooks), restore() writes the originals back.
 //
-// Activations. In after_step(i) every armed fault whose value step i produces is applied to the value as
-// read back (dense, logical order), then written back before the next step reads it, so every consumer of
-// the value (both branches of a fork) sees the fault. The word at `element` of each image of the batch is
+// Activations. In after_step(i) every armed fault whose value step i produces is applied to the value before
+// the next step reads it, so every consumer of the value (both branches of a fork) sees the fault: word
+// faults on the words in the backend's own bytes (CompiledModel::value_element_offset), a ber fault or a
+// backend without host bytes on the value as read back (dense, logical order) and written back. The word at `element` of each image of the batch is
 // hit; a fault with FaultSite::batch hits only that image.
 //
 // Inputs. An input site is one consumer's copy of a value (faults/fault_targets.h). In before_step(i) of the
@@ -146,17 +147,15 @@ class FaultInjector final : public StepObserver {
     ValueId value = kNoValue;
     size_t step = 0;                       // the step that runs the consumer
     std::vector<ValueId> consumer_outputs;  // the consumer's outputs that the step produces
-    std::vector<Tensor> consumer_values;    // per consumer output: as read before the value is restored
-    Tensor original;                        // the value as read in before_step
-    Tensor faulted;                         // the value as written in before_step
+    std::vector<Tensor> consumer_values;    // per consumer output: as read before the value is restored (until restored)
+    Tensor original;                        // the value as read in before_step (until restored)
+    Tensor faulted;                         // the value as written in before_step (until restored)
   };
   struct ModelState {
     std::vector<ValueId> weight_ids;             // per weight group
-    std::vector<Tensor> patched;                 // per weight group, built on first use
     std::vector<std::vector<int64_t>> changed;   // per weight group: the elements patched differs in
     std::vector<char> changed_known;             // per weight group: `changed` was computed
     std::vector<ValueId> activation_ids;         // per activation group
-    std::vector<Tensor> activation_values;       // per activation group: the value as read back
     std::vector<std::vector<size_t>> producers;  // per step: the activation groups it produces
     std::vector<InputSite> inputs;               // per input group
     std::vector<std::vector<size_t>> readers;    // per step: the input groups whose consumer it runs
@@ -176,9 +175,9 @@ class FaultInjector final : public StepObserver {
                       const ImageBytes& image_bytes) const;
   // Applies the group's faults to `images` images of `value` (word faults at their element, ber per image).
   Status apply_to_value(const Group& group, Tensor& value, int64_t images) const;
-  // The same for an activation group of word faults, on the value's kept bytes in place
-  // (CompiledModel::kept_element_offset) instead of reading and writing back the whole value; false (nothing
-  // done) when the group has a ber fault or the model keeps no bytes for the value.
+  // The same for an activation group of word faults, on the value's bytes in place
+  // (CompiledModel::value_element_offset) instead of reading and writing back the whole value; false (nothing
+  // done) when the group has a ber fault or the backend exposes no bytes for the value (device memory).
   Result<bool> apply_in_place(CompiledModel& model, ValueId id, const Group& group) const;
   Status input_faults_in(CompiledModel& model, size_t index);
   Status restore_inputs_after(CompiledModel& model, ModelState& state, size_t index);

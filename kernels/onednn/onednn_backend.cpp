@@ -451,15 +451,19 @@ class OnednnModel final : public CompiledModel {
 
   Status write_value(ValueId id, const Tensor& src) override;
   Status read_value(ValueId id, Tensor& dst) override;
-  std::span<std::byte> kept_storage(ValueId id) override {
-    if (!keep_values_ || id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
+  std::span<std::byte> value_storage(ValueId id) override {
+    if (id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
     const ValueState& state = values_[static_cast<size_t>(id)];
     if (state.kind != ValueKind::kBuffer) return {};
     return {static_cast<std::byte*>(value_data(state)), state.md.get_size()};
   }
-  std::optional<size_t> kept_element_offset(ValueId id, int64_t index) override {
-    if (kept_storage(id).empty()) return std::nullopt;
+  std::optional<size_t> value_element_offset(ValueId id, int64_t index) override {
+    if (value_storage(id).empty()) return std::nullopt;
     return blocked_element_offset(values_[static_cast<size_t>(id)].md, index);
+  }
+  std::span<std::byte> kept_storage(ValueId id) override {
+    if (!keep_values_) return {};
+    return value_storage(id);
   }
   std::optional<KeptLayout> kept_layout(ValueId id) override {
     if (kept_storage(id).empty()) return std::nullopt;

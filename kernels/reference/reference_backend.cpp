@@ -47,18 +47,23 @@ class ReferenceModel final : public CompiledModel {
     return Status::ok();
   }
 
-  std::span<std::byte> kept_storage(ValueId id) override {
-    if (!keep_values_ || id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
+  std::span<std::byte> value_storage(ValueId id) override {
+    if (id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
     const Tensor& value = values_[static_cast<size_t>(id)];
     if (value.raw() == nullptr || graph_.value(id).is_constant()) return {};
     return {static_cast<std::byte*>(const_cast<void*>(value.raw())), value.nbytes()};
   }
 
-  std::optional<size_t> kept_element_offset(ValueId id, int64_t index) override {
-    const std::span<std::byte> kept = kept_storage(id);
-    const size_t word = dtype_size(graph_.value(id).dtype);
-    if (kept.empty() || index < 0 || (static_cast<size_t>(index) + 1) * word > kept.size()) return std::nullopt;
+  std::optional<size_t> value_element_offset(ValueId id, int64_t index) override {
+    const std::span<std::byte> bytes = value_storage(id);
+    const size_t word = bytes.empty() ? 0 : dtype_size(graph_.value(id).dtype);
+    if (bytes.empty() || index < 0 || (static_cast<size_t>(index) + 1) * word > bytes.size()) return std::nullopt;
     return static_cast<size_t>(index) * word;  // dense, in the logical order
+  }
+
+  std::span<std::byte> kept_storage(ValueId id) override {
+    if (!keep_values_) return {};
+    return value_storage(id);
   }
 
   std::optional<KeptLayout> kept_layout(ValueId id) override {
