@@ -287,12 +287,19 @@ Status command_run(int argc, char** argv) {
     if (r.channel_steps > 0)
       std::printf("channel re-execution: %lld faulted convolutions recomputed the output channels their faulty "
                   "weights reach\n", static_cast<long long>(r.channel_steps));
+    if (r.pass_batch > 0)
+      std::printf("smaller passes: one batch's golden values take %.0f MB, more than golden_budget_mb; every value "
+                  "is kept for %lld images at a time instead and passes run on %lld images (the same bytes: the "
+                  "first batch's clean outputs are equal at both sizes)\n",
+                  static_cast<double>(r.all_values_bytes) / 1e6, static_cast<long long>(r.pass_batch),
+                  static_cast<long long>(r.pass_batch));
     if (r.checkpoints > 0)
       std::printf("checkpoints: one batch's golden values take %.0f MB, more than golden_budget_mb; the values "
                   "crossing %lld of the %lld step boundaries are kept instead and each fault re-runs from the last "
-                  "one before it\n",
+                  "one before it%s%s%s\n",
                   static_cast<double>(r.all_values_bytes) / 1e6, static_cast<long long>(r.checkpoints),
-                  static_cast<long long>(r.boundaries));
+                  static_cast<long long>(r.boundaries), r.pass_batch_refused.empty() ? "" : " (not smaller passes: ",
+                  r.pass_batch_refused.c_str(), r.pass_batch_refused.empty() ? "" : ")");
     if (r.batch_major) std::printf("batch-major: one batch's golden values at a time, faults in groups\n");
     if (r.wave_faults > 0)
       std::printf("transient faults: %lld run in %lld shared passes (one fault per image)\n",

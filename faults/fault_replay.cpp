@@ -128,27 +128,29 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       options.observable.push_back(std::move(name));
   }
   options.propagate_nan = true;  // a NaN the fault makes must reach the outputs as in PyTorch (a DUE)
+  replayer->batch_ = std::max<int64_t>(options.batch, 1);
   if (replay_options.incremental) {
     // Golden values of every batch are kept when they fit the budget (or one batch's at a time, batch-major),
-    // else those at a few checkpoints (plan_checkpoints), else every fault runs full passes.
+    // else those of fewer images at a time (plan_pass_batches), else those at a few checkpoints
+    // (plan_checkpoints), else every fault runs full passes.
     SessionOptions keeping = options;
     keeping.keep_values = true;
     const size_t budget = replay_options.golden_budget_bytes;
-    const int64_t batch = std::max<int64_t>(options.batch, 1);
-    const int64_t batches = std::max<int64_t>((replayer->images_ + batch - 1) / batch, 1);
-    // One batch's kept values, estimated from a one-image plan: a kept plan of a large model at a large batch
-    // may not fit memory at all. It is not made when the estimate is over twice the budget; otherwise its
-    // exact size decides (the estimate rounds every value up, per image).
-    size_t one_batch = 0;
+    const int64_t batch = replayer->batch_;
+    // One image's kept values, from a one-image plan: a kept plan of a large model at a large batch may not
+    // fit memory at all. The batch's plan is not made when its estimate is over twice the budget; otherwise
+    // its exact size decides (the estimate rounds every value up, per image).
+    size_t per_image = 0;
     if (batch > 1 && replayer->images_ > 1) {
       SessionOptions one_image = keeping;
       one_image.batch = 1;
       auto probe = Session::create(model, one_image);
       if (probe.is_ok()) {
         auto sizing = IncrementalExecutor::create((*probe)->compiled());
-        if (sizing.is_ok()) one_batch = (*sizing)->slot_bytes() * static_cast<size_t>(std::min(batch, replayer->images_));
+        if (sizing.is_ok()) per_image = (*sizing)->slot_bytes();
       }
     }
+    size_t one_batch = per_image * static_cast<size_t>(std::min(batch, replayer->images_));
     Result<IncrementalExecutor*> executor = unsupported("a batch's kept values exceed the golden budget");
     if (one_batch / 2 <= budget) {
       FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, keeping));
@@ -157,17 +159,8 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       // Decides shares_image_passes(), which mostly_grouped() counts.
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
     }
-    if (executor.is_ok() && one_batch * static_cast<size_t>(batches) <= budget &&
-        !(replay_options.prefer_batch_major && batches > 1 && replayer->mostly_grouped())) {
-      replayer->incremental_ = true;
-      replayer->stats_.incremental = true;
-      replayer->stats_.golden_bytes = one_batch * static_cast<size_t>(batches);
-      return replayer;
-    }
     if (executor.is_ok() && one_batch <= budget) {
-      replayer->incremental_ = replayer->batch_major_ = true;
-      replayer->stats_.incremental = replayer->stats_.batch_major = true;
-      replayer->stats_.golden_bytes = one_batch;
+      replayer->keep_values_within(one_batch);
       return replayer;
     }
     const bool too_large = one_batch > budget;
@@ -182,9 +175,13 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
           "golden_budget_mb runs incremental passes";
     }
     replayer->executors_.clear();  // they belong to the kept plan, replaced here
-    FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
+    replayer->session_.reset();
+    FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, options));
     if (too_large) {
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+      FL_ASSIGN_OR_RETURN(const bool sub_batches, replayer->plan_pass_batches(model, keeping, per_image));
+      if (sub_batches) return replayer;
+      const int64_t batches = std::max<int64_t>((replayer->images_ + batch - 1) / batch, 1);
       FL_ASSIGN_OR_RETURN(const bool checkpointed, replayer->plan_checkpoints(batches));
       if (checkpointed) return replayer;
     }
@@ -193,6 +190,60 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
   }
   FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, std::move(options)));
   return replayer;
+}
+
+void FaultReplayer::keep_values_within(size_t slot_bytes) {
+  // session_ is the kept plan of pass_batch() images; slot_bytes holds one such batch's values.
+  const int64_t pass_batch = session_->options().batch;
+  const int64_t slots = std::max<int64_t>((images_ + pass_batch - 1) / pass_batch, 1);
+  const bool every_slot = slot_bytes * static_cast<size_t>(slots) <= replay_options_.golden_budget_bytes;
+  incremental_ = stats_.incremental = true;
+  batch_major_ = stats_.batch_major = !every_slot || (replay_options_.prefer_batch_major && slots > 1 && mostly_grouped());
+  stats_.golden_bytes = batch_major_ ? slot_bytes : slot_bytes * static_cast<size_t>(slots);
+  stats_.full_passes_reason.clear();
+}
+
+Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping,
+                                              size_t per_image) {
+  const size_t budget = replay_options_.golden_budget_bytes;
+  int64_t pass_batch = 0;  // the largest divisor of the batch below it whose kept values fit
+  for (int64_t k = batch_ - 1; k >= 1 && pass_batch == 0; --k)
+    if (batch_ % k == 0 && per_image * static_cast<size_t>(k) <= budget) pass_batch = k;
+  if (pass_batch == 0 || !images_independent_) return false;
+  keeping.batch = pass_batch;
+  auto kept = Session::create(model, keeping);
+  if (!kept.is_ok()) return false;
+  auto executor = executor_for((*kept)->compiled());
+  if (!executor.is_ok() || (*executor)->slot_bytes() > budget) {
+    executors_.clear();
+    return false;
+  }
+  // The kernels a backend picks may depend on the batch size, and with them the rounding (oneDNN's plain
+  // inference plan of ResNet20 gives other bytes at 2 images than at 8): the clean outputs of the first batch,
+  // and of a smaller last one, must be the same bytes on both plans.
+  std::vector<int64_t> checked = {0};
+  if (images_ > batch_ && images_ % batch_ != 0) checked.push_back(images_ / batch_ * batch_);
+  for (int64_t first : checked) {
+    const Tensor rows = image_rows(*input_, first, std::min(batch_, images_ - first));
+    auto whole = session_->run({rows});
+    auto parts = (*kept)->run({rows});
+    bool same = whole.is_ok() && parts.is_ok() && whole->size() == parts->size();
+    for (size_t o = 0; same && o < whole->size(); ++o) {
+      const Tensor& a = (*whole)[o];
+      const Tensor& b = (*parts)[o];
+      same = a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+    }
+    if (!same) {
+      executors_.clear();
+      stats_.pass_batch_refused = "batches of " + std::to_string(pass_batch) + " images compute other bytes than batches of " +
+                                  std::to_string(batch_);
+      return false;
+    }
+  }
+  session_ = std::move(kept).value();
+  stats_.pass_batch = pass_batch;
+  keep_values_within((*executor)->slot_bytes());
+  return true;
 }
 
 Result<bool> FaultReplayer::plan_checkpoints(int64_t batches) {
@@ -239,8 +290,9 @@ Result<IncrementalExecutor*> FaultReplayer::executor_for(CompiledModel& compiled
   return executors_.back().get();
 }
 
-// The golden pass of the incremental path: every executed batch runs clean once, its outputs become rows of
-// golden_ and its values golden slot b (batch b = images [b * batch, + batch)). In batch-major mode nothing is
+// The golden pass of the incremental path: every pass batch (session_'s batch: batch_ images, or fewer with
+// plan_pass_batches) runs clean once, its outputs become rows of golden_ and its values golden slot b (pass
+// batch b = images [b * batch, + batch)). In batch-major mode nothing is
 // captured (each group's batch recaptures slot 0 before its faults): copying every value of every batch would
 // be wasted.
 Status FaultReplayer::run_golden_incremental() {
@@ -294,8 +346,8 @@ Result<IncrementalPass> FaultReplayer::run_pass(CompiledModel& compiled, size_t 
   return executor->run(slot, injector, seeds, weights, output_only, elements, acted);
 }
 
-// Images [first, first + count) start at a batch boundary (run_armed's contract); each executed batch is one
-// incremental pass from its golden slot.
+// Images [first, first + count) start at a batch boundary (run_armed's contract), and so at a pass batch's
+// (plan_pass_batches divides batch_); each pass batch is one incremental pass from its golden slot.
 Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int64_t first, int64_t count,
                                  std::vector<Tensor>& outputs, const std::function<void(double)>& progress) {
   if (golden_.empty()) FL_RETURN_IF_ERROR(run_golden_incremental());
@@ -344,9 +396,8 @@ Status FaultReplayer::run_passes(std::span<FaultInjector* const> injectors, int6
 }
 
 std::pair<int64_t, int64_t> FaultReplayer::executed_batch(int64_t image) const {
-  const int64_t batch = session_->options().batch;
-  const int64_t first = image / batch * batch;
-  return {first, std::min(batch, images_ - first)};
+  const int64_t first = image / batch_ * batch_;
+  return {first, std::min(batch_, images_ - first)};
 }
 
 std::pair<int64_t, int64_t> FaultReplayer::reached_rows(size_t f) const {

@@ -47,7 +47,10 @@ struct ReplayOptions {
   bool windows = true;
   // The golden values of all batches must fit in this many bytes (checked once the model is planned).
   // Otherwise, when one batch's values fit, the replay goes batch-major: run_group() runs each batch clean
-  // once and then every fault of the group on it. When not even one batch's fit, the model is planned without
+  // once and then every fault of the group on it. When not even one batch's fit, passes run on fewer images
+  // (the largest divisor k of the batch whose values fit, batch-major when needed; FaultReplayer::plan_pass_batches)
+  // if the images go through the model independently and the first batch's clean outputs are the same bytes
+  // at both sizes. Failing that, the model is planned without
   // kept values and only the values crossing a few step boundaries are kept (engine/checkpoint_executor.h):
   // each fault re-runs from the last checkpoint before it, every batch's checkpoints when they fit the budget,
   // else one batch's at a time (batch-major, for callers of run_group as above). Full passes when not even
@@ -78,6 +81,10 @@ struct ReplayStats {
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
+  // Passes on fewer images (ReplayOptions::golden_budget_bytes): the images per pass when one batch's kept
+  // values do not fit but those of pass_batch images do (0: the batch), or why that was not done.
+  int64_t pass_batch = 0;
+  std::string pass_batch_refused;
   // Checkpointed passes (ReplayOptions::golden_budget_bytes): the step boundaries kept besides the graph
   // inputs, of `boundaries` in the plan, and what one batch's values would have taken.
   int64_t checkpoints = 0;
@@ -182,6 +189,16 @@ class FaultReplayer {
   Result<IncrementalPass> run_pass(CompiledModel& compiled, size_t slot, FaultInjector& injector);
   Result<IncrementalExecutor*> executor_for(CompiledModel& compiled);
   Result<CheckpointExecutor*> checkpoint_executor_for(CompiledModel& compiled);
+  // With session_ a kept plan whose golden values of one slot (session_->options().batch images) take
+  // `slot_bytes`: incremental passes, from every slot's values when they fit the budget, else one slot's at a
+  // time (batch-major); batch-major too when prefer_batch_major and the faults are mostly_grouped().
+  void keep_values_within(size_t slot_bytes);
+  // After a kept plan's golden values proved too large, with session_ the plain plan of batch_ images: when the
+  // images go through the model independently, replaces it with a kept plan of the largest divisor k of batch_
+  // (k < batch_) whose values (`per_image` bytes an image) fit the budget, provided the first batch's clean
+  // outputs are the same bytes on both plans (a backend's kernels may depend on the batch size). Batches keep
+  // their meaning (executed_batch, persistence batch); each runs as batch_ / k passes. True when done.
+  Result<bool> plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping, size_t per_image);
   // After a kept plan's golden values proved too large: plans checkpoints on the plain session_ within the
   // budget; true when they keep more than the graph inputs (the replay then runs checkpointed passes).
   Result<bool> plan_checkpoints(int64_t batches);
@@ -191,6 +208,7 @@ class FaultReplayer {
   std::vector<FaultTarget> targets_;  // with stored weight dtypes (SessionOptions::weight_dtype)
   const Tensor* input_ = nullptr;
   int64_t images_ = 0;
+  int64_t batch_ = 1;  // images per executed batch (SessionOptions::batch); passes may run on fewer (pass_batch)
   InjectorOptions injector_options_;
   std::unique_ptr<Session> session_;
   Tensor golden_;

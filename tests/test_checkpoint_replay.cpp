@@ -21,6 +21,7 @@ namespace faultline {
 namespace {
 
 using testing::Campaign;
+using testing::expect_group_identical;
 using testing::expect_identical;
 using testing::make_campaign;
 using testing::test_data;
@@ -35,10 +36,11 @@ size_t kept_bytes(const Campaign& c, int64_t batch) {
   return sizing.is_ok() ? (*sizing)->stats().golden_bytes : 0;
 }
 
-// A budget below one batch's kept values: checkpoints.
-ReplayOptions checkpointed(const Campaign& c, int64_t batch, size_t divisor) {
+// A budget below one image's kept values (with more, passes would run on fewer images than the batch, every
+// value kept: FaultReplayer::plan_pass_batches): checkpoints.
+ReplayOptions checkpointed(const Campaign& c) {
   ReplayOptions options;
-  options.golden_budget_bytes = kept_bytes(c, batch) / divisor;
+  options.golden_budget_bytes = kept_bytes(c, 1) / static_cast<size_t>(c.input.dim(0)) * 7 / 10;
   return options;
 }
 
@@ -92,7 +94,7 @@ TEST(CheckpointExecutor, KeepsTheGraphInputsAndWhatFitsTheBudget) {
 TEST(CheckpointReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 120, 31,
                                    Persistence::kPermanent, 8);
-  const ReplayStats stats = expect_identical(c, "onednn", 3, checkpointed(c, 3, 8));  // batches of 3, 3 and 2
+  const ReplayStats stats = expect_identical(c, "onednn", 3, checkpointed(c));  // batches of 3, 3 and 2
   expect_checkpointed(stats);
   EXPECT_FALSE(stats.batch_major);
   EXPECT_GT(stats.stopped_early, 0) << "stuck-at faults that leave their word as it was stop at a checkpoint";
@@ -101,19 +103,19 @@ TEST(CheckpointReplay, ResNet20WeightFaultsMatchFullPassesOnOnednn) {
 TEST(CheckpointReplay, ResNet20ActivationAndInputFaultsMatchFullPassesOnOnednn) {
   const Campaign activations = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy",
                                              SiteTarget::kActivation, 100, 32, Persistence::kPermanent, 8);
-  expect_checkpointed(expect_identical(activations, "onednn", 4, checkpointed(activations, 4, 6)));
+  expect_checkpointed(expect_identical(activations, "onednn", 4, checkpointed(activations)));
   const Campaign inputs = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kInput, 60,
                                         33, Persistence::kPermanent, 4);
-  expect_checkpointed(expect_identical(inputs, "onednn", 4, checkpointed(inputs, 4, 6)));
+  expect_checkpointed(expect_identical(inputs, "onednn", 4, checkpointed(inputs)));
 }
 
 TEST(CheckpointReplay, InferenceAndBatchPersistenceMatchFullPasses) {
   const Campaign weights = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight,
                                          40, 34, Persistence::kInference, 8);
-  expect_checkpointed(expect_identical(weights, "onednn", 3, checkpointed(weights, 3, 8)));
+  expect_checkpointed(expect_identical(weights, "onednn", 3, checkpointed(weights)));
   const Campaign activations = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy",
                                              SiteTarget::kActivation, 40, 35, Persistence::kBatch, 8);
-  expect_checkpointed(expect_identical(activations, "onednn", 3, checkpointed(activations, 3, 8)));
+  expect_checkpointed(expect_identical(activations, "onednn", 3, checkpointed(activations)));
 }
 
 TEST(CheckpointReplay, InceptionAndDenseNetConcatFaultsMatchFullPassesOnOnednn) {
@@ -122,7 +124,7 @@ TEST(CheckpointReplay, InceptionAndDenseNetConcatFaultsMatchFullPassesOnOnednn) 
       const Campaign c = make_campaign(std::string("models/") + net + ".onnx",
                                        std::string("models/") + net + "_input.npy", target, 60,
                                        target == SiteTarget::kWeight ? 36 : 37);
-      expect_checkpointed(expect_identical(c, "onednn", 3, checkpointed(c, 3, 6)));
+      expect_checkpointed(expect_identical(c, "onednn", 3, checkpointed(c)));
     }
   }
 }
@@ -131,7 +133,7 @@ TEST(CheckpointReplay, ResNet20FaultsMatchFullPassesOnReference) {
   for (SiteTarget target : {SiteTarget::kWeight, SiteTarget::kActivation}) {
     const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", target, 16,
                                      target == SiteTarget::kWeight ? 38 : 39, Persistence::kPermanent, 3);
-    expect_checkpointed(expect_identical(c, "reference", 2, checkpointed(c, 2, 4)));
+    expect_checkpointed(expect_identical(c, "reference", 2, checkpointed(c)));
   }
 }
 
@@ -140,28 +142,11 @@ TEST(CheckpointReplay, ResNet20FaultsMatchFullPassesOnReference) {
 TEST(CheckpointReplay, BatchMajorGroupsMatchFullPasses) {
   const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 40, 40,
                                    Persistence::kPermanent, 8);
-  SessionOptions options;
-  options.batch = 3;
-  options.threads = 1;
-  ReplayOptions grouped = checkpointed(c, 3, 6);
+  ReplayOptions grouped = checkpointed(c);
   grouped.prefer_batch_major = true;
-  ReplayOptions full;
-  full.incremental = false;
-  auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);
-  auto major = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, grouped);
-  ASSERT_TRUE(plain.is_ok() && major.is_ok());
-  ASSERT_TRUE((*major)->stats().batch_major);
-  std::vector<size_t> group;
-  for (size_t f = 0; f < c.resolved.size(); ++f) group.push_back(f);
-  auto outputs = (*major)->run_group(group);
-  ASSERT_TRUE(outputs.is_ok()) << outputs.status().message();
-  for (size_t f = 0; f < c.resolved.size(); ++f) {
-    auto expected = (*plain)->run(f);
-    ASSERT_TRUE(expected.is_ok()) << expected.status().message();
-    ASSERT_EQ((*outputs)[f].nbytes(), expected->nbytes());
-    EXPECT_EQ(std::memcmp((*outputs)[f].raw(), expected->raw(), expected->nbytes()), 0) << "fault " << f;
-  }
-  expect_checkpointed((*major)->stats());
+  const ReplayStats stats = expect_group_identical(c, "onednn", 3, grouped);
+  EXPECT_TRUE(stats.batch_major);
+  expect_checkpointed(stats);
 }
 
 // `faultline run` with a golden_budget_mb below one batch's values says so and writes the same summary.csv.

@@ -45,8 +45,11 @@ Campaign make_campaign(const std::string& model_file, const std::string& input_f
   return c;
 }
 
-ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch,
-                             const ReplayOptions& fast_options) {
+namespace {
+
+// expect_identical and expect_group_identical: the fast replay runs each fault alone, or all in one group.
+ReplayStats expect_as_full_passes(const Campaign& c, const std::string& backend, int64_t batch,
+                                  const ReplayOptions& fast_options, bool grouped) {
   SessionOptions options;
   options.backend = backend;
   options.batch = batch;
@@ -63,10 +66,19 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
   auto golden_fast = (*fast)->golden();
   EXPECT_TRUE(golden_plain.is_ok() && golden_fast.is_ok());
   EXPECT_EQ(std::memcmp(golden_plain->raw(), golden_fast->raw(), golden_plain->nbytes()), 0) << "golden differs";
+  std::vector<Tensor> group_outputs;
+  if (grouped) {
+    std::vector<size_t> group;
+    for (size_t f = 0; f < c.resolved.size(); ++f) group.push_back(f);
+    auto outputs = (*fast)->run_group(group);
+    EXPECT_TRUE(outputs.is_ok()) << outputs.status().message();
+    if (!outputs.is_ok()) return {};
+    group_outputs = std::move(outputs).value();
+  }
   int mismatches = 0;
   for (size_t f = 0; f < c.resolved.size(); ++f) {
     auto a = (*plain)->run(f);
-    auto b = (*fast)->run(f);
+    auto b = grouped ? Result<Tensor>(std::move(group_outputs[f])) : (*fast)->run(f);
     EXPECT_TRUE(a.is_ok()) << a.status().message();
     EXPECT_TRUE(b.is_ok()) << b.status().message();
     if (!a.is_ok() || !b.is_ok()) return {};
@@ -74,11 +86,24 @@ ReplayStats expect_identical(const Campaign& c, const std::string& backend, int6
       const FaultListEntry& entry = c.list.entries[c.resolved[f].entry];
       if (++mismatches <= 5)
         ADD_FAILURE() << backend << ": fault " << entry.injection << " (" << entry.fault.site.layer << ", element "
-                      << c.resolved[f].element << ") differs between incremental and full passes";
+                      << c.resolved[f].element << ") differs between " << (grouped ? "its group" : "incremental")
+                      << " and full passes";
     }
   }
   EXPECT_EQ(mismatches, 0) << "of " << c.resolved.size() << " faults";
   return (*fast)->stats();
+}
+
+}  // namespace
+
+ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch,
+                             const ReplayOptions& fast_options) {
+  return expect_as_full_passes(c, backend, batch, fast_options, false);
+}
+
+ReplayStats expect_group_identical(const Campaign& c, const std::string& backend, int64_t batch,
+                                   const ReplayOptions& fast_options) {
+  return expect_as_full_passes(c, backend, batch, fast_options, true);
 }
 
 CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& output) {

@@ -37,6 +37,12 @@ Campaign make_campaign(const std::string& model_file, const std::string& input_f
 ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch,
                              const ReplayOptions& fast_options = {});
 
+// Replays every fault of `c` through one run_group() call with `fast_options` (batches of `batch`, one thread)
+// and each fault alone with full passes, and requires bit-identical outputs (one failure per differing fault,
+// up to five); returns the fast replay's stats.
+ReplayStats expect_group_identical(const Campaign& c, const std::string& backend, int64_t batch,
+                                   const ReplayOptions& fast_options);
+
 // A campaign over `c` with batches of `batch` images, one thread, writing into `output`.
 CampaignSpec campaign_spec(const Campaign& c, int64_t batch, const std::string& output);
 
