@@ -16,7 +16,8 @@
 #            hook, only the fault's image run, batch 1) against faultline (persistence inference: faults on
 #            distinct images of a batch share one pass) and faultline --full-passes, outcomes compared
 # --golden-budget MB  faultline's campaigns with `golden_budget_mb: MB`: below one batch's golden values (162 MB
-#            for these lists) they keep checkpoints only (README, "How it works")
+#            for these lists) they run passes on fewer images with every value kept (10 images at 30 MB), or
+#            below one image's (1.6 MB) checkpoints only (README, "How it works")
 #
 # What runs, in this order:
 #   1. model.py --onnx --keep-bn: the peer's ResNet20 (shortcut B, seed 0, BatchNorm kept so its convolutions'

@@ -43,8 +43,9 @@
 //   seed: 1                            # >= 0 (default 51195)
 //   save_outputs: false                # keep every faulty run's outputs
 //   golden_budget_mb: 4096             # >= 0: memory for the golden values of incremental passes, MiB (default
-//                                      # 4096); when one batch's values do not fit, only those at a few step
-//                                      # boundaries (checkpoints) are kept; 0 runs full passes
+//                                      # 4096); when one batch's values do not fit, passes run on fewer images
+//                                      # (a divisor of batch_size) with every value kept, else only the values
+//                                      # at a few step boundaries (checkpoints) are kept; 0 runs full passes
 //   spiking:                           # spiking models (NIR) only; required for them
 //     steps: 25                        # >= 1 time steps (events: the dataset's T, checked when given)
 //     encoding: rate                   # rate (Bernoulli, seeded) | direct (the image every step) |
