@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #ifdef FAULTLINE_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h"
+#include "cli/cuda_module.h"
 #endif
 
 namespace {
@@ -48,7 +48,7 @@ constexpr Command kCommands[] = {
 
 int main(int argc, char** argv) {
 #ifdef FAULTLINE_HAVE_CUDA
-  faultline::register_cuda_backend();
+  faultline::cli::register_cuda_module();
 #endif
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {

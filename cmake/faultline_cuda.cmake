@@ -27,9 +27,23 @@ if(FAULTLINE_HAVE_CUDA)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
-  add_library(faultline_cuda STATIC ${FAULTLINE_CUDA_SOURCES})
+  # The backend's objects (position-independent), linked twice: into faultline_cuda, a static library for the
+  # GPU tests, and into libfaultline_cuda.so, the module the faultline command loads on first use of
+  # --backend cuda (cli/cuda_module.h); the module takes the engine's symbols from the command.
+  add_library(faultline_cuda_objects OBJECT ${FAULTLINE_CUDA_SOURCES})
+  set_target_properties(faultline_cuda_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(faultline_cuda_objects PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_options(faultline_cuda_objects PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${FAULTLINE_WARNINGS}>)
+  target_link_libraries(faultline_cuda_objects PUBLIC CUDA::cudart CUDA::cublas ${FAULTLINE_CUDNN_LIBRARY})
+  # Headers only (the module must not carry a second copy of the engine): the include paths of what the
+  # backend uses.
+  target_include_directories(faultline_cuda_objects PRIVATE $<TARGET_PROPERTY:faultline_runtime,INTERFACE_INCLUDE_DIRECTORIES>)
+  add_library(faultline_cuda STATIC $<TARGET_OBJECTS:faultline_cuda_objects>)
   target_include_directories(faultline_cuda PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_options(faultline_cuda PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${FAULTLINE_WARNINGS}>)
   target_link_libraries(faultline_cuda PUBLIC faultline_runtime CUDA::cudart CUDA::cublas ${FAULTLINE_CUDNN_LIBRARY})
+  add_library(faultline_cuda_module MODULE $<TARGET_OBJECTS:faultline_cuda_objects>)
+  set_target_properties(faultline_cuda_module PROPERTIES OUTPUT_NAME faultline_cuda
+                        LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+  target_link_libraries(faultline_cuda_module PRIVATE CUDA::cudart CUDA::cublas ${FAULTLINE_CUDNN_LIBRARY})
 endif()
 message(STATUS "faultline: CUDA backend ${FAULTLINE_HAVE_CUDA} (FAULTLINE_CUDA=${FAULTLINE_CUDA})")

@@ -847,3 +847,5 @@ Result<std::unique_ptr<Backend>> make_cuda_backend() {
 void register_cuda_backend() { register_backend("cuda", make_cuda_backend); }
 
 }  // namespace faultline
+
+extern "C" faultline::BackendFactory faultline_cuda_backend_factory() { return faultline::make_cuda_backend; }

@@ -61,8 +61,13 @@ namespace faultline {
 // The backend, or "backend 'cuda': no CUDA device (cudaGetDeviceCount: ...)" when no GPU is visible.
 Result<std::unique_ptr<Backend>> make_cuda_backend();
 
-// Makes "cuda" known to create_backend() (engine/backend.h register_backend). The faultline command calls it at
-// start; only programs that link faultline_cuda can.
+// Makes "cuda" known to create_backend() (engine/backend.h register_backend), for programs that link
+// faultline_cuda (the GPU tests). The faultline command loads the backend as a module instead, on first use
+// (cli/cuda_module.h).
 void register_cuda_backend();
 
 }  // namespace faultline
+
+// The module's entry point (libfaultline_cuda.so, built from the same objects as faultline_cuda): the factory
+// of the "cuda" backend, make_cuda_backend. Looked up with dlsym by cli/cuda_module.cpp.
+extern "C" faultline::BackendFactory faultline_cuda_backend_factory();
