@@ -220,6 +220,20 @@ int64_t preferred_channel_block() {
   return block;
 }
 
+// Whether a convolution implementation sums each output in an order that does not depend on the problem's
+// size, so that a primitive made for a crop of it (fewer rows, columns, images or output channels: the
+// partial runs of onednn_window.h) computes the same bytes as the whole step. oneDNN's direct JIT kernels
+// ("jit:avx512_core", "jit:avx2", ...) add the input channels up one fixed block (16 or 8) at a time, each
+// block's sum added to the output in block order. Its 1x1 kernels ("jit_1x1:...") cut the input channels into
+// chunks sized for the cache from the spatial size and the output channels, so a crop adds other chunks: on
+// ResNet-50's 1x1 convolutions with 512 and more input channels, crops rounded otherwise in the last bits
+// (and a fault masked in a full pass came out non-critical). brgemm, gemm and reference kernels are not
+// known to keep the order either: no partial runs for them.
+bool sums_in_fixed_order(const dnnl::primitive_desc& pd) {
+  const std::string impl = pd.impl_info_str();
+  return impl.rfind("jit:", 0) == 0;
+}
+
 // Winograd (oneDNN's F(4x4, 3x3), or F(2x2, 3x3) for very small batches) for the 3x3 stride-1 convolutions whose
 // input and output both have at least kWinogradMinChannels channels, in plans without fault machinery (see
 // onednn_backend.h). On ResNet20 (batch 100, fp32, AVX-512, 2 threads) it takes the 32-channel convolutions from
@@ -1119,7 +1133,8 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
     action.args[DNNL_ARG_DST] = define_output(s, y, dst_md);
   }
   const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, nodes[0]);
-  if (keep_values_ && add == kNoNode && axes && step.actions.empty()) {
+  // Partial runs only where a primitive made for part of the output sums in the whole step's order.
+  if (keep_values_ && add == kNoNode && axes && step.actions.empty() && sums_in_fixed_order(pd)) {
     auto make_crop = [conv_pd, bias_md, weights_md = pd.weights_desc()](
                          const Md& src, const Md& dst, const memory::dims& pads_begin, const memory::dims& pads_end) {
       return dnnl::primitive_desc(
@@ -1127,7 +1142,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
     };
     step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
   }
-  if (keep_values_ && add == kNoNode && group == 1 && step.actions.empty()) {
+  if (keep_values_ && add == kNoNode && group == 1 && step.actions.empty() && sums_in_fixed_order(pd)) {
     auto make_channels = [conv_pd, src_md = pd.src_desc(), pads_begin, pads_end](const Md& weights, const Md& bias,
                                                                                   const Md& dst) {
       return dnnl::primitive_desc(

@@ -10,8 +10,10 @@
 //     scattered back; only the images asked for are gathered, into a crop of a batch rounded up to a multiple
 //     of kCropImageStep. Windows are widened to even sizes so that crop primitives are reused (cached by the
 //     crop's geometry and batch). A crop primitive is used only when oneDNN picks the same implementation for it as for
-//     the whole step, with the same weights layout: the direct kernels then sum each output in the same order.
-//     Otherwise run() declines that window.
+//     the whole step, with the same weights layout; otherwise run() declines that window. The backend gives
+//     runners only to convolutions whose implementation sums each output in an order independent of the
+//     problem's size (onednn_backend.cpp sums_in_fixed_order: the direct "jit:" kernels, not the jit_1x1 ones,
+//     whose crops rounded otherwise on ResNet-50's 1x1 convolutions).
 #pragma once
 
 #include <cstddef>
