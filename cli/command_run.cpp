@@ -288,9 +288,10 @@ Status command_run(int argc, char** argv) {
       std::printf("channel re-execution: %lld faulted convolutions recomputed the output channels their faulty "
                   "weights reach\n", static_cast<long long>(r.channel_steps));
     if (r.pass_batch > 0)
-      std::printf("smaller passes: one batch's golden values take %.0f MB, more than golden_budget_mb; every value "
-                  "is kept for %lld images at a time instead and passes run on %lld images (the same bytes: the "
-                  "first batch's clean outputs are equal at both sizes)\n",
+      std::printf("smaller passes: one batch's golden values take %.0f MB, more than golden_budget_mb or the 512 "
+                  "MB a pass keeps at most (larger ones ran slower); every value is kept for %lld images at a time "
+                  "instead and passes run on %lld images (the same bytes: the first batch's clean outputs are "
+                  "equal at both sizes)\n",
                   static_cast<double>(r.all_values_bytes) / 1e6, static_cast<long long>(r.pass_batch),
                   static_cast<long long>(r.pass_batch));
     if (r.checkpoints > 0)

@@ -151,36 +151,60 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
       }
     }
     size_t one_batch = per_image * static_cast<size_t>(std::min(batch, replayer->images_));
-    Result<IncrementalExecutor*> executor = unsupported("a batch's kept values exceed the golden budget");
-    if (one_batch / 2 <= budget) {
+    const size_t pass_limit = std::min(budget, replay_options.pass_batch_bytes);
+    // A batch whose values exceed the budget, or are large enough to run faster in smaller passes
+    // (ReplayOptions::pass_batch_bytes), first tries passes on fewer images, from the plain plan of the batch
+    // (a kept plan of it would take those values' memory at once).
+    // The batch's kept plan, taken when its values fit `limit` (the estimate rounds every value up, per image:
+    // the plan's exact size decides).
+    auto kept_batch = [&](size_t limit) -> Result<bool> {
       FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, keeping));
-      executor = replayer->executor_for(replayer->session_->compiled());
-      if (executor.is_ok()) one_batch = (*executor)->slot_bytes();
+      auto executor = replayer->executor_for(replayer->session_->compiled());
+      if (!executor.is_ok()) {
+        replayer->stats_.full_passes_reason =
+            "the backend keeps no golden values to recompute from (" + executor.status().message() + ")";
+        return false;
+      }
+      one_batch = (*executor)->slot_bytes();
       // Decides shares_image_passes(), which mostly_grouped() counts.
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
-    }
-    if (executor.is_ok() && one_batch <= budget) {
+      if (one_batch > limit) return false;
       replayer->keep_values_within(one_batch);
-      return replayer;
+      return true;
+    };
+    if (one_batch / 2 <= pass_limit) {
+      FL_ASSIGN_OR_RETURN(const bool kept, kept_batch(pass_limit));
+      if (kept) return replayer;
+      if (!replayer->stats_.full_passes_reason.empty()) {  // the backend keeps nothing
+        replayer->executors_.clear();
+        replayer->session_.reset();
+        FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, options));
+        replayer->images_independent_ = false;
+        return replayer;
+      }
     }
-    const bool too_large = one_batch > budget;
-    if (!too_large) {
-      replayer->stats_.full_passes_reason = "the backend keeps no golden values to recompute from (" +
-                                            executor.status().message() + ")";
-    } else {
-      replayer->stats_.all_values_bytes = one_batch;
-      replayer->stats_.full_passes_reason =
-          "one batch's golden values take " + megabytes(one_batch) + ", more than the golden budget (" + megabytes(budget) +
-          "), and not even the graph inputs and one checkpoint fit; a smaller batch_size or a larger "
-          "golden_budget_mb runs incremental passes";
-    }
-    replayer->executors_.clear();  // they belong to the kept plan, replaced here
+    // One batch's values exceed pass_limit (estimated, or measured on the kept plan just made).
+    replayer->stats_.all_values_bytes = one_batch;
+    replayer->executors_.clear();  // they belong to a kept plan, replaced here
     replayer->session_.reset();
     FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, options));
-    if (too_large) {
+    replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
+    FL_ASSIGN_OR_RETURN(const bool smaller, replayer->plan_pass_batches(model, keeping, per_image, pass_limit));
+    if (smaller) return replayer;
+    if (one_batch <= budget) {  // within the budget, only too large to run fast: the batch's kept plan after all
+      replayer->session_.reset();
+      FL_ASSIGN_OR_RETURN(const bool kept, kept_batch(budget));
+      if (kept) return replayer;
+      replayer->executors_.clear();
+      replayer->session_.reset();
+      FL_ASSIGN_OR_RETURN(replayer->session_, Session::create(model, options));
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
-      FL_ASSIGN_OR_RETURN(const bool sub_batches, replayer->plan_pass_batches(model, keeping, per_image));
-      if (sub_batches) return replayer;
+    }
+    if (replayer->stats_.full_passes_reason.empty()) {
+      replayer->stats_.full_passes_reason =
+          "one batch's golden values take " + megabytes(one_batch) + ", more than the golden budget (" +
+          megabytes(budget) + "), and not even the graph inputs and one checkpoint fit; a smaller batch_size or a "
+          "larger golden_budget_mb runs incremental passes";
       const int64_t batches = std::max<int64_t>((replayer->images_ + batch - 1) / batch, 1);
       FL_ASSIGN_OR_RETURN(const bool checkpointed, replayer->plan_checkpoints(batches));
       if (checkpointed) return replayer;
@@ -204,18 +228,21 @@ void FaultReplayer::keep_values_within(size_t slot_bytes) {
 }
 
 Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping,
-                                              size_t per_image) {
-  const size_t budget = replay_options_.golden_budget_bytes;
+                                              size_t per_image, size_t limit) {
   int64_t pass_batch = 0;  // the largest divisor of the batch below it whose kept values fit
   for (int64_t k = batch_ - 1; k >= 1 && pass_batch == 0; --k)
-    if (batch_ % k == 0 && per_image * static_cast<size_t>(k) <= budget) pass_batch = k;
+    if (batch_ % k == 0 && per_image * static_cast<size_t>(k) <= limit) pass_batch = k;
   if (pass_batch == 0 || !images_independent_) return false;
   keeping.batch = pass_batch;
   auto kept = Session::create(model, keeping);
   if (!kept.is_ok()) return false;
+  // session_'s executor (a kept plan of the whole batch) stays until the smaller plan is taken.
+  auto drop_new_executor = [this, &kept] {
+    std::erase_if(executors_, [&](const auto& e) { return &e->model() == &(*kept)->compiled(); });
+  };
   auto executor = executor_for((*kept)->compiled());
-  if (!executor.is_ok() || (*executor)->slot_bytes() > budget) {
-    executors_.clear();
+  if (!executor.is_ok() || (*executor)->slot_bytes() > limit) {
+    drop_new_executor();
     return false;
   }
   // The kernels a backend picks may depend on the batch size, and with them the rounding (oneDNN's plain
@@ -234,12 +261,13 @@ Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>
       same = a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
     }
     if (!same) {
-      executors_.clear();
+      drop_new_executor();
       stats_.pass_batch_refused = "batches of " + std::to_string(pass_batch) + " images compute other bytes than batches of " +
                                   std::to_string(batch_);
       return false;
     }
   }
+  std::erase_if(executors_, [&](const auto& e) { return &e->model() != &(*kept)->compiled(); });
   session_ = std::move(kept).value();
   stats_.pass_batch = pass_batch;
   keep_values_within((*executor)->slot_bytes());

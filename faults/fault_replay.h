@@ -56,6 +56,13 @@ struct ReplayOptions {
   // else one batch's at a time (batch-major, for callers of run_group as above). Full passes when not even
   // the graph inputs and one more boundary fit.
   size_t golden_budget_bytes = size_t{4} << 30;
+  // One pass batch's golden values at most, when a batch's values fit the budget but are larger than this:
+  // passes then run on fewer images as above (when the images are independent and the bytes the same). On
+  // torchvision's ResNet-50 (224x224, batch 20: 1.7 GB a batch) passes of 4 images took 14.1 s instead of
+  // 22.1 s on 12 activation faults x 40 images, and 8.6 instead of 13.3 s on weight faults (full passes 18.8
+  // and 17.7 s; benchmarks/imagenet_budget.sh): restoring and comparing values that fit the caches. ResNet20 at
+  // batch 100 (162 MB) is below it.
+  size_t pass_batch_bytes = size_t{512} << 20;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are
   // permanent or share passes one per image (shares_image_passes). One slot's memory is then written over and
@@ -195,10 +202,13 @@ class FaultReplayer {
   void keep_values_within(size_t slot_bytes);
   // After a kept plan's golden values proved too large, with session_ the plain plan of batch_ images: when the
   // images go through the model independently, replaces it with a kept plan of the largest divisor k of batch_
-  // (k < batch_) whose values (`per_image` bytes an image) fit the budget, provided the first batch's clean
+  // (k < batch_) whose values (`per_image` bytes an image) fit `limit`, provided the first batch's clean
   // outputs are the same bytes on both plans (a backend's kernels may depend on the batch size). Batches keep
   // their meaning (executed_batch, persistence batch); each runs as batch_ / k passes. True when done.
-  Result<bool> plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping, size_t per_image);
+  // Also called with session_ a kept plan of batch_ images whose values fit the budget but exceed
+  // ReplayOptions::pass_batch_bytes; that plan stays when nothing smaller is taken.
+  Result<bool> plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping, size_t per_image,
+                                 size_t limit);
   // After a kept plan's golden values proved too large: plans checkpoints on the plain session_ within the
   // budget; true when they keep more than the graph inputs (the replay then runs checkpointed passes).
   Result<bool> plan_checkpoints(int64_t batches);

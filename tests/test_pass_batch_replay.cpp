@@ -81,6 +81,18 @@ TEST(PassBatchReplay, ReferenceWeightAndActivationFaultsMatchFullPasses) {
   }
 }
 
+// Within the budget, a batch whose values exceed ReplayOptions::pass_batch_bytes runs in smaller passes too.
+TEST(PassBatchReplay, LargeBatchesRunInSmallerPassesWithinTheBudget) {
+  const Campaign c = make_campaign("models/densenet_small.onnx", "models/densenet_small_input.npy",
+                                   SiteTarget::kActivation, 8, 57);
+  ReplayOptions capped;
+  capped.pass_batch_bytes = budget_for(c, "reference", 4, 0.6).golden_budget_bytes;
+  expect_pass_batch(expect_identical(c, "reference", 4, capped), 2);
+  ReplayOptions roomy;
+  roomy.pass_batch_bytes = budget_for(c, "reference", 4, 1.0).golden_budget_bytes;
+  EXPECT_EQ(expect_identical(c, "reference", 4, roomy).pass_batch, 0) << "a batch within the cap keeps its size";
+}
+
 // A batch fault still hits every image of its executed batch (4 images), not only those of its pass (2).
 TEST(PassBatchReplay, PersistenceKeepsTheCampaignsBatches) {
   const Campaign weights = make_campaign("models/densenet_small.onnx", "models/densenet_small_input.npy",
