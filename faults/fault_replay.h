@@ -47,8 +47,9 @@ struct ReplayOptions {
   bool windows = true;
   // The golden values of all batches must fit in this many bytes (checked once the model is planned).
   // Otherwise, when one batch's values fit, the replay goes batch-major: run_group() runs each batch clean
-  // once and then every fault of the group on it. When not even one batch's fit, passes run on fewer images
-  // (the largest divisor k of the batch whose values fit, batch-major when needed; FaultReplayer::plan_pass_batches)
+  // once and then every fault of the group on it. When not even one batch's fit (or they take more than
+  // pass_batch_bytes), passes run on fewer images (the largest divisor k of the batch whose values fit both,
+  // batch-major when needed; FaultReplayer::plan_pass_batches)
   // if the images go through the model independently and the first batch's clean outputs are the same bytes
   // at both sizes. Failing that, the model is planned without
   // kept values and only the values crossing a few step boundaries are kept (engine/checkpoint_executor.h):
@@ -200,13 +201,13 @@ class FaultReplayer {
   // `slot_bytes`: incremental passes, from every slot's values when they fit the budget, else one slot's at a
   // time (batch-major); batch-major too when prefer_batch_major and the faults are mostly_grouped().
   void keep_values_within(size_t slot_bytes);
-  // After a kept plan's golden values proved too large, with session_ the plain plan of batch_ images: when the
-  // images go through the model independently, replaces it with a kept plan of the largest divisor k of batch_
-  // (k < batch_) whose values (`per_image` bytes an image) fit `limit`, provided the first batch's clean
-  // outputs are the same bytes on both plans (a backend's kernels may depend on the batch size). Batches keep
-  // their meaning (executed_batch, persistence batch); each runs as batch_ / k passes. True when done.
-  // Also called with session_ a kept plan of batch_ images whose values fit the budget but exceed
-  // ReplayOptions::pass_batch_bytes; that plan stays when nothing smaller is taken.
+  // When one batch's golden values exceed the budget or ReplayOptions::pass_batch_bytes (`limit`, the smaller
+  // of the two), with session_ the plain plan of batch_ images and images_independent_ decided on it: replaces
+  // it with a kept plan of the largest divisor k of batch_ (k < batch_) whose values (`per_image` bytes an
+  // image) fit `limit`, provided the first batch's clean outputs, and a smaller last batch's, are the same
+  // bytes on both plans (a backend's kernels may depend on the batch size). Batches keep their meaning
+  // (executed_batch, persistence batch); each runs as batch_ / k passes. True when done; otherwise session_
+  // and the executors are as they were.
   Result<bool> plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping, size_t per_image,
                                  size_t limit);
   // After a kept plan's golden values proved too large: plans checkpoints on the plain session_ within the
