@@ -152,9 +152,6 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     }
     size_t one_batch = per_image * static_cast<size_t>(std::min(batch, replayer->images_));
     const size_t pass_limit = std::min(budget, replay_options.pass_batch_bytes);
-    // A batch whose values exceed the budget, or are large enough to run faster in smaller passes
-    // (ReplayOptions::pass_batch_bytes), first tries passes on fewer images, from the plain plan of the batch
-    // (a kept plan of it would take those values' memory at once).
     // The batch's kept plan, taken when its values fit `limit` (the estimate rounds every value up, per image:
     // the plan's exact size decides).
     auto kept_batch = [&](size_t limit) -> Result<bool> {
@@ -166,12 +163,16 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
         return false;
       }
       one_batch = (*executor)->slot_bytes();
+      if (per_image == 0) per_image = one_batch / static_cast<size_t>(std::min(batch, replayer->images_));
       // Decides shares_image_passes(), which mostly_grouped() counts.
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();
       if (one_batch > limit) return false;
       replayer->keep_values_within(one_batch);
       return true;
     };
+    // A batch whose values exceed the budget, or are large enough to run faster in smaller passes
+    // (ReplayOptions::pass_batch_bytes), tries passes on fewer images from the plain plan of the batch first
+    // (a kept plan of it would take those values' memory at once).
     if (one_batch / 2 <= pass_limit) {
       FL_ASSIGN_OR_RETURN(const bool kept, kept_batch(pass_limit));
       if (kept) return replayer;
@@ -236,7 +237,7 @@ Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>
   keeping.batch = pass_batch;
   auto kept = Session::create(model, keeping);
   if (!kept.is_ok()) return false;
-  // session_'s executor (a kept plan of the whole batch) stays until the smaller plan is taken.
+  // On failure the new plan's executor goes again (the plain session_ has none).
   auto drop_new_executor = [this, &kept] {
     std::erase_if(executors_, [&](const auto& e) { return &e->model() == &(*kept)->compiled(); });
   };
