@@ -303,18 +303,18 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
 Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, const Group& group) const {
   for (size_t f : group.faults)
     if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) return false;
-  const std::span<std::byte> kept = model.value_storage(id);
-  if (kept.empty() || !model.value_element_offset(id, 0)) return false;
+  const std::span<std::byte> bytes = model.value_storage(id);
+  if (bytes.empty() || !model.value_element_offset(id, 0)) return false;
   const Value& value = model.graph().value(id);
   const int64_t per_image = faults_[group.faults.front()].source.target->elements;
   FL_RETURN_IF_ERROR(apply_faults(
       group, value.dtype, numel(value.shape) / per_image,
       [&](int64_t element) -> Result<std::byte*> {
         const std::optional<size_t> offset = model.value_element_offset(id, element);
-        if (!offset || *offset + dtype_size(value.dtype) > kept.size())
+        if (!offset || *offset + dtype_size(value.dtype) > bytes.size())
           return internal_error("activation '" + group.value + "': the backend cannot place element " +
                                 std::to_string(element) + " in its bytes");
-        return kept.data() + *offset;
+        return bytes.data() + *offset;
       },
       [](int64_t, int64_t) { return std::span<std::byte>(); }));  // no ber here (checked above)
   return true;
