@@ -448,10 +448,12 @@ TEST(OnednnWindows, StepsOnTheRulesWindowWriteTheWholeStepsBytes) {
     EXPECT_TRUE(densenet.count(op)) << op << " never ran on a window";
     EXPECT_TRUE(densenet.count(op + "@images")) << op << " never ran on some images";
   }
-  // 1x1 convolutions of 512 input channels on 28x28 maps (oneDNN's jit_1x1 kernels, whose crops would sum the
-  // channels in other chunks): they run whole, everything else on its window.
+  // 1x1 convolutions of 512 input channels on 28x28 maps (oneDNN's jit_1x1 kernels, whose crops of a window
+  // would sum the channels in other chunks): they run on the whole maps of some images only (a crop of 8
+  // images for a step of 10), everything else on its window too.
   const std::set<std::string> bottleneck = check_windows_match_whole_steps("models/bottleneck_1x1.onnx");
   EXPECT_TRUE(bottleneck.count("Relu")) << "the element-wise steps still run on windows";
+  EXPECT_TRUE(bottleneck.count("Conv@images")) << "the 1x1 convolutions run on the whole maps of some images";
 }
 
 TEST(OnednnWindows, TwoThreadsSplitTheWindowCopiesAndLoopsOverTheImages) {

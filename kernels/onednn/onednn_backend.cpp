@@ -234,6 +234,17 @@ bool sums_in_fixed_order(const dnnl::primitive_desc& pd) {
   return impl.rfind("jit:", 0) == 0;
 }
 
+// Whether a convolution implementation sums each output in an order that depends on the spatial size and the
+// channels but not on the number of images: a crop of whole maps of some images then computes the step's
+// bytes. oneDNN's 1x1 kernels size their input-channel chunks from the spatial size and the channels
+// (checked: tests/test_spatial_window.cpp runs the bottleneck model's 512 -> 128 convolution on the whole
+// maps of 2 images, in a crop of 8 images, against the step of 10; ResNet-50's lists give the full passes'
+// summaries with them).
+bool sums_in_fixed_order_per_map(const dnnl::primitive_desc& pd) {
+  const std::string impl = pd.impl_info_str();
+  return sums_in_fixed_order(pd) || impl.rfind("jit_1x1:", 0) == 0;
+}
+
 // Winograd (oneDNN's F(4x4, 3x3), or F(2x2, 3x3) for very small batches) for the 3x3 stride-1 convolutions whose
 // input and output both have at least kWinogradMinChannels channels, in plans without fault machinery (see
 // onednn_backend.h). On ResNet20 (batch 100, fp32, AVX-512, 2 threads) it takes the 32-channel convolutions from
@@ -1133,14 +1144,17 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
     action.args[DNNL_ARG_DST] = define_output(s, y, dst_md);
   }
   const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, nodes[0]);
-  // Partial runs only where a primitive made for part of the output sums in the whole step's order.
-  if (keep_values_ && add == kNoNode && axes && step.actions.empty() && sums_in_fixed_order(pd)) {
+  // Partial runs only where a primitive made for part of the output sums in the whole step's order: any
+  // window, or (1x1 kernels) the whole maps of some images.
+  const bool whole_maps_only = !sums_in_fixed_order(pd);
+  if (keep_values_ && add == kNoNode && axes && step.actions.empty() && sums_in_fixed_order_per_map(pd)) {
     auto make_crop = [conv_pd, bias_md, weights_md = pd.weights_desc()](
                          const Md& src, const Md& dst, const memory::dims& pads_begin, const memory::dims& pads_end) {
       return dnnl::primitive_desc(
           conv_pd(src, weights_md, bias_md, dst, pads_begin, pads_end, dnnl::algorithm::convolution_direct));
     };
-    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel());
+    step.window = onednn::crop_window_runner(engine_, pd, action.args, *axes, make_crop, crop_scratch_, window_parallel(),
+                                             whole_maps_only);
   }
   if (keep_values_ && add == kNoNode && group == 1 && step.actions.empty() && sums_in_fixed_order(pd)) {
     auto make_channels = [conv_pd, src_md = pd.src_desc(), pads_begin, pads_end](const Md& weights, const Md& bias,

@@ -133,7 +133,7 @@ class CropWindowRunner final : public WindowRunner {
   CropWindowRunner(const dnnl::engine& engine, std::string impl, std::unordered_map<int, memory> args,
                    std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make, Tag src_tag, Tag dst_tag,
                    KeptLayout src_layout, KeptLayout dst_layout, std::shared_ptr<CropScratch> scratch,
-                   ParallelFor parallel)
+                   ParallelFor parallel, bool whole_maps_only)
       : engine_(engine),
         stream_(engine),
         impl_(std::move(impl)),
@@ -146,13 +146,15 @@ class CropWindowRunner final : public WindowRunner {
         dst_layout_(dst_layout),
         scratch_(std::move(scratch)),
         parallel_(std::move(parallel)),
-        dense_(all_images(src_layout.images)) {
+        dense_(all_images(src_layout.images)),
+        whole_maps_only_(whole_maps_only) {
     args_.erase(DNNL_ARG_SCRATCHPAD);
   }
 
   bool run(const SpatialWindow& requested, std::span<const int64_t> images) override {
     const auto [y0, y1] = widen(requested.y0, requested.y1, dst_layout_.height);
     const auto [x0, x1] = widen(requested.x0, requested.x1, dst_layout_.width);
+    if (whole_maps_only_ && (y1 - y0 != dst_layout_.height || x1 - x0 != dst_layout_.width)) return false;
     const SlidingAxis::Reads rows = axes_.first.inputs_read(y0, y1);
     const SlidingAxis::Reads cols = axes_.second.inputs_read(x0, x1);
     const int64_t count = static_cast<int64_t>(images.size());
@@ -235,6 +237,7 @@ class CropWindowRunner final : public WindowRunner {
   ParallelFor parallel_;
   std::map<Key, std::unique_ptr<Crop>> crops_;  // nullptr: declined
   const ImageList dense_;                        // 0, 1, ..., batch - 1: the crop's images
+  const bool whole_maps_only_;
 };
 
 }  // namespace
@@ -312,7 +315,8 @@ std::unique_ptr<WindowRunner> channel_concat_window_runner(std::vector<memory> i
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
-                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel) {
+                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel,
+                                                 bool whole_maps_only) {
   if (!args.count(DNNL_ARG_SRC) || !args.count(DNNL_ARG_DST)) return nullptr;
   const Md src = args.at(DNNL_ARG_SRC).get_desc(), dst = args.at(DNNL_ARG_DST).get_desc();
   const std::optional<Tag> src_tag = tag_of(src), dst_tag = tag_of(dst);
@@ -320,7 +324,7 @@ std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, con
   if (!src_tag || !dst_tag || !src_layout || !dst_layout) return nullptr;
   return std::make_unique<CropWindowRunner>(engine, full.impl_info_str(), std::move(args), axes, std::move(make),
                                             *src_tag, *dst_tag, *src_layout, *dst_layout, std::move(scratch),
-                                            std::move(parallel));
+                                            std::move(parallel), whole_maps_only);
 }
 
 std::unique_ptr<ChannelRunner> ChannelRunner::create(const dnnl::engine& engine, const dnnl::primitive_desc& full,

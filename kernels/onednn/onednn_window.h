@@ -79,14 +79,16 @@ class CropScratch {
 // A convolution or pooling compiled as `full` (forward inference, src/dst 4-D with a kept_layout_of layout),
 // executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad argument is replaced).
 // `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same operation on a crop;
-// `axes` give the sliding geometry. nullptr when the step does not qualify.
+// `axes` give the sliding geometry. With `whole_maps_only`, run() declines every window but the whole map (the
+// crop then differs from the step in its images only). nullptr when the step does not qualify.
 using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                                                 const dnnl::memory::dims& pads_begin,
                                                                 const dnnl::memory::dims& pads_end)>;
 std::unique_ptr<WindowRunner> crop_window_runner(const dnnl::engine& engine, const dnnl::primitive_desc& full,
                                                  std::unordered_map<int, dnnl::memory> args,
                                                  std::pair<SlidingAxis, SlidingAxis> axes, CropPrimitiveFactory make,
-                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel);
+                                                 std::shared_ptr<CropScratch> scratch, ParallelFor parallel,
+                                                 bool whole_maps_only = false);
 
 // A convolution recomputed for some of its output channels only (CompiledModel::run_step_channels): a weight
 // fault changes one output channel of its convolution. The channel blocks holding the channels asked for
