@@ -237,13 +237,10 @@ Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>
   keeping.batch = pass_batch;
   auto kept = Session::create(model, keeping);
   if (!kept.is_ok()) return false;
-  // On failure the new plan's executor goes again (the plain session_ has none).
-  auto drop_new_executor = [this, &kept] {
-    std::erase_if(executors_, [&](const auto& e) { return &e->model() == &(*kept)->compiled(); });
-  };
+  // The plain session_ has no executor: the only one is the new plan's, dropped again on failure.
   auto executor = executor_for((*kept)->compiled());
   if (!executor.is_ok() || (*executor)->slot_bytes() > limit) {
-    drop_new_executor();
+    executors_.clear();
     return false;
   }
   // The kernels a backend picks may depend on the batch size, and with them the rounding (oneDNN's plain
@@ -262,13 +259,12 @@ Result<bool> FaultReplayer::plan_pass_batches(const std::shared_ptr<const Graph>
       same = a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
     }
     if (!same) {
-      drop_new_executor();
+      executors_.clear();
       stats_.pass_batch_refused = "batches of " + std::to_string(pass_batch) + " images compute other bytes than batches of " +
                                   std::to_string(batch_);
       return false;
     }
   }
-  std::erase_if(executors_, [&](const auto& e) { return &e->model() != &(*kept)->compiled(); });
   session_ = std::move(kept).value();
   stats_.pass_batch = pass_batch;
   keep_values_within((*executor)->slot_bytes());

@@ -206,8 +206,8 @@ class FaultReplayer {
   // it with a kept plan of the largest divisor k of batch_ (k < batch_) whose values (`per_image` bytes an
   // image) fit `limit`, provided the first batch's clean outputs, and a smaller last batch's, are the same
   // bytes on both plans (a backend's kernels may depend on the batch size). Batches keep their meaning
-  // (executed_batch, persistence batch); each runs as batch_ / k passes. True when done; otherwise session_
-  // and the executors are as they were.
+  // (executed_batch, persistence batch); each runs as batch_ / k passes. Needs executors_ empty (the plain
+  // plan has none). True when done; otherwise session_ and executors_ are as they were.
   Result<bool> plan_pass_batches(const std::shared_ptr<const Graph>& model, SessionOptions keeping, size_t per_image,
                                  size_t limit);
   // After a kept plan's golden values proved too large: plans checkpoints on the plain session_ within the

@@ -24,23 +24,14 @@ using testing::Campaign;
 using testing::expect_group_identical;
 using testing::expect_identical;
 using testing::make_campaign;
+using testing::one_batch_golden_bytes;
 using testing::test_data;
-
-// What every batch's kept golden values take for `c` at `batch` (the incremental replay's own sizing).
-size_t kept_bytes(const Campaign& c, int64_t batch) {
-  SessionOptions options;
-  options.batch = batch;
-  options.threads = 1;
-  auto sizing = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input);
-  EXPECT_TRUE(sizing.is_ok()) << sizing.status().message();
-  return sizing.is_ok() ? (*sizing)->stats().golden_bytes : 0;
-}
 
 // A budget below one image's kept values (with more, passes would run on fewer images than the batch, every
 // value kept: FaultReplayer::plan_pass_batches): checkpoints.
 ReplayOptions checkpointed(const Campaign& c) {
   ReplayOptions options;
-  options.golden_budget_bytes = kept_bytes(c, 1) / static_cast<size_t>(c.input.dim(0)) * 7 / 10;
+  options.golden_budget_bytes = one_batch_golden_bytes(c, "onednn", 1) * 7 / 10;
   return options;
 }
 

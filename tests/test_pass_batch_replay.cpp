@@ -22,28 +22,13 @@ using testing::Campaign;
 using testing::expect_group_identical;
 using testing::expect_identical;
 using testing::make_campaign;
-
-SessionOptions session_options(const std::string& backend, int64_t batch) {
-  SessionOptions options;
-  options.backend = backend;
-  options.batch = batch;
-  options.threads = 1;  // ctest runs two tests at once on two cores
-  return options;
-}
-
-// What one batch's kept golden values take (the incremental replay's own sizing, every value kept).
-size_t one_batch_bytes(const Campaign& c, const std::string& backend, int64_t batch) {
-  auto sizing = FaultReplayer::create(c.model, session_options(backend, batch), c.list, c.resolved, c.targets, c.input);
-  EXPECT_TRUE(sizing.is_ok()) << sizing.status().message();
-  if (!sizing.is_ok()) return 0;
-  const int64_t batches = (c.input.dim(0) + batch - 1) / batch;
-  return (*sizing)->stats().golden_bytes / static_cast<size_t>(batches);
-}
+using testing::one_batch_golden_bytes;
+using testing::replay_session_options;
 
 // A budget that holds `share` of one batch's values.
 ReplayOptions budget_for(const Campaign& c, const std::string& backend, int64_t batch, double share) {
   ReplayOptions options;
-  options.golden_budget_bytes = static_cast<size_t>(static_cast<double>(one_batch_bytes(c, backend, batch)) * share);
+  options.golden_budget_bytes = static_cast<size_t>(static_cast<double>(one_batch_golden_bytes(c, backend, batch)) * share);
   return options;
 }
 
@@ -52,8 +37,8 @@ ReplayOptions budget_for(const Campaign& c, const std::string& backend, int64_t 
 bool same_golden(const Campaign& c, const std::string& backend, int64_t a, int64_t b) {
   ReplayOptions full;
   full.incremental = false;
-  auto at_a = FaultReplayer::create(c.model, session_options(backend, a), c.list, c.resolved, c.targets, c.input, {}, full);
-  auto at_b = FaultReplayer::create(c.model, session_options(backend, b), c.list, c.resolved, c.targets, c.input, {}, full);
+  auto at_a = FaultReplayer::create(c.model, replay_session_options(backend, a), c.list, c.resolved, c.targets, c.input, {}, full);
+  auto at_b = FaultReplayer::create(c.model, replay_session_options(backend, b), c.list, c.resolved, c.targets, c.input, {}, full);
   EXPECT_TRUE(at_a.is_ok() && at_b.is_ok());
   if (!at_a.is_ok() || !at_b.is_ok()) return false;
   auto golden_a = (*at_a)->golden();

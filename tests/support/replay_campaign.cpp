@@ -45,15 +45,29 @@ Campaign make_campaign(const std::string& model_file, const std::string& input_f
   return c;
 }
 
+SessionOptions replay_session_options(const std::string& backend, int64_t batch) {
+  SessionOptions options;
+  options.backend = backend;
+  options.batch = batch;
+  options.threads = 1;
+  return options;
+}
+
+size_t one_batch_golden_bytes(const Campaign& c, const std::string& backend, int64_t batch) {
+  auto sizing =
+      FaultReplayer::create(c.model, replay_session_options(backend, batch), c.list, c.resolved, c.targets, c.input);
+  EXPECT_TRUE(sizing.is_ok()) << sizing.status().message();
+  if (!sizing.is_ok()) return 0;
+  const int64_t batches = (c.input.dim(0) + batch - 1) / batch;
+  return (*sizing)->stats().golden_bytes / static_cast<size_t>(batches);
+}
+
 namespace {
 
 // expect_identical and expect_group_identical: the fast replay runs each fault alone, or all in one group.
 ReplayStats expect_as_full_passes(const Campaign& c, const std::string& backend, int64_t batch,
                                   const ReplayOptions& fast_options, bool grouped) {
-  SessionOptions options;
-  options.backend = backend;
-  options.batch = batch;
-  options.threads = 1;  // ctest runs two tests at once on two cores: no oversubscribed OpenMP barriers
+  const SessionOptions options = replay_session_options(backend, batch);
   ReplayOptions full;
   full.incremental = false;
   auto plain = FaultReplayer::create(c.model, options, c.list, c.resolved, c.targets, c.input, {}, full);

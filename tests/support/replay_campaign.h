@@ -32,6 +32,14 @@ struct Campaign {
 Campaign make_campaign(const std::string& model_file, const std::string& input_file, SiteTarget target, int64_t count,
                        uint64_t seed, Persistence persistence = Persistence::kPermanent, int64_t images = 0);
 
+// The session options of the replays below: `backend`, batches of `batch`, one thread (ctest runs two tests at
+// once on two cores: no oversubscribed OpenMP barriers).
+SessionOptions replay_session_options(const std::string& backend, int64_t batch);
+
+// What one batch's kept golden values take for `c` (the incremental replay's own sizing, every value kept, the
+// default budget): every batch's over the number of batches.
+size_t one_batch_golden_bytes(const Campaign& c, const std::string& backend, int64_t batch);
+
 // Replays every fault of `c` with full passes and with `fast_options` (batches of `batch`, one thread) and
 // requires bit-identical outputs (one failure per differing fault, up to five); returns the fast replay's stats.
 ReplayStats expect_identical(const Campaign& c, const std::string& backend, int64_t batch,
