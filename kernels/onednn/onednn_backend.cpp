@@ -1145,7 +1145,7 @@ bool OnednnModel::compile_conv(int s, const std::vector<NodeId>& nodes, Step& st
   }
   const std::optional<std::pair<SlidingAxis, SlidingAxis>> axes = sliding_axes(graph_, nodes[0]);
   // Partial runs only where a primitive made for part of the output sums in the whole step's order: any
-  // window, or (1x1 kernels) the whole maps of some images.
+  // window, or (1x1 kernels) the whole maps of some images, to which their windows are widened.
   const bool whole_maps_only = !sums_in_fixed_order(pd);
   if (keep_values_ && add == kNoNode && axes && step.actions.empty() && sums_in_fixed_order_per_map(pd)) {
     auto make_crop = [conv_pd, bias_md, weights_md = pd.weights_desc()](

@@ -152,9 +152,10 @@ class CropWindowRunner final : public WindowRunner {
   }
 
   bool run(const SpatialWindow& requested, std::span<const int64_t> images) override {
-    const auto [y0, y1] = widen(requested.y0, requested.y1, dst_layout_.height);
-    const auto [x0, x1] = widen(requested.x0, requested.x1, dst_layout_.width);
-    if (whole_maps_only_ && (y1 - y0 != dst_layout_.height || x1 - x0 != dst_layout_.width)) return false;
+    const SpatialWindow whole{0, dst_layout_.height, 0, dst_layout_.width};
+    const SpatialWindow& asked = whole_maps_only_ ? whole : requested;
+    const auto [y0, y1] = widen(asked.y0, asked.y1, dst_layout_.height);
+    const auto [x0, x1] = widen(asked.x0, asked.x1, dst_layout_.width);
     const SlidingAxis::Reads rows = axes_.first.inputs_read(y0, y1);
     const SlidingAxis::Reads cols = axes_.second.inputs_read(x0, x1);
     const int64_t count = static_cast<int64_t>(images.size());

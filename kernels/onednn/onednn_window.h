@@ -12,8 +12,9 @@
 //     crop's geometry and batch). A crop primitive is used only when oneDNN picks the same implementation for it as for
 //     the whole step, with the same weights layout; otherwise run() declines that window. The backend gives
 //     runners only to convolutions whose implementation sums each output in an order independent of the
-//     problem's size (onednn_backend.cpp sums_in_fixed_order: the direct "jit:" kernels, not the jit_1x1 ones,
-//     whose crops rounded otherwise on ResNet-50's 1x1 convolutions).
+//     problem's size (onednn_backend.cpp sums_in_fixed_order: the direct "jit:" kernels), and to the jit_1x1
+//     ones, whose crops of a window rounded otherwise on ResNet-50's 1x1 convolutions, a runner of whole maps
+//     of some images (sums_in_fixed_order_per_map).
 #pragma once
 
 #include <cstddef>
@@ -79,7 +80,7 @@ class CropScratch {
 // A convolution or pooling compiled as `full` (forward inference, src/dst 4-D with a kept_layout_of layout),
 // executed with `args` (DNNL_ARG_SRC and DNNL_ARG_DST among them; a scratchpad argument is replaced).
 // `make(src, dst, pads_begin, pads_end)` creates the primitive descriptor of the same operation on a crop;
-// `axes` give the sliding geometry. With `whole_maps_only`, run() declines every window but the whole map (the
+// `axes` give the sliding geometry. With `whole_maps_only`, run() widens every window to the whole map (the
 // crop then differs from the step in its images only). nullptr when the step does not qualify.
 using CropPrimitiveFactory = std::function<dnnl::primitive_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                                                 const dnnl::memory::dims& pads_begin,
