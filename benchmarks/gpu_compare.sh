@@ -176,7 +176,7 @@ fi
 tests_failed=0
 if [[ $skip_tests -eq 0 ]]; then
   step "ctest -L cuda"
-  if ctest --test-dir "$build_dir" -L cuda --output-on-failure --timeout 300 -j1 >"$out/ctest_cuda.log" 2>&1; then
+  if ctest --test-dir "$build_dir" -L cuda --output-on-failure --timeout 150 -j1 >"$out/ctest_cuda.log" 2>&1; then
     echo "   $(grep -E 'tests passed|tests failed' "$out/ctest_cuda.log" | tail -1)"
   else
     tests_failed=1

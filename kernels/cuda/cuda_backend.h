@@ -16,11 +16,12 @@
 //     Pad (constant/edge/reflect, negative pads), Transpose: our kernels, with the reference's arithmetic and
 //     NaN semantics (kernels/cuda/cuda_index_maps.h). Concat: cudaMemcpy2DAsync per input. Reshape, Flatten,
 //     Identity, Squeeze, Unsqueeze: a device-to-device copy (no aliasing yet).
-//   * Fallback. Everything else (spiking neurons, integer and quantization ops, weight decodes, 3-D conv/pools,
-//     asymmetric conv pads, MatMul batch axes that broadcast partially, Add/Sub/Mul/Div on int64) runs the
+//   * Fallback. Everything else the reference backend runs (spiking neurons, integer and quantization ops, weight
+//     decodes, 3-D conv/pools, asymmetric conv pads, MatMul batch axes that broadcast partially) runs the
 //     reference kernel on host copies of the node's inputs (copied down, the stream synchronised, the outputs
-//     copied up): correct but slow, and it synchronises the host once per such node. Only what no backend runs
-//     (unfolded shape arithmetic, operands not in specialized form) is refused at plan time, naming the node.
+//     copied up): correct but slow, and it synchronises the host once per such node. What the reference backend
+//     refuses too (int64 arithmetic, unfolded shape arithmetic, operands not in specialized form) is refused at
+//     plan time, naming the node.
 //   * Memory and streams. Weights are uploaded once and stay resident; every value lives in one device arena
 //     planned with engine/buffer_plan.h lifetimes (one buffer per value, no sharing, with keep_values); one
 //     cudaStream per compiled model, the cuDNN and cuBLAS handles bound to it; run_step() only enqueues: the host

@@ -9,6 +9,7 @@
 #include "engine/shape_inference.h"
 #include "engine/specialize.h"
 #include "engine/weight_storage.h"
+#include "kernels/reference/reference_backend.h"
 #include "kernels/reference/reference_internal.h"
 
 namespace faultline::cuda_plan {
@@ -207,6 +208,14 @@ Status check_support(const Graph& graph, NodeId id) {
     if (!value.shape_known || !is_static(value.shape))
       return fail("output '" + value.name + "' has no static shape " + shape_to_string(value.shape) +
                   " (run specialize() first)");
+  }
+  // A node without a GPU kernel runs the reference kernel on the host: only what the reference backend runs.
+  std::string reason;
+  if (kind_of(graph, id, reason) == StepKind::kReference) {
+    static const std::unique_ptr<Backend> reference = make_reference_backend();
+    const Status status = reference->check_support(graph, id);
+    if (!status.is_ok())
+      return fail("no CUDA kernel (" + reason + ") and the reference fallback refuses it: " + status.message());
   }
   return Status::ok();
 }

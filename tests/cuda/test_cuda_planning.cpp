@@ -317,7 +317,7 @@ TEST(CudaPlanSteps, UnsupportedNodesFallBackNamingWhy) {
   const ValueId x = b.input("x", {1, 2, 4, 4, 4});
   const ValueId c = b.node(OpKind::kConv, {x, b.constant("w", random_tensor({3, 2, 3, 3, 3}, 1))},
                            ConvAttrs{{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, 1}, "conv3d");
-  b.output(b.node(OpKind::kAdd, {b.input("i", {2, 3}, DType::kInt64), b.input("j", {2, 3}, DType::kInt64)}, {}, "iadd"));
+  b.output(b.node(OpKind::kMaxPool, {b.input("v", {1, 2, 4, 4, 4})}, PoolAttrs{{2, 2, 2}, {2, 2, 2}}, "pool3d"));
   b.output(c);
   const Graph graph = b.build_with_shapes();
   auto plan = cuda_plan::plan_steps(graph, {});
@@ -337,6 +337,16 @@ TEST(CudaPlanSteps, RefusalsNameTheNode) {
   ASSERT_FALSE(status.is_ok());
   EXPECT_NE(status.message().find("shape_of_x"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find("cuda backend"), std::string::npos) << status.message();
+
+  // No CUDA kernel, and the reference fallback runs integer arithmetic nowhere: refused, naming both.
+  GraphBuilder i;
+  i.output(i.node(OpKind::kAdd, {i.input("a", {2, 3}, DType::kInt64), i.input("b", {2, 3}, DType::kInt64)}, {}, "iadd"));
+  const Graph integer = i.build_with_shapes();
+  const Status refused = cuda_plan::check_support(integer, 0);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.message().find("iadd"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("reference fallback refuses"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("int64"), std::string::npos) << refused.message();
 }
 
 TEST(CudaPlanSteps, ConvAlgorithmPolicy) {
