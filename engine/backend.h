@@ -50,6 +50,30 @@ struct StepInfo {
   std::vector<ValueId> outputs;
 };
 
+// One element's word rewritten in place by CompiledModel::patch_value_words: ((word & keep) | set) ^ flip.
+struct WordPatch {
+  int64_t element = 0;
+  uint64_t keep = ~uint64_t{0};
+  uint64_t set = 0;
+  uint64_t flip = 0;
+};
+
+// The device memory of a backend that keeps values off the host (CompiledModel::kept_device): what the
+// incremental executor does with kept bytes, done on the device, ordered with the model's steps.
+class KeptDevice {
+ public:
+  virtual ~KeptDevice() = default;
+  // `bytes` of device memory for a golden slot (aligned for any word), or nullptr when that much is not
+  // available; handed back with release().
+  virtual std::byte* allocate(size_t bytes) = 0;
+  virtual void release(std::byte* memory) = 0;
+  // Copies `bytes` bytes between device addresses (kept storage, golden slots), after the steps run so far.
+  virtual void copy(std::byte* to, const std::byte* from, size_t bytes) = 0;
+  // Whether `bytes` bytes at two device addresses differ, once the steps run so far have finished. A device
+  // error answers true (the model's next read_value reports it).
+  virtual bool differ(const std::byte* a, const std::byte* b, size_t bytes) = 0;
+};
+
 class CompiledModel {
  public:
   virtual ~CompiledModel() = default;
@@ -77,10 +101,19 @@ class CompiledModel {
   // logical shape, stored there as one word of the value's dtype; nullopt when value_storage(id) is empty
   // (or the backend cannot say).
   virtual std::optional<size_t> value_element_offset(ValueId id, int64_t index) { return std::nullopt; }
-  // With PlanOptions::keep_values: value_storage(id), at an address fixed for the model's life, where the
-  // value stays until the next pass overwrites it. Empty for a value the plan does not keep (a constant, a
-  // fused-away value) and for every value without keep_values.
+  // Rewrites words of value `id` where it lives (a GPU's memory), after the steps run so far and before the
+  // next: each patch turns the word of its element (row-major in the value's logical shape; distinct elements)
+  // into ((word & keep) | set) ^ flip (faults/bit_ops.h WordMasks). For backends whose value_storage() is
+  // empty; false, having done nothing, when the backend cannot (the caller then reads and writes the value).
+  virtual Result<bool> patch_value_words(ValueId id, std::span<const WordPatch> patches) { return false; }
+  // With PlanOptions::keep_values: the bytes that hold value `id`, at an address fixed for the model's life,
+  // where the value stays until the next pass overwrites it: value_storage(id) on a backend whose values live
+  // in host memory, device memory where kept_device() is not null (never to be touched by the host). Empty for
+  // a value the plan does not keep (a constant, a fused-away value) and for every value without keep_values.
   virtual std::span<std::byte> kept_storage(ValueId id) { return {}; }
+  // Where kept_storage() is device memory (a GPU's): the device that holds it, which allocates the incremental
+  // executor's golden slots and copies and compares kept bytes for it (KeptDevice below). nullptr: host memory.
+  virtual KeptDevice* kept_device() { return nullptr; }
 
   // Window re-execution (engine/incremental_executor.h, engine/spatial_window.h). With keep_values: how the
   // kept bytes of a 4-D value lay out its elements, when the backend can say (nullopt otherwise).

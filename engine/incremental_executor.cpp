@@ -62,6 +62,7 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
   executor->carries_images_.assign(values, 0);
   for (ValueId v : graph.inputs()) executor->carries_images_[static_cast<size_t>(v)] = 1;
   executor->layout_.resize(values);
+  executor->device_ = model.kept_device();
 
   auto keep = [&](ValueId v, const std::string& role) -> Status {
     auto& storage = executor->storage_[static_cast<size_t>(v)];
@@ -72,7 +73,9 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
                          "' has no kept storage; plan the model with keep_values");
     executor->golden_offset_[static_cast<size_t>(v)] = executor->slot_bytes_;
     // A layout is used only when it covers exactly the kept bytes.
-    const std::optional<KeptLayout> layout = model.kept_layout(v);
+    // Device bytes are copied and compared whole: no windows, no images told apart.
+    const std::optional<KeptLayout> layout =
+        executor->device_ != nullptr ? std::nullopt : model.kept_layout(v);
     if (layout && static_cast<size_t>(layout->images * layout->image_stride) * layout->word_bytes == storage.size())
       executor->layout_[static_cast<size_t>(v)] = layout;
     executor->slot_bytes_ += (storage.size() + 63) / 64 * 64;
@@ -108,15 +111,16 @@ Result<std::unique_ptr<IncrementalExecutor>> IncrementalExecutor::create(Compile
 Status IncrementalExecutor::capture(size_t slot) {
   if (slot >= slots_.size()) slots_.resize(slot + 1);
   if (!slots_[slot]) {
-    slots_[slot].reset(new (std::nothrow) std::byte[slot_bytes_]);
-    if (!slots_[slot])
-      return internal_error("incremental execution: cannot allocate a " + std::to_string(slot_bytes_) +
-                            "-byte golden slot");
+    std::byte* memory = device_ != nullptr ? device_->allocate(slot_bytes_) : new (std::nothrow) std::byte[slot_bytes_];
+    if (memory == nullptr)
+      return internal_error("incremental execution: cannot allocate a " + std::to_string(slot_bytes_) + "-byte golden slot" +
+                            (device_ != nullptr ? " in device memory" : ""));
+    slots_[slot] = SlotMemory(memory, SlotRelease{device_});
   }
   std::byte* base = slots_[slot].get();
   for (size_t v = 0; v < storage_.size(); ++v) {
     if (storage_[v].empty()) continue;
-    copy_bytes(parallel_, storage_[v].data(), base + golden_offset_[v], storage_[v].size());
+    copy_kept(base + golden_offset_[v], storage_[v].data(), storage_[v].size());
     holds_[v] = static_cast<int64_t>(slot);
     dirty_[v] = {};
   }
@@ -130,10 +134,21 @@ void IncrementalExecutor::load_golden(ValueId value, size_t slot) {
     const Region& dirty = dirty_[v];
     if (!dirty.empty()) copy_window(parallel_, *layout_[v], golden, storage_[v].data(), dirty.window, dirty.images);
   } else {
-    copy_bytes(parallel_, golden, storage_[v].data(), storage_[v].size());
+    copy_kept(storage_[v].data(), golden, storage_[v].size());
   }
   holds_[v] = static_cast<int64_t>(slot);
   dirty_[v] = {};
+}
+
+void IncrementalExecutor::copy_kept(std::byte* to, const std::byte* from, size_t bytes) {
+  if (device_ != nullptr)
+    device_->copy(to, from, bytes);
+  else
+    copy_bytes(parallel_, from, to, bytes);
+}
+
+bool IncrementalExecutor::kept_differ(const std::byte* a, const std::byte* b, size_t bytes) {
+  return device_ != nullptr ? device_->differ(a, b, bytes) : bytes_differ(parallel_, a, b, bytes);
 }
 
 void IncrementalExecutor::load_golden_outside(ValueId value, size_t slot, const Region& region) {
@@ -160,7 +175,7 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
   const std::byte* golden = slots_[slot].get() + golden_offset_[v];
   const std::optional<KeptLayout>& layout = layout_[v];
   if (!layout) {
-    const bool differs = bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size());
+    const bool differs = kept_differ(storage_[v].data(), golden, storage_[v].size());
     differs_[v] = differs ? 1 : 0;
     holds_[v] = differs ? kNoSlot : static_cast<int64_t>(slot);
     dirty_[v] = {};
@@ -174,7 +189,7 @@ bool IncrementalExecutor::compare_with_golden(ValueId value, size_t slot, const 
   if (!tell_images && !find_window) {
     // Images are not told apart: one comparison, stopping at the first difference, decides, and a differing
     // value may differ in every image the bound has.
-    if (bytes_differ(parallel_, storage_[v].data(), golden, storage_[v].size()))
+    if (kept_differ(storage_[v].data(), golden, storage_[v].size()))
       differing = Region{bound ? bound->images : all_images(layout->images), within};
   } else {
     const ImageList all = bound ? ImageList{} : all_images(layout->images);
@@ -305,6 +320,8 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
   for (size_t s = 0; s < steps; ++s)
     if (must_run[s]) last_forced = s, any_forced = true;
 
+  // Windows, image subsets and channel runs need kept bytes the host can read (layouts): not on a device.
+  const bool partial_runs = window_execution_ && device_ == nullptr;
   std::fill(differs_.begin(), differs_.end(), 0);
   size_t differing = 0;
   IncrementalPass pass;
@@ -332,9 +349,9 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
     // Where the step's single output can differ (no seed step: the observer may act anywhere on a seed's
     // values), and whether to run the step on that region alone (kWindowShare, kImageShare).
     std::optional<Region> bound;
-    if (window_execution_ && !seed[s]) bound = output_region(s, changed_constants);
+    if (partial_runs && !seed[s]) bound = output_region(s, changed_constants);
     std::optional<std::pair<int64_t, int64_t>> channels;
-    if (window_execution_ && !seed[s] && !reads_differing && reads_changed[s] && step_writes_[s].size() == 1)
+    if (partial_runs && !seed[s] && !reads_differing && reads_changed[s] && step_writes_[s].size() == 1)
       channels = changed_output_channels(s, changed_constants, changed_elements);
     bool partial = false;
     double share = 1.0;
@@ -378,15 +395,15 @@ Result<IncrementalPass> IncrementalExecutor::run(size_t slot, StepObserver& obse
       const bool was = differs_[static_cast<size_t>(value)] != 0;
       const bool find_window = seed[s] || (ran_on_window && kind == PartialRun::kWindow);
       std::optional<Region> where = bound;
-      if (golden_outputs && window_execution_) where = acted_region(value, acted);  // golden but where it acted
+      if (golden_outputs && partial_runs) where = acted_region(value, acted);  // golden but where it acted
       // Image by image while that finds images to drop at this step (1 in 8 comparisons at least), else
       // once in 32 comparisons.
       MaskCount& masked = masked_[s];
-      const bool tell_images = window_execution_ && per_image_ && masks_images_[s] &&
+      const bool tell_images = partial_runs && per_image_ && masks_images_[s] &&
                                (masked.compared < 4 || masked.narrowed * 8 >= masked.compared ||
                                 masked.compared % 32 == 0);
       const size_t candidates = where ? where->images.size() : 0;
-      const bool now = compare_with_golden(value, slot, where, window_execution_ && find_window, tell_images);
+      const bool now = compare_with_golden(value, slot, where, partial_runs && find_window, tell_images);
       if (tell_images && where) {
         ++masked.compared;
         if (dirty_[static_cast<size_t>(value)].images.size() < candidates) ++masked.narrowed;

@@ -22,6 +22,8 @@
 //     everything after is golden (early masking).
 //   - observer.end_pass(), then every graph output is made to hold its right bytes (the recomputed ones, or
 //     the slot's golden ones), so read_value() of an output is valid after run().
+// Device memory (CompiledModel::kept_device, a GPU backend): golden slots are allocated, copied and compared
+// by the device, whole values at a time; windows, image subsets and channel runs are not used there.
 // Window re-execution (on unless set_window_execution(false)). Each differing 4-D value whose layout the
 // backend gives (CompiledModel::kept_layout) also carries the window of rows and columns it differs in
 // (engine/spatial_window.h): the bounding box of its differing bytes after a seed step or a step run on a
@@ -159,7 +161,23 @@ class IncrementalExecutor {
   std::vector<size_t> golden_offset_;              // by ValueId: offset of its bytes in a golden slot
   StepDataflow dataflow_;  // per step: the values it reads from other steps, and its constants
   std::vector<std::vector<ValueId>> step_writes_;  // per step: kept values it produces
-  std::vector<std::unique_ptr<std::byte[]>> slots_;
+  // Golden slots: host memory, or the device's (kept_device) where the kept storage lives there.
+  struct SlotRelease {
+    KeptDevice* device = nullptr;
+    void operator()(std::byte* memory) const {
+      if (device != nullptr)
+        device->release(memory);
+      else
+        delete[] memory;
+    }
+  };
+  using SlotMemory = std::unique_ptr<std::byte, SlotRelease>;
+  // Kept bytes copied and compared by the host (parallel_), or by the device that holds them.
+  void copy_kept(std::byte* to, const std::byte* from, size_t bytes);
+  bool kept_differ(const std::byte* a, const std::byte* b, size_t bytes);
+
+  KeptDevice* device_ = nullptr;  // the model's kept_device(): kept storage and slots in device memory
+  std::vector<SlotMemory> slots_;
   size_t slot_bytes_ = 0;
   // By ValueId: the golden slot whose bytes the buffer holds, or kNoSlot (a faulty value, or never loaded).
   static constexpr int64_t kNoSlot = -1;

@@ -150,6 +150,17 @@ Status validate_word_fault(DType dtype, const WordFault& fault) {
   return internal_error("validate_word_fault: unknown fault model");
 }
 
+WordMasks compose_word_masks(const WordMasks& first, const WordMasks& then) {
+  // A bit that `then` clears (keep 0) or sets is then.set ^ then.flip whatever came before; any other bit is
+  // first's result, flipped by then.flip.
+  const uint64_t fixed = ~then.keep | then.set;
+  WordMasks m;
+  m.keep = first.keep & ~fixed;
+  m.set = first.set & ~fixed;
+  m.flip = ((first.flip ^ then.flip) & ~fixed) | ((then.set ^ then.flip) & fixed);
+  return m;
+}
+
 WordMasks word_masks(DType dtype, const WordFault& fault) {
   const uint64_t all = width_mask(dtype_bits(dtype));
   const uint64_t bit = fault.bit >= 0 && fault.bit < 64 ? uint64_t{1} << fault.bit : 0;

@@ -68,6 +68,11 @@ inline uint64_t apply_word_masks(uint64_t original, const WordMasks& masks, int 
   return (((original & masks.keep) | masks.set) ^ masks.flip) & width_mask(width);
 }
 
+// The masks of `first` then `then` applied to one word, as one: apply_word_masks(apply_word_masks(w, first),
+// then) == apply_word_masks(w, compose_word_masks(first, then)) for every word (two faults on one element,
+// patched by a device in one write).
+WordMasks compose_word_masks(const WordMasks& first, const WordMasks& then);
+
 // The faulted bits of a word whose bits are `original` (validated fault assumed).
 uint64_t faulted_word_bits(DType dtype, uint64_t original, const WordFault& fault);
 

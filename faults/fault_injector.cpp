@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <iterator>
+#include <map>
 #include <random>
 
 namespace faultline {
@@ -264,7 +265,15 @@ Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId
   return patched;
 }
 
-Status FaultInjector::apply_faults(const Group& group, DType dtype, int64_t images, const WordAt& word_at,
+FaultInjector::ApplyWord FaultInjector::on_host_words(DType dtype,
+                                                       std::function<Result<std::byte*>(int64_t element)> word_at) {
+  return [dtype, word_at = std::move(word_at)](int64_t element, const WordFault& fault) -> Status {
+    FL_ASSIGN_OR_RETURN(std::byte* word, word_at(element));
+    return apply_word_fault(dtype, word, fault).status();
+  };
+}
+
+Status FaultInjector::apply_faults(const Group& group, DType dtype, int64_t images, const ApplyWord& apply_word,
                                    const ImageBytes& image_bytes) const {
   for (size_t f : group.faults) {
     const Armed& armed = faults_[f];
@@ -279,10 +288,8 @@ Status FaultInjector::apply_faults(const Group& group, DType dtype, int64_t imag
         if (!flipped.is_ok()) return flipped.status().with_context(fault_context(fault));
         continue;
       }
-      auto word = word_at(b * per_image + armed.offset);
-      if (!word.is_ok()) return word.status().with_context(fault_context(fault));
-      auto original = apply_word_fault(dtype, *word, armed.word);
-      if (!original.is_ok()) return original.status().with_context(fault_context(fault));
+      const Status applied = apply_word(b * per_image + armed.offset, armed.word);
+      if (!applied.is_ok()) return applied.with_context(fault_context(fault));
     }
   }
   return Status::ok();
@@ -293,7 +300,8 @@ Status FaultInjector::apply_to_value(const Group& group, Tensor& value, int64_t 
   const size_t word_bytes = dtype_size(value.dtype());
   return apply_faults(
       group, value.dtype(), images,
-      [&](int64_t element) -> Result<std::byte*> { return bytes + static_cast<size_t>(element) * word_bytes; },
+      on_host_words(value.dtype(),
+                    [&](int64_t element) -> Result<std::byte*> { return bytes + static_cast<size_t>(element) * word_bytes; }),
       [&](int64_t b, int64_t per_image) {
         const size_t image_bytes = static_cast<size_t>(per_image) * word_bytes;
         return std::span<std::byte>(bytes + static_cast<size_t>(b) * image_bytes, image_bytes);
@@ -304,19 +312,42 @@ Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, con
   for (size_t f : group.faults)
     if (faults_[f].source.fault->model == FaultModel::kBitErrorRate) return false;
   const std::span<std::byte> bytes = model.value_storage(id);
-  if (bytes.empty() || !model.value_element_offset(id, 0)) return false;
   const Value& value = model.graph().value(id);
   const int64_t per_image = faults_[group.faults.front()].source.target->elements;
-  FL_RETURN_IF_ERROR(apply_faults(
-      group, value.dtype, numel(value.shape) / per_image,
-      [&](int64_t element) -> Result<std::byte*> {
-        const std::optional<size_t> offset = model.value_element_offset(id, element);
-        if (!offset || *offset + dtype_size(value.dtype) > bytes.size())
-          return internal_error("activation '" + group.value + "': the backend cannot place element " +
-                                std::to_string(element) + " in its bytes");
-        return bytes.data() + *offset;
-      },
-      [](int64_t, int64_t) { return std::span<std::byte>(); }));  // no ber here (checked above)
+  const int64_t images = numel(value.shape) / per_image;
+  const auto no_ber = [](int64_t, int64_t) { return std::span<std::byte>(); };  // (checked above)
+  if (bytes.empty() || !model.value_element_offset(id, 0)) {
+    // Device memory: the words' masks, the faults of one element composed in list order, patched at once.
+    std::map<int64_t, WordMasks> masks;
+    FL_RETURN_IF_ERROR(apply_faults(
+        group, value.dtype, images,
+        [&](int64_t element, const WordFault& fault) -> Status {
+          FL_RETURN_IF_ERROR(validate_word_fault(value.dtype, fault));
+          const WordMasks m = word_masks(value.dtype, fault);
+          auto [it, first] = masks.emplace(element, m);
+          if (!first) it->second = compose_word_masks(it->second, m);
+          return Status::ok();
+        },
+        no_ber));
+    std::vector<WordPatch> patches;
+    patches.reserve(masks.size());
+    for (const auto& [element, m] : masks) patches.push_back({element, m.keep, m.set, m.flip});
+    Result<bool> patched = model.patch_value_words(id, patches);
+    if (!patched.is_ok()) return patched.status().with_context("activation '" + group.value + "'");
+    return *patched;
+  }
+  FL_RETURN_IF_ERROR(apply_faults(group, value.dtype, images,
+                                  on_host_words(value.dtype,
+                                                [&](int64_t element) -> Result<std::byte*> {
+                                                  const std::optional<size_t> offset =
+                                                      model.value_element_offset(id, element);
+                                                  if (!offset || *offset + dtype_size(value.dtype) > bytes.size())
+                                                    return internal_error("activation '" + group.value +
+                                                                          "': the backend cannot place element " +
+                                                                          std::to_string(element) + " in its bytes");
+                                                  return bytes.data() + *offset;
+                                                }),
+                                  no_ber));
   return true;
 }
 

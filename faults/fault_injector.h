@@ -167,17 +167,21 @@ class FaultInjector final : public StepObserver {
   Result<ModelState*> state_for(CompiledModel& model);
   Result<Tensor> patched_weight(const CompiledModel& model, ValueId id, const Group& group) const;
   Result<InputSite> find_input_site(const CompiledModel& model, const Group& group) const;
-  // The group's faults on `images` images of a value of `dtype`: a word fault on the word word_at(element)
-  // gives (element: its row-major offset in the value), ber on image_bytes(image, elements per image).
-  using WordAt = std::function<Result<std::byte*>(int64_t element)>;
+  // The group's faults on `images` images of a value of `dtype`, in list order: a word fault is
+  // apply_word(element, fault) (element: its row-major offset in the value), ber acts on
+  // image_bytes(image, elements per image).
+  using ApplyWord = std::function<Status(int64_t element, const WordFault& fault)>;
   using ImageBytes = std::function<std::span<std::byte>(int64_t image, int64_t per_image)>;
-  Status apply_faults(const Group& group, DType dtype, int64_t images, const WordAt& word_at,
+  Status apply_faults(const Group& group, DType dtype, int64_t images, const ApplyWord& apply_word,
                       const ImageBytes& image_bytes) const;
+  // apply_word for words in host memory: the fault applied to the word at word_at(element).
+  static ApplyWord on_host_words(DType dtype, std::function<Result<std::byte*>(int64_t element)> word_at);
   // Applies the group's faults to `images` images of `value` (word faults at their element, ber per image).
   Status apply_to_value(const Group& group, Tensor& value, int64_t images) const;
   // The same for an activation group of word faults, on the value's bytes in place
-  // (CompiledModel::value_element_offset) instead of reading and writing back the whole value; false (nothing
-  // done) when the group has a ber fault or the backend exposes no bytes for the value (device memory).
+  // (CompiledModel::value_element_offset), or on a GPU as word patches (CompiledModel::patch_value_words: the
+  // faults of one element composed into one), instead of reading and writing back the whole value; false
+  // (nothing done) when the group has a ber fault or the backend can do neither.
   Result<bool> apply_in_place(CompiledModel& model, ValueId id, const Group& group) const;
   Status input_faults_in(CompiledModel& model, size_t index);
   Status restore_inputs_after(CompiledModel& model, ModelState& state, size_t index);

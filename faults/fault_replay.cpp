@@ -141,17 +141,20 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
     // fit memory at all. The batch's plan is not made when its estimate is over twice the budget; otherwise
     // its exact size decides (the estimate rounds every value up, per image).
     size_t per_image = 0;
+    bool device_memory = false;  // the backend keeps values in device memory (CompiledModel::kept_device)
     if (batch > 1 && replayer->images_ > 1) {
       SessionOptions one_image = keeping;
       one_image.batch = 1;
       auto probe = Session::create(model, one_image);
       if (probe.is_ok()) {
+        device_memory = (*probe)->compiled().kept_device() != nullptr;
         auto sizing = IncrementalExecutor::create((*probe)->compiled());
         if (sizing.is_ok()) per_image = (*sizing)->slot_bytes();
       }
     }
     size_t one_batch = per_image * static_cast<size_t>(std::min(batch, replayer->images_));
-    const size_t pass_limit = std::min(budget, replay_options.pass_batch_bytes);
+    // (pass_batch_bytes is about host caches: device memory is capped by the budget alone)
+    const size_t pass_limit = device_memory ? budget : std::min(budget, replay_options.pass_batch_bytes);
     // The batch's kept plan, taken when its values fit `limit` (the estimate rounds every value up, per image:
     // the plan's exact size decides).
     auto kept_batch = [&](size_t limit) -> Result<bool> {
@@ -163,6 +166,7 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
         return false;
       }
       one_batch = (*executor)->slot_bytes();
+      if (replayer->session_->compiled().kept_device() != nullptr) limit = budget;
       if (per_image == 0) per_image = one_batch / static_cast<size_t>(std::min(batch, replayer->images_));
       // Decides shares_image_passes(), which mostly_grouped() counts.
       replayer->images_independent_ = check_images_independent(replayer->session_->compiled().graph()).is_ok();

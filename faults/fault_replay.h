@@ -62,7 +62,8 @@ struct ReplayOptions {
   // torchvision's ResNet-50 (224x224, batch 20: 1.7 GB a batch) passes of 4 images took 14.1 s instead of
   // 22.1 s on 12 activation faults x 40 images, and 8.6 instead of 13.3 s on weight faults (full passes 18.8
   // and 17.7 s; benchmarks/imagenet_budget.sh): restoring and comparing values that fit the caches. ResNet20 at
-  // batch 100 (162 MB) is below it.
+  // batch 100 (162 MB) is below it. Host memory only: a backend keeping values in device memory
+  // (CompiledModel::kept_device, the cuda backend) keeps whole batches within golden_budget_bytes.
   size_t pass_batch_bytes = size_t{512} << 20;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are

@@ -141,6 +141,10 @@ TEST_F(Cli, BenchReportsThroughput) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("images/s"), std::string::npos);
   EXPECT_NE(r.out.find("81.") , std::string::npos) << "ResNet20 is 40.8 M MACs = 81.x MFLOP per image\n" << r.out;
+  EXPECT_NE(r.out.find("copied from host memory per batch"), std::string::npos) << r.out;
+  auto resident = run_faultline("bench " + kResnet + " --batch 10 --images 20 --repeat 1 --resident");
+  EXPECT_NE(resident.exit_code, 0);
+  EXPECT_NE(resident.err.find("--resident needs --backend cuda"), std::string::npos) << resident.err;
 }
 
 }  // namespace

@@ -264,5 +264,26 @@ TEST(FaultBitOps, BitErrorRateWordBitsMatchElementBits) {
   EXPECT_EQ(values[1], 1.0f);
 }
 
+// Two faults on one element, patched on a GPU in one write: the composed masks act as the two in order, for
+// every pair of fault models (flip, stuck-at 0/1, zero, value, multibit) on random words.
+TEST(FaultBitOps, ComposedMasksActAsBothInOrder) {
+  const std::vector<WordFault> faults = {
+      {FaultModel::kBitFlip, 3},          {FaultModel::kBitFlip, 30},       {FaultModel::kStuckAt0, 3},
+      {FaultModel::kStuckAt1, 3},         {FaultModel::kStuckAt1, 31},      {FaultModel::kZero},
+      {FaultModel::kMultiBitFlip, kNoBit, 0xF0F0F0F0u}, {FaultModel::kValue, kNoBit, 0, -2.5}};
+  std::mt19937_64 random(7);
+  for (const WordFault& first : faults) {
+    for (const WordFault& then : faults) {
+      const WordMasks composed = compose_word_masks(word_masks(DType::kFloat32, first), word_masks(DType::kFloat32, then));
+      for (int trial = 0; trial < 64; ++trial) {
+        const uint64_t word = random() & 0xFFFFFFFFu;
+        const uint64_t twice = faulted_word_bits(DType::kFloat32, faulted_word_bits(DType::kFloat32, word, first), then);
+        EXPECT_EQ(apply_word_masks(word, composed, 32), twice)
+            << "models " << static_cast<int>(first.model) << " then " << static_cast<int>(then.model);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace faultline

@@ -10,11 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string_view>
 
 #include "engine/buffer_plan.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_plan.h"
+#include "kernels/cuda/device_word_patch.h"
 #include "kernels/reference/batch_norm_fold.h"
 #include "kernels/reference/batch_norm_terms.h"
 #include "kernels/reference/reference_ops.h"
@@ -106,6 +109,59 @@ struct Step {
   StepInfo info;
   std::vector<std::function<Status()>> actions;  // enqueue on the model's stream
   std::string kernel;                            // for FAULTLINE_CUDA_VERBOSE and errors
+  // FAULTLINE_CUDA_PROFILE: events around the step's last run, whether it ran since the last collection, and
+  // the milliseconds and runs collected.
+  cudaEvent_t started = nullptr, finished = nullptr;
+  bool timed = false;
+  double milliseconds = 0;
+  int64_t runs = 0;
+};
+
+// Golden slots and kept-value copies and comparisons for the incremental executor, on the model's stream
+// (CompiledModel::kept_device). A failing CUDA call is recorded through `fail` (the model's run error, which
+// its next read_value reports).
+class CudaKeptDevice final : public KeptDevice {
+ public:
+  CudaKeptDevice(cudaStream_t stream, std::function<void(Status)> fail) : stream_(stream), fail_(std::move(fail)) {}
+  ~CudaKeptDevice() override {
+    if (flag_ != nullptr) cudaFree(flag_);
+    if (host_flag_ != nullptr) cudaFreeHost(host_flag_);
+  }
+  std::byte* allocate(size_t bytes) override {
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(bytes, kArenaAlignment)) != cudaSuccess) {
+      cudaGetLastError();  // an allocation failure is not sticky: clear it
+      return nullptr;
+    }
+    return static_cast<std::byte*>(p);
+  }
+  void release(std::byte* memory) override { cudaFree(memory); }
+  void copy(std::byte* to, const std::byte* from, size_t bytes) override {
+    if (bytes > 0) check(cuda_status(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_), "copying kept bytes"));
+  }
+  bool differ(const std::byte* a, const std::byte* b, size_t bytes) override {
+    if (bytes == 0) return false;
+    if (flag_ == nullptr) {
+      if (!check(cuda_status(cudaMalloc(&flag_, sizeof(int)), "cudaMalloc of the comparison flag")) ||
+          !check(cuda_status(cudaMallocHost(&host_flag_, sizeof(int)), "cudaMallocHost of the comparison flag")))
+        return true;
+    }
+    return !check(cuda_status(cudaMemsetAsync(flag_, 0, sizeof(int), stream_), "clearing the comparison flag")) ||
+           !check(launch_status(cuda_detail::launch_bytes_differ(a, b, bytes, flag_, stream_), "comparison kernel")) ||
+           !check(cuda_status(cudaMemcpyAsync(host_flag_, flag_, sizeof(int), cudaMemcpyDeviceToHost, stream_),
+                              "reading the comparison flag")) ||
+           !check(cuda_status(cudaStreamSynchronize(stream_), "comparing kept bytes")) || *host_flag_ != 0;
+  }
+
+ private:
+  bool check(const Status& status) {
+    if (!status.is_ok()) fail_(status);
+    return status.is_ok();
+  }
+  cudaStream_t stream_;
+  std::function<void(Status)> fail_;
+  int* flag_ = nullptr;
+  int* host_flag_ = nullptr;
 };
 
 class CudaModel final : public CompiledModel {
@@ -114,10 +170,18 @@ class CudaModel final : public CompiledModel {
       : graph_(graph),
         options_(options),
         allow_tf32_(cuda_plan::tf32_allowed_by_environment()),
-        sync_each_step_(env_flag("FAULTLINE_CUDA_SYNC")) {}
+        sync_each_step_(env_flag("FAULTLINE_CUDA_SYNC")),
+        profile_(env_flag("FAULTLINE_CUDA_PROFILE")),
+        conv_search_(std::getenv("FAULTLINE_CUDA_CONV_SEARCH") == nullptr || env_flag("FAULTLINE_CUDA_CONV_SEARCH")) {}
 
   ~CudaModel() override {
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    if (profile_) print_profile();
+    kept_device_.reset();
+    for (Step& step : steps_) {
+      if (step.started != nullptr) cudaEventDestroy(step.started);
+      if (step.finished != nullptr) cudaEventDestroy(step.finished);
+    }
     steps_.clear();
     consts_.clear();
     if (cublas_ != nullptr) cublasDestroy(cublas_);
@@ -137,6 +201,7 @@ class CudaModel final : public CompiledModel {
     if (index == 0) run_error_ = Status::ok();
     if (!run_error_.is_ok()) return;
     Step& step = steps_[index];
+    if (profile_) cudaEventRecord(step.started, stream_);
     for (auto& action : step.actions) {
       Status status = action();
       if (status.is_ok() && sync_each_step_) status = cuda_status(cudaStreamSynchronize(stream_), "the step's kernels");
@@ -145,10 +210,25 @@ class CudaModel final : public CompiledModel {
         return;
       }
     }
+    if (profile_) {
+      cudaEventRecord(step.finished, stream_);
+      step.timed = true;
+    }
   }
 
   Status write_value(ValueId id, const Tensor& src) override;
   Status read_value(ValueId id, Tensor& dst) override;
+  // keep_values: every value's device buffer, for the incremental executor through kept_device().
+  std::span<std::byte> kept_storage(ValueId id) override {
+    if (!options_.keep_values || id < 0 || static_cast<size_t>(id) >= kind_.size() ||
+        kind_[static_cast<size_t>(id)] != ValueKind::kBuffer)
+      return {};
+    const Value& value = graph_.value(id);
+    return {static_cast<std::byte*>(buffer(id)), static_cast<size_t>(numel(value.shape)) * dtype_size(value.dtype)};
+  }
+  KeptDevice* kept_device() override { return kept_device_.get(); }
+  // Activation faults: the words patched in the value's device buffer by a kernel on the stream.
+  Result<bool> patch_value_words(ValueId id, std::span<const WordPatch> patches) override;
 
  private:
   std::string describe_step(const Step& step) const {
@@ -175,6 +255,9 @@ class CudaModel final : public CompiledModel {
   Status plan_memory(const std::vector<PlannedStep>& plan);
   Status build_step(const PlannedStep& planned, Step& step);
   Status build_conv(const PlannedStep& planned, Step& step);
+  Result<std::vector<cudnnConvolutionFwdAlgoPerf_t>> conv_candidates(const ConvResources& r,
+                                                                     const cuda_plan::ConvShape& s, bool tf32,
+                                                                     bool search);
   Status build_affine(const PlannedStep& planned, Step& step);
   Status build_gemm(const PlannedStep& planned, Step& step);
   Status build_matmul(const PlannedStep& planned, Step& step);
@@ -185,6 +268,12 @@ class CudaModel final : public CompiledModel {
   PlanOptions options_;
   bool allow_tf32_ = false;
   bool sync_each_step_ = false;
+  // FAULTLINE_CUDA_PROFILE=1: each step's time between two events, summed at every synchronisation of
+  // read_value, printed per step and per kernel at the model's end.
+  bool profile_ = false;
+  bool conv_search_ = true;  // clean inference plans time cuDNN's algorithms (conv_candidates)
+  void collect_profile();
+  void print_profile();
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -196,6 +285,7 @@ class CudaModel final : public CompiledModel {
   std::vector<ConstState> consts_;
   std::vector<Step> steps_;
   Status run_error_;
+  std::unique_ptr<CudaKeptDevice> kept_device_;  // with keep_values
 };
 
 // --- memory ----------------------------------------------------------------------------------------------
@@ -213,8 +303,11 @@ Status CudaModel::plan_memory(const std::vector<PlannedStep>& plan) {
   };
   for (size_t i = 0; i < count; ++i)
     if (graph_.values()[i].is_constant()) kind_[i] = ValueKind::kConstant;
+  // Graph inputs keep their buffers for the whole pass: the plan can run again on the inputs it holds
+  // (faultline bench --resident).
+  const int final_step = static_cast<int>(plan.size());
   for (ValueId v : graph_.inputs())
-    if (!is_const(v)) touch(v, 0);
+    if (!is_const(v)) touch(v, 0), touch(v, final_step);
   for (size_t s = 0; s < plan.size(); ++s) {
     const PlannedStep& step = plan[s];
     for (size_t k = 0; k < step.nodes.size(); ++k) {
@@ -232,7 +325,6 @@ Status CudaModel::plan_memory(const std::vector<PlannedStep>& plan) {
       }
     }
   }
-  const int final_step = static_cast<int>(plan.size());
   for (ValueId v : graph_.outputs())
     if (!is_const(v)) touch(v, final_step);
   std::vector<ValueId> buffered;
@@ -312,7 +404,16 @@ Status CudaModel::build() {
   if (workspace_bytes_ > 0) {
     FL_ASSIGN_OR_RETURN(workspace_, device_alloc(workspace_bytes_, "the cuDNN workspace"));
   }
+  if (profile_)
+    for (Step& step : steps_) {
+      FL_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&step.started), "cudaEventCreate"));
+      FL_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&step.finished), "cudaEventCreate"));
+    }
   FL_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "uploading the weights"));
+  if (options_.keep_values)
+    kept_device_ = std::make_unique<CudaKeptDevice>(stream_, [this](Status status) {
+      if (run_error_.is_ok()) run_error_ = std::move(status);
+    });
   if (env_flag("FAULTLINE_CUDA_VERBOSE")) {
     std::fprintf(stderr, "cuda plan: %zu steps, arena %zu bytes, cuDNN workspace %zu bytes, TF32 %s\n", steps_.size(),
                  arena_bytes_, workspace_bytes_, allow_tf32_ ? "allowed" : "off");
@@ -406,7 +507,37 @@ Status CudaModel::build_step(const PlannedStep& planned, Step& step) {
   return internal_error("unknown step kind");
 }
 
-// Conv [+ folded BN] [+ activation]: weights (folded in double as the oneDNN backend folds them) prepared once and
+// cuDNN's forward algorithms for a convolution, best first: its heuristics, or (search) its own timings on this
+// GPU, kept per problem for the process (a model planned at several batch sizes, the same shapes in one net).
+Result<std::vector<cudnnConvolutionFwdAlgoPerf_t>> CudaModel::conv_candidates(const ConvResources& r,
+                                                                              const cuda_plan::ConvShape& s,
+                                                                              bool tf32, bool search) {
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+  int returned = 0;
+  if (!search) {
+    FL_RETURN_IF_ERROR(cudnn_status(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_, r.x.get(), r.w.get(), r.conv.get(),
+                                                                           r.y.get(), static_cast<int>(perf.size()),
+                                                                           &returned, perf.data()),
+                                    "cudnnGetConvolutionForwardAlgorithm_v7"));
+    perf.resize(static_cast<size_t>(returned));
+    return perf;
+  }
+  static std::mutex mutex;
+  static std::map<std::vector<int>, std::vector<cudnnConvolutionFwdAlgoPerf_t>> found;
+  const std::vector<int> key = {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.pad_h, s.pad_w, s.stride_h, s.stride_w,
+                                s.dilation_h, s.dilation_w, s.groups, tf32 ? 1 : 0};
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = found.find(key); it != found.end()) return it->second;
+  FL_RETURN_IF_ERROR(cudnn_status(cudnnFindConvolutionForwardAlgorithm(cudnn_, r.x.get(), r.w.get(), r.conv.get(),
+                                                                       r.y.get(), static_cast<int>(perf.size()),
+                                                                       &returned, perf.data()),
+                                  "cudnnFindConvolutionForwardAlgorithm"));
+  perf.resize(static_cast<size_t>(returned));
+  found.emplace(key, perf);
+  return perf;
+}
+
+// Conv [+ folded BN] [+ residual Add] [+ activation]: weights (folded in double as the oneDNN backend folds them) prepared once and
 // again whenever one of their constants is written.
 Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
   const NodeId id = planned.nodes[0];
@@ -452,13 +583,14 @@ Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
                           std::to_string(dims[2]) + ", " + std::to_string(dims[3]) + "], the graph says " +
                           shape_to_string(shape_of(node.outputs[0])));
 
-  // Algorithm: heuristics once, the first candidate the fault policy allows and cuDNN accepts.
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-  int returned = 0;
-  FL_RETURN_IF_ERROR(cudnn_status(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_, r->x.get(), r->w.get(), r->conv.get(),
-                                                                         r->y.get(), static_cast<int>(perf.size()),
-                                                                         &returned, perf.data()),
-                                  "cudnnGetConvolutionForwardAlgorithm_v7"));
+  // Algorithm: the first candidate the fault policy allows and cuDNN accepts, among cuDNN's heuristics (fault
+  // plans: the same choice in every run, so a resumed campaign computes the same bytes) or, for clean
+  // inference plans, the algorithms cuDNN timed on this GPU (cudnnFindConvolutionForwardAlgorithm, once per
+  // problem in the process; FAULTLINE_CUDA_CONV_SEARCH=0 keeps the heuristics).
+  const bool fault_plan = options_.propagate_nan || options_.keep_values || !options_.observable.empty();
+  FL_ASSIGN_OR_RETURN(const std::vector<cudnnConvolutionFwdAlgoPerf_t> perf,
+                      conv_candidates(*r, s, allow_tf32_, !fault_plan && conv_search_));
+  const int returned = static_cast<int>(perf.size());
   // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION converts float32 operands to float16: never taken, TF32 or not.
   std::vector<cuda_plan::ConvAlgorithm> candidates;
   for (int i = 0; i < returned; ++i)
@@ -554,29 +686,38 @@ Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
   epilogue.channels = s.k;
   epilogue.plane = static_cast<int64_t>(s.out_h) * s.out_w;
   epilogue.has_shift = has_bias;
-  const bool cudnn_fused = planned.cudnn_bias_activation && b_ptr != nullptr;
+  // cudnnConvolutionBiasActivationForward: y = act(conv(x) + z + bias), with a ReLU (planned only without
+  // propagate_nan: cuDNN's ReLU maps NaN to a number), or with no activation in a clean inference plan
+  // (cuDNN runs that only on the implicit precomputed GEMM); z is the residual, or y itself with weight 0.
+  const bool identity = planned.activation == kNoNode && !options_.propagate_nan &&
+                        r->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  const bool cudnn_fused = (planned.cudnn_bias_activation || identity) && b_ptr != nullptr;
+  void* const residual = planned.residual != kNoValue ? buffer(planned.residual) : nullptr;
   if (cudnn_fused) {
     cudnnActivationDescriptor_t ad = nullptr;
     FL_RETURN_IF_ERROR(cudnn_status(cudnnCreateActivationDescriptor(&ad), "cudnnCreateActivationDescriptor"));
     r->relu.reset(ad);
-    FL_RETURN_IF_ERROR(cudnn_status(
-        cudnnSetActivationDescriptor(ad, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0), "ReLU descriptor"));
-    step.kernel += " +bias+relu (cudnnConvolutionBiasActivationForward)";
-  } else if (has_bias || epilogue.activation != cuda_detail::kActNone) {
-    step.kernel += " +epilogue kernel";
+    FL_RETURN_IF_ERROR(cudnn_status(cudnnSetActivationDescriptor(ad, identity ? CUDNN_ACTIVATION_IDENTITY : CUDNN_ACTIVATION_RELU,
+                                                                 CUDNN_NOT_PROPAGATE_NAN, 0.0),
+                                    "activation descriptor"));
+    step.kernel += std::string(" +bias") + (residual != nullptr ? "+residual" : "") + (identity ? "" : "+relu") +
+                   " (cudnnConvolutionBiasActivationForward)";
+  } else if (has_bias || epilogue.activation != cuda_detail::kActNone || residual != nullptr) {
+    step.kernel += residual != nullptr ? " +epilogue kernel with residual" : " +epilogue kernel";
   }
   if (bn != kNoNode) step.kernel += " +folded BN";
   void* const x = buffer(node.inputs[0]);
   void* const y = buffer(graph_.node(planned.nodes.back()).outputs[0]);
   const int64_t count = static_cast<int64_t>(s.n) * epilogue.channels * epilogue.plane;
-  const bool run_epilogue = !cudnn_fused && (has_bias || epilogue.activation != cuda_detail::kActNone);
-  step.actions.push_back([this, r, x, y, w_ptr, b_ptr, cudnn_fused, run_epilogue, epilogue, count]() {
+  const bool run_epilogue =
+      !cudnn_fused && (has_bias || epilogue.activation != cuda_detail::kActNone || residual != nullptr);
+  step.actions.push_back([this, r, x, y, w_ptr, b_ptr, residual, cudnn_fused, run_epilogue, epilogue, count]() {
     const float one = 1.0f, zero = 0.0f;
     if (cudnn_fused)
-      return cudnn_status(cudnnConvolutionBiasActivationForward(cudnn_, &one, r->x.get(), x, r->w.get(), w_ptr,
-                                                                r->conv.get(), r->algo, workspace_.get(), r->workspace,
-                                                                &zero, r->y.get(), y, r->bias.get(), b_ptr,
-                                                                r->relu.get(), r->y.get(), y),
+      return cudnn_status(cudnnConvolutionBiasActivationForward(
+                              cudnn_, &one, r->x.get(), x, r->w.get(), w_ptr, r->conv.get(), r->algo, workspace_.get(),
+                              r->workspace, residual != nullptr ? &one : &zero, r->y.get(),
+                              residual != nullptr ? residual : y, r->bias.get(), b_ptr, r->relu.get(), r->y.get(), y),
                           "cudnnConvolutionBiasActivationForward");
     FL_RETURN_IF_ERROR(cudnn_status(cudnnConvolutionForward(cudnn_, &one, r->x.get(), x, r->w.get(), w_ptr, r->conv.get(),
                                                             r->algo, workspace_.get(), r->workspace, &zero, r->y.get(), y),
@@ -584,7 +725,7 @@ Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
     if (!run_epilogue) return Status::ok();
     return launch_status(cuda_detail::launch_channel_affine(static_cast<const float*>(y), static_cast<float*>(y), count,
                                                             epilogue, nullptr, static_cast<const float*>(b_ptr),
-                                                            stream_),
+                                                            stream_, static_cast<const float*>(residual)),
                          "conv epilogue kernel");
   });
   return Status::ok();
@@ -782,8 +923,47 @@ Status CudaModel::read_value(ValueId id, Tensor& dst) {
   if (dst.nbytes() > 0)
     FL_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(dst.raw(), buffer(id), dst.nbytes(), cudaMemcpyDeviceToHost, stream_),
                                    "reading " + value_name(id)));
-  return cuda_status(cudaStreamSynchronize(stream_), "the pass's kernels (reading " + value_name(id) +
-                                                         "; FAULTLINE_CUDA_SYNC=1 names the failing step)");
+  FL_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "the pass's kernels (reading " + value_name(id) +
+                                                                     "; FAULTLINE_CUDA_SYNC=1 names the failing step)"));
+  if (profile_) collect_profile();
+  return Status::ok();
+}
+
+void CudaModel::collect_profile() {
+  for (Step& step : steps_) {
+    if (!step.timed) continue;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, step.started, step.finished) == cudaSuccess) {
+      step.milliseconds += ms;
+      ++step.runs;
+    }
+    step.timed = false;
+  }
+}
+
+void CudaModel::print_profile() {
+  collect_profile();
+  double total = 0;
+  std::vector<size_t> order;
+  std::vector<std::pair<std::string, double>> kinds;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    total += steps_[s].milliseconds;
+    order.push_back(s);
+    const std::string kind = steps_[s].kernel.substr(0, steps_[s].kernel.find(" ("));
+    auto it = std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == kind; });
+    if (it == kinds.end()) kinds.emplace_back(kind, steps_[s].milliseconds);
+    else it->second += steps_[s].milliseconds;
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return steps_[a].milliseconds > steps_[b].milliseconds; });
+  std::sort(kinds.begin(), kinds.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::fprintf(stderr, "cuda profile: %zu steps, %.3f ms in all (events around each step)\n", steps_.size(), total);
+  for (const auto& [kind, ms] : kinds)
+    std::fprintf(stderr, "  %8.3f ms %5.1f %%  %s\n", ms, total > 0 ? 100 * ms / total : 0.0, kind.c_str());
+  for (size_t i = 0; i < order.size() && i < 25; ++i) {
+    const Step& step = steps_[order[i]];
+    std::fprintf(stderr, "  step %3zu %8.3f ms in %lld runs  %s\n", order[i], step.milliseconds,
+                 static_cast<long long>(step.runs), describe_step(step).c_str());
+  }
 }
 
 Status CudaModel::write_value(ValueId id, const Tensor& src) {
@@ -816,6 +996,26 @@ Status CudaModel::write_value(ValueId id, const Tensor& src) {
     FL_RETURN_IF_ERROR(cuda_status(cudaMemcpyAsync(buffer(id), src.raw(), src.nbytes(), cudaMemcpyHostToDevice, stream_),
                                    "writing " + value_name(id)));
   return cuda_status(cudaStreamSynchronize(stream_), "writing " + value_name(id));
+}
+
+Result<bool> CudaModel::patch_value_words(ValueId id, std::span<const WordPatch> patches) {
+  if (!run_error_.is_ok()) return run_error_;
+  if (id < 0 || static_cast<size_t>(id) >= kind_.size())
+    return out_of_range("cuda backend: no value with id " + std::to_string(id));
+  if (kind_[static_cast<size_t>(id)] != ValueKind::kBuffer) return false;  // a constant: write_value
+  const Value& value = graph_.value(id);
+  const int64_t count = numel(value.shape);
+  std::vector<DeviceWordPatch> device_patches;
+  device_patches.reserve(patches.size());
+  for (const WordPatch& p : patches) {
+    if (p.element < 0 || p.element >= count)
+      return out_of_range("cuda backend: element " + std::to_string(p.element) + " is outside " + value_name(id) +
+                          " " + shape_to_string(value.shape));
+    device_patches.push_back({p.element, WordMasks{p.keep, p.set, p.flip}});
+  }
+  FL_RETURN_IF_ERROR(patch_device_words(buffer(id), static_cast<int>(dtype_size(value.dtype)), device_patches, stream_)
+                         .with_context("cuda backend: patching " + value_name(id)));
+  return true;
 }
 
 // --- the backend -----------------------------------------------------------------------------------------

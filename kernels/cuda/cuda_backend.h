@@ -23,7 +23,8 @@
 //     refuses too (int64 arithmetic, unfolded shape arithmetic, operands not in specialized form) is refused at
 //     plan time, naming the node.
 //   * Memory and streams. Weights are uploaded once and stay resident; every value lives in one device arena
-//     planned with engine/buffer_plan.h lifetimes (one buffer per value, no sharing, with keep_values); one
+//     planned with engine/buffer_plan.h lifetimes (one buffer per value, no sharing, with keep_values; graph
+//     inputs live to the end of the pass, so that the plan can run again on them: bench --resident); one
 //     cudaStream per compiled model, the cuDNN and cuBLAS handles bound to it; run_step() only enqueues: the host
 //     synchronises only in read_value/write_value (and around reference-fallback nodes).
 //
@@ -39,17 +40,21 @@
 // Faults. Weight faults: write_value() of a constant (a weight fault site) replaces its host copy and re-derives
 // every device copy made from it (the plain upload, a folded conv weight, BN's per-channel scale and shift), on
 // the stream, then synchronises; restoring writes the original bytes back the same way, so the device copy is
-// bit-exactly the original again. Activation faults go through read_value()/write_value() between steps: each
-// costs a device-to-host copy, a host patch and a host-to-device copy of the whole value, each synchronising the
-// stream. The fast path for later is kernels/cuda/device_word_patch.h (patch the words in place on the stream).
-// keep_values: accepted (every value keeps a device buffer of its own), but kept_storage() stays empty, since it
-// promises host memory: the incremental executor then refuses the plan and FaultReplayer falls back to full
-// passes (faults/fault_replay.cpp), which is what a GPU campaign runs.
+// bit-exactly the original again. Activation faults (word faults between steps)
+// are patch_value_words(): the faulted words rewritten in the value's device buffer by a kernel on the stream
+// (kernels/cuda/device_word_patch.h, the masks of faults/bit_ops.h), then one synchronisation; only
+// bit-error-rate faults (every bit of an image drawn) still read the value to the host and write it back.
+// keep_values: every value keeps a device buffer of its own, which kept_storage() gives as device memory, with
+// kept_device() (a CudaKeptDevice) to allocate golden slots in device memory and to copy (cudaMemcpyAsync) and
+// compare (a kernel, then one synchronisation) kept bytes on the stream: incremental fault passes
+// (engine/incremental_executor.h) run on the GPU, re-executing only the steps a fault reaches, whole values at a
+// time (no windows).
 //
 // Errors name the step, its node and the CUDA / cuDNN / cuBLAS status string. Kernel errors are asynchronous: they
 // surface at the next read_value/write_value; FAULTLINE_CUDA_SYNC=1 synchronises after every step so that the
 // error names the step that failed. FAULTLINE_CUDA_VERBOSE=1 prints the plan (steps, kernels, algorithms,
-// arena and workspace sizes) at compile.
+// arena and workspace sizes) at compile. FAULTLINE_CUDA_PROFILE=1 times every step between two CUDA events and
+// prints, when the model is destroyed, the time per kernel kind and the 25 slowest steps.
 #pragma once
 
 #include <memory>

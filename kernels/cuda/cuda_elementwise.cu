@@ -7,7 +7,7 @@ namespace {
 
 // x * scale + shift with separate roundings (no FMA contraction), as the reference's float32 loop.
 __global__ void channel_affine(const float* src, float* dst, int64_t count, ChannelAffine a, const float* scale,
-                               const float* shift) {
+                               const float* shift, const float* residual) {
   FL_GRID_STRIDE_LOOP(i, count) {
     const int64_t c = (i / a.plane) % a.channels;
     float x = src[i];
@@ -17,6 +17,7 @@ __global__ void channel_affine(const float* src, float* dst, int64_t count, Chan
       if (a.has_scale) x = __fmul_rn(x, scale[c]);
       if (a.has_shift) x = __fadd_rn(x, shift[c]);
     }
+    if (residual != nullptr) x = __fadd_rn(x, residual[i]);  // a fused residual Add
     dst[i] = apply_activation(a.activation, x, a.alpha, a.low, a.high);
   }
 }
@@ -38,10 +39,10 @@ __global__ void binary(int op, const float* a, const float* b, float* dst, int64
 }  // namespace
 
 int launch_channel_affine(const float* src, float* dst, int64_t count, const ChannelAffine& affine,
-                          const float* scale, const float* shift, void* stream) {
+                          const float* scale, const float* shift, void* stream, const float* residual) {
   if (count == 0) return cudaSuccess;
-  channel_affine<<<blocks_for(count), kThreadsPerBlock, 0, static_cast<cudaStream_t>(stream)>>>(src, dst, count, affine,
-                                                                                                 scale, shift);
+  channel_affine<<<blocks_for(count), kThreadsPerBlock, 0, static_cast<cudaStream_t>(stream)>>>(
+      src, dst, count, affine, scale, shift, residual);
   return launched();
 }
 

@@ -249,6 +249,24 @@ Result<std::vector<PlannedStep>> plan_steps(const Graph& graph, const PlanOption
           v = bn.outputs[0];
         }
       }
+      // A residual Add (clean inference plans only: the fused order of additions is cuDNN's), when its other
+      // operand is already computed: a graph input, or the output of a step emitted before this one.
+      next = grouper.fusable_consumer(v);
+      if (!options.propagate_nan && next != kNoNode && !taken[static_cast<size_t>(next)] &&
+          graph.node(next).op == OpKind::kAdd && graph.node(next).inputs.size() == 2) {
+        const Node& add = graph.node(next);
+        const ValueId other = add.inputs[0] == v ? add.inputs[1] : add.inputs[0];
+        const bool ready = other != v && !grouper.is_const(other) &&
+                           (graph.value(other).producer == kNoNode ||
+                            taken[static_cast<size_t>(graph.value(other).producer)]);
+        if (ready && is_float32(graph, other) && shape_of(graph, other) == shape_of(graph, add.outputs[0]) &&
+            shape_of(graph, v) == shape_of(graph, add.outputs[0])) {
+          step.residual_add = next;
+          step.residual = other;
+          step.nodes.push_back(next);
+          v = add.outputs[0];
+        }
+      }
       next = grouper.fusable_consumer(v);
       if (next != kNoNode && !taken[static_cast<size_t>(next)] && is_unary_activation(graph.node(next).op) &&
           activation_of(graph.node(next)).is_ok()) {

@@ -48,6 +48,11 @@ struct PlannedStep {
   NodeId batch_norm = kNoNode;  // kConv: a BatchNormalization folded into the weights
   NodeId activation = kNoNode;  // kConv: the activation run as the epilogue
   bool cudnn_bias_activation = false;  // kConv: cudnnConvolutionBiasActivationForward (ReLU, no propagate_nan)
+  // kConv without propagate_nan: an Add of the conv's (BN's) output and `residual`, a value computed by an
+  // earlier step with the output's shape (a residual block's shortcut), run before the activation: cuDNN's z
+  // operand, or the epilogue kernel's.
+  NodeId residual_add = kNoNode;
+  ValueId residual = kNoValue;
   std::string reference_reason;        // kReference: why the node has no GPU kernel here
 };
 

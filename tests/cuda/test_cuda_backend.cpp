@@ -11,6 +11,7 @@
 
 #include "engine/executor.h"
 #include "engine/incremental_executor.h"
+#include "faults/bit_ops.h"
 #include "kernels/reference/reference_backend.h"
 #include "tests/cuda/cuda_test_support.h"
 #include "tests/support/backend_comparison.h"
@@ -127,6 +128,26 @@ TEST(CudaFusion, ConvBatchNormActivationIsOneStep) {
       expect_matches_reference(graph, kConv, unfused);
     }
   }
+}
+
+TEST(CudaFusion, ResidualAddsFusedIntoConvolutionsMatchTheReference) {
+  // Conv + Add without bias (the epilogue kernel adds the residual), with a bias and no activation (cuDNN's
+  // identity activation on the implicit precomputed GEMM, else the epilogue), and with a ReLU (cuDNN's z).
+  FAULTLINE_SKIP_WITHOUT_GPU();
+  GraphBuilder b;
+  const ValueId x = b.input("x", {2, 8, 10, 10});
+  const ValueId s1 = b.node(OpKind::kAdd, {random_conv(b, x, 8, 8, conv3x3(), false, 31), x});
+  const ValueId s2 = b.node(OpKind::kAdd, {s1, random_conv(b, s1, 8, 8, conv3x3(), true, 32)});
+  const ValueId s3 = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {random_conv(b, s2, 8, 8, conv3x3(), true, 33), s2})});
+  b.output(s3);
+  const Graph graph = b.build_with_shapes();
+  std::unique_ptr<CompiledModel> model = compile_on_cuda(graph);
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->num_steps(), 3u) << "each Add (and the ReLU) runs inside its convolution's step";
+  expect_matches_reference(graph, kConv);
+  PlanOptions nan;
+  nan.propagate_nan = true;
+  expect_matches_reference(graph, kConv, nan);
 }
 
 TEST(CudaFusion, ObservableValueIsReadableAndFusedAwayIsNot) {
@@ -372,9 +393,56 @@ TEST(CudaValues, RerunGivesIdenticalBits) {
   expect_matches_reference(graph, kConv);
 }
 
-TEST(CudaValues, KeepValuesPlansRunButKeepNoHostStorage) {
-  // kept_storage() promises host memory; the CUDA backend keeps values on the device, so incremental passes
-  // refuse the plan and FaultReplayer runs full passes.
+TEST(CudaValues, PatchedWordsAreTheHostsFaultedWords) {
+  // Activation faults on the GPU: patch_value_words rewrites the words in the device buffer as the host's
+  // masks do, and only those words.
+  FAULTLINE_SKIP_WITHOUT_GPU();
+  GraphBuilder b;
+  const ValueId x = b.input("x", {2, 4, 6, 6});
+  const ValueId r = b.node(OpKind::kRelu, {random_conv(b, x, 4, 8, conv3x3(), true, 1)});
+  b.output(b.node(OpKind::kGlobalAveragePool, {r}));
+  const Graph graph = b.build_with_shapes();
+  PlanOptions options;
+  options.observable = {r};
+  std::unique_ptr<CompiledModel> model = compile_on_cuda(graph, options);
+  ASSERT_TRUE(model);
+  run_model(*model, random_inputs(graph, 5));
+  Tensor before;
+  ASSERT_TRUE(model->read_value(r, before).is_ok());
+  const std::vector<WordPatch> patches = {{0, ~uint64_t{0}, 0, uint64_t{1} << 30},
+                                          {17, ~(uint64_t{1} << 31), 0, 0},
+                                          {before.numel() - 1, 0, 0x3F800000u, 0}};
+  Result<bool> patched = model->patch_value_words(r, patches);
+  ASSERT_TRUE(patched.is_ok()) << patched.status().message();
+  ASSERT_TRUE(*patched);
+  Tensor after;
+  ASSERT_TRUE(model->read_value(r, after).is_ok());
+  Tensor expected = before.clone();
+  for (const WordPatch& p : patches) {
+    uint32_t word;
+    std::memcpy(&word, &expected.data<float>()[p.element], 4);
+    word = static_cast<uint32_t>(apply_word_masks(word, WordMasks{p.keep, p.set, p.flip}, 32));
+    std::memcpy(&expected.data<float>()[p.element], &word, 4);
+  }
+  EXPECT_EQ(std::memcmp(after.raw(), expected.raw(), after.nbytes()), 0);
+  EXPECT_FALSE(model->patch_value_words(r, {{WordPatch{after.numel()}}}).is_ok()) << "an element outside the value";
+}
+
+TEST(CudaValues, GraphInputsSurviveThePassForAnotherRun) {
+  // faultline bench --resident runs the plan again on the inputs it holds: no step may reuse their buffers.
+  FAULTLINE_SKIP_WITHOUT_GPU();
+  const Graph graph = testing::residual_block_classifier();
+  std::unique_ptr<CompiledModel> model = compile_on_cuda(graph);
+  ASSERT_TRUE(model);
+  const std::vector<Tensor> first = run_model(*model, random_inputs(graph, 4));
+  ASSERT_TRUE(execute(*model).is_ok());
+  Tensor again;
+  ASSERT_TRUE(model->read_value(graph.outputs()[0], again).is_ok());
+  EXPECT_EQ(std::memcmp(first[0].raw(), again.raw(), again.nbytes()), 0);
+}
+
+TEST(CudaValues, KeepValuesPlansKeepEveryValueOnTheDevice) {
+  // kept_storage() gives device memory, with kept_device() to hold golden slots and to copy and compare there.
   FAULTLINE_SKIP_WITHOUT_GPU();
   GraphBuilder b;
   const ValueId x = b.input("x", {2, 4, 6, 6});
@@ -384,8 +452,29 @@ TEST(CudaValues, KeepValuesPlansRunButKeepNoHostStorage) {
   options.keep_values = true;
   std::unique_ptr<CompiledModel> model = compile_on_cuda(graph, options);
   ASSERT_TRUE(model);
-  EXPECT_TRUE(model->kept_storage(graph.outputs()[0]).empty());
-  EXPECT_FALSE(IncrementalExecutor::create(*model).is_ok());
+  KeptDevice* device = model->kept_device();
+  ASSERT_NE(device, nullptr);
+  const std::span<std::byte> out = model->kept_storage(graph.outputs()[0]);
+  ASSERT_EQ(out.size(), 2u * 8 * 6 * 6 * sizeof(float));
+  EXPECT_EQ(model->value_storage(graph.outputs()[0]).size(), 0u) << "no host view of device bytes";
+  const std::vector<Tensor> outputs = run_model(*model, random_inputs(graph, 3));
+  // A golden slot: copied, compared equal, then one changed byte (written through write_value) found.
+  std::byte* slot = device->allocate(out.size());
+  ASSERT_NE(slot, nullptr);
+  device->copy(slot, out.data(), out.size());
+  EXPECT_FALSE(device->differ(slot, out.data(), out.size()));
+  Tensor changed = outputs[0].clone();
+  changed.data<float>()[changed.numel() - 1] += 1.0f;  // the last word: the comparison's tail
+  ASSERT_TRUE(model->write_value(graph.outputs()[0], changed).is_ok());
+  EXPECT_TRUE(device->differ(slot, out.data(), out.size()));
+  EXPECT_TRUE(device->differ(slot + 1, out.data() + 1, out.size() - 1)) << "unaligned addresses";
+  EXPECT_FALSE(device->differ(slot, out.data(), out.size() - sizeof(float))) << "only the last word changed";
+  device->copy(out.data(), slot, out.size());
+  Tensor restored;
+  ASSERT_TRUE(model->read_value(graph.outputs()[0], restored).is_ok());
+  EXPECT_EQ(std::memcmp(restored.raw(), outputs[0].raw(), restored.nbytes()), 0);
+  device->release(slot);
+  ASSERT_TRUE(IncrementalExecutor::create(*model).is_ok());
   expect_matches_reference(graph, kConv, options);
 }
 

@@ -116,6 +116,15 @@ TEST(CudaCli, InferMatchesOnednn) {
   EXPECT_EQ(compare_logits(onednn, cuda, "infer cuda vs onednn", kRelTol, kAbsTol), 0);
 }
 
+TEST(CudaCli, BenchResidentRunsOnTheDevice) {
+  FAULTLINE_SKIP_WITHOUT_GPU();
+  auto r = run_faultline("bench " + test_data("models/resnet20.onnx") + " --backend cuda --batch 10 --images 40 "
+                         "--repeat 2 --resident");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("resident on the device"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("images/s"), std::string::npos) << r.out;
+}
+
 // tests/test_fault_equivalence.cpp's weight and activation faults, against PyTorch's faulty logits.
 TEST(CudaCli, InjectMatchesPyTorch) {
   FAULTLINE_SKIP_WITHOUT_GPU();

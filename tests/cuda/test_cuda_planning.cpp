@@ -14,6 +14,7 @@
 #include "kernels/cuda/cuda_plan.h"
 #include "kernels/reference/reference_ops.h"
 #include "tests/cuda/cuda_test_support.h"
+#include "tests/support/backend_comparison.h"
 #include "tests/support/graph_builder.h"
 #include "tests/support/run_command.h"
 #include "tests/support/test_support.h"
@@ -291,6 +292,30 @@ TEST(CudaPlanSteps, ConvBatchNormReluFuse) {
   PlanOptions unfused;
   unfused.fuse = false;
   EXPECT_EQ(cuda_plan::plan_steps(m.graph, unfused)->size(), 3u);
+}
+
+TEST(CudaPlanSteps, ResidualAddFusesIntoTheConvOnlyInCleanPlans) {
+  const Graph graph = testing::residual_block_classifier();
+  auto plan = cuda_plan::plan_steps(graph, {});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  int fused = 0;
+  for (const auto& step : *plan) {
+    if (step.residual_add == kNoNode) continue;
+    ++fused;
+    EXPECT_EQ(step.kind, StepKind::kConv);
+    ASSERT_EQ(step.nodes.size(), 4u) << "conv, BN, Add, ReLU";
+    EXPECT_EQ(graph.node(step.nodes[2]).op, OpKind::kAdd);
+    EXPECT_EQ(graph.node(step.nodes[3]).op, OpKind::kRelu);
+    const Node& add = graph.node(step.residual_add);
+    EXPECT_TRUE(add.inputs[0] == step.residual || add.inputs[1] == step.residual);
+    EXPECT_TRUE(step.cudnn_bias_activation);
+  }
+  EXPECT_EQ(fused, 1);
+  PlanOptions nan;  // fault plans keep the Add a step of its own (the reference's order of additions)
+  nan.propagate_nan = true;
+  auto nan_plan = cuda_plan::plan_steps(graph, nan);
+  ASSERT_TRUE(nan_plan.is_ok());
+  for (const auto& step : *nan_plan) EXPECT_EQ(step.residual_add, kNoNode);
 }
 
 TEST(CudaPlanSteps, FaultSitesAreBarriers) {
