@@ -17,7 +17,7 @@
 # --python      interpreter with torch (default: python3 when it imports torch, else /usr/bin/python3)
 # --skip-build  use the faultline of --build as it is;  --skip-tests  no ctest
 # --parts       resnet50,resnet20,campaign (default all; see benchmarks/gpu_compare.py)
-# --faults      faults of the campaign (default 200, over 1,000 images)
+# --faults      faults of the campaign (default 1,000, over 1,000 images)
 # --work        keep the exported models, images, fault list, YAML and faultline's logs here (default: removed)
 # --dry-run     no GPU needed: skips the GPU checks, keeps the build folder's CUDA architectures, and runs every
 #               benchmark step on the CPU with tiny sizes and faultline's onednn backend (exports, fault list,
