@@ -172,7 +172,9 @@ class CudaModel final : public CompiledModel {
         allow_tf32_(cuda_plan::tf32_allowed_by_environment()),
         sync_each_step_(env_flag("FAULTLINE_CUDA_SYNC")),
         profile_(env_flag("FAULTLINE_CUDA_PROFILE")),
-        conv_search_(std::getenv("FAULTLINE_CUDA_CONV_SEARCH") == nullptr || env_flag("FAULTLINE_CUDA_CONV_SEARCH")) {}
+        conv_search_(std::getenv("FAULTLINE_CUDA_CONV_SEARCH") == nullptr || env_flag("FAULTLINE_CUDA_CONV_SEARCH")),
+        conv_search_faults_(std::getenv("FAULTLINE_CUDA_CONV_SEARCH") != nullptr &&
+                            std::string_view(std::getenv("FAULTLINE_CUDA_CONV_SEARCH")) == "all") {}
 
   ~CudaModel() override {
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
@@ -272,6 +274,9 @@ class CudaModel final : public CompiledModel {
   // read_value, printed per step and per kernel at the model's end.
   bool profile_ = false;
   bool conv_search_ = true;  // clean inference plans time cuDNN's algorithms (conv_candidates)
+  // FAULTLINE_CUDA_CONV_SEARCH=all: fault plans too (among the direct algorithms): faster where cuDNN's
+  // heuristics rank a slow one first, but a rerun may time another algorithm and round otherwise.
+  bool conv_search_faults_ = false;
   void collect_profile();
   void print_profile();
   cudaStream_t stream_ = nullptr;
@@ -443,9 +448,15 @@ Status CudaModel::build_step(const PlannedStep& planned, Step& step) {
                                                    shape_of(node.outputs[0])));
       const int op = node.op == OpKind::kAdd ? 0 : node.op == OpKind::kSub ? 1 : node.op == OpKind::kMul ? 2 : 3;
       const int64_t count = numel(shape_of(node.outputs[0]));
+      cuda_detail::ChannelAffine then;
+      if (planned.activation != kNoNode) {
+        FL_ASSIGN_OR_RETURN(then, cuda_plan::activation_of(graph_.node(planned.activation)));
+        step.kernel += " +activation";
+      }
+      void* const result = buffer(graph_.node(planned.nodes.back()).outputs[0]);
       step.actions.push_back([=, this]() {
         return launch_status(cuda_detail::launch_binary(op, static_cast<const float*>(a), static_cast<const float*>(b),
-                                                        static_cast<float*>(out), count, map, stream_),
+                                                        static_cast<float*>(result), count, map, stream_, then),
                              "binary kernel");
       });
       return Status::ok();
@@ -589,7 +600,7 @@ Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
   // problem in the process; FAULTLINE_CUDA_CONV_SEARCH=0 keeps the heuristics).
   const bool fault_plan = options_.propagate_nan || options_.keep_values || !options_.observable.empty();
   FL_ASSIGN_OR_RETURN(const std::vector<cudnnConvolutionFwdAlgoPerf_t> perf,
-                      conv_candidates(*r, s, allow_tf32_, !fault_plan && conv_search_));
+                      conv_candidates(*r, s, allow_tf32_, fault_plan ? conv_search_faults_ : conv_search_));
   const int returned = static_cast<int>(perf.size());
   // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION converts float32 operands to float16: never taken, TF32 or not.
   std::vector<cuda_plan::ConvAlgorithm> candidates;
@@ -736,7 +747,7 @@ Status CudaModel::build_conv(const PlannedStep& planned, Step& step) {
 Status CudaModel::build_affine(const PlannedStep& planned, Step& step) {
   const Node& node = graph_.node(planned.nodes[0]);
   void* const x = buffer(node.inputs[0]);
-  void* const y = buffer(node.outputs[0]);
+  void* const y = buffer(graph_.node(planned.nodes.back()).outputs[0]);  // a fused activation's output
   const Shape& shape = shape_of(node.inputs[0]);
   const int64_t count = numel(shape);
   cuda_detail::ChannelAffine affine;
@@ -761,6 +772,15 @@ Status CudaModel::build_affine(const PlannedStep& planned, Step& step) {
       }
       return upload(device, host->data(), host->size() * sizeof(float), "uploading BN scale/shift");
     }));
+    if (planned.activation != kNoNode) {  // BN, then an activation in the same kernel
+      FL_ASSIGN_OR_RETURN(const cuda_detail::ChannelAffine then,
+                          cuda_plan::activation_of(graph_.node(planned.activation)));
+      affine.activation = then.activation;
+      affine.alpha = then.alpha;
+      affine.low = then.low;
+      affine.high = then.high;
+      step.kernel += " +activation";
+    }
   } else {
     FL_ASSIGN_OR_RETURN(affine, cuda_plan::activation_of(node));
   }

@@ -55,6 +55,9 @@
 // error names the step that failed. FAULTLINE_CUDA_VERBOSE=1 prints the plan (steps, kernels, algorithms,
 // arena and workspace sizes) at compile. FAULTLINE_CUDA_PROFILE=1 times every step between two CUDA events and
 // prints, when the model is destroyed, the time per kernel kind and the 25 slowest steps.
+// FAULTLINE_CUDA_CONV_SEARCH=0 plans clean inference with cuDNN's heuristics instead of its timed search;
+// =all times fault plans' convolutions too (among direct algorithms; a rerun may pick another and round
+// otherwise, so campaigns leave it off by default).
 #pragma once
 
 #include <memory>

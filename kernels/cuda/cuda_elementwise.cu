@@ -22,17 +22,20 @@ __global__ void channel_affine(const float* src, float* dst, int64_t count, Chan
   }
 }
 
-__global__ void binary(int op, const float* a, const float* b, float* dst, int64_t count, BroadcastMap map) {
+__global__ void binary(int op, const float* a, const float* b, float* dst, int64_t count, BroadcastMap map,
+                       ChannelAffine then) {
   FL_GRID_STRIDE_LOOP(i, count) {
     int64_t ia = 0, ib = 0;
     broadcast_sources(map, i, ia, ib);
     const float x = a[ia], y = b[ib];
+    float z;
     switch (op) {
-      case 0: dst[i] = __fadd_rn(x, y); break;
-      case 1: dst[i] = __fsub_rn(x, y); break;
-      case 2: dst[i] = __fmul_rn(x, y); break;
-      default: dst[i] = __fdiv_rn(x, y); break;
+      case 0: z = __fadd_rn(x, y); break;
+      case 1: z = __fsub_rn(x, y); break;
+      case 2: z = __fmul_rn(x, y); break;
+      default: z = __fdiv_rn(x, y); break;
     }
+    dst[i] = apply_activation(then.activation, z, then.alpha, then.low, then.high);
   }
 }
 
@@ -47,9 +50,10 @@ int launch_channel_affine(const float* src, float* dst, int64_t count, const Cha
 }
 
 int launch_binary(int op, const float* a, const float* b, float* dst, int64_t count, const BroadcastMap& map,
-                  void* stream) {
+                  void* stream, const ChannelAffine& then) {
   if (count == 0) return cudaSuccess;
-  binary<<<blocks_for(count), kThreadsPerBlock, 0, static_cast<cudaStream_t>(stream)>>>(op, a, b, dst, count, map);
+  binary<<<blocks_for(count), kThreadsPerBlock, 0, static_cast<cudaStream_t>(stream)>>>(op, a, b, dst, count, map,
+                                                                                         then);
   return launched();
 }
 

@@ -15,9 +15,10 @@ namespace faultline::cuda_detail {
 // rounded on its own; in place is allowed; residual (nullptr: none) has dst's layout.
 int launch_channel_affine(const float* src, float* dst, int64_t count, const ChannelAffine& affine,
                           const float* scale, const float* shift, void* stream, const float* residual = nullptr);
-// dst = a (op) b with broadcasting; op: 0 add, 1 sub, 2 mul, 3 div (float32, rounded as the reference).
+// dst = then(a (op) b) with broadcasting; op: 0 add, 1 sub, 2 mul, 3 div (float32, rounded as the reference);
+// then: an activation (its activation fields; kActNone: none).
 int launch_binary(int op, const float* a, const float* b, float* dst, int64_t count, const BroadcastMap& map,
-                  void* stream);
+                  void* stream, const ChannelAffine& then = ChannelAffine{});
 
 // cuda_pooling.cu. MaxPool / AveragePool over [planes, in_h, in_w]; GlobalAverage/MaxPool over `planes` planes
 // of `plane` elements (float32 sum then divide; NaN-propagating max).

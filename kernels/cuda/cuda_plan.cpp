@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "engine/shape_inference.h"
@@ -226,8 +227,26 @@ Result<std::vector<PlannedStep>> plan_steps(const Graph& graph, const PlanOption
   const Grouper grouper(graph, options);
   std::vector<bool> taken(graph.nodes().size(), false);
   std::vector<PlannedStep> steps;
-  for (NodeId head : order) {
-    if (taken[static_cast<size_t>(head)]) continue;
+  // Whether `v` is itself a conv's (BN's) output that could fuse the Add it feeds: then a conv on the Add's
+  // other side does not wait for it (two convs into one Add, a bottleneck's main path and its downsample: the
+  // later one fuses the Add).
+  auto from_fusable_conv = [&](ValueId v) {
+    NodeId producer = graph.value(v).producer;
+    if (producer != kNoNode && graph.node(producer).op == OpKind::kBatchNormalization) {
+      const ValueId x = graph.node(producer).inputs[0];
+      producer = grouper.fusable_consumer(x) == producer ? graph.value(x).producer : kNoNode;
+    }
+    return producer != kNoNode && graph.node(producer).op == OpKind::kConv;
+  };
+  // The step that `head` starts; nullopt when it waits: a node reading what a waiting node computes, and
+  // (may_wait) a conv whose residual Add's other operand is computed later in `order` (a shortcut's Slice/Pad):
+  // it is planned right after that operand's producer, so that the Add fuses into it (nothing else reads the
+  // conv's output: it has the Add as its one consumer chain).
+  auto plan_head = [&](NodeId head, bool may_wait) -> std::optional<PlannedStep> {
+    for (ValueId input : graph.node(head).inputs) {  // a node downstream of a waiting conv waits too
+      const NodeId producer = input == kNoValue ? kNoNode : graph.value(input).producer;
+      if (producer != kNoNode && !taken[static_cast<size_t>(producer)]) return std::nullopt;
+    }
     PlannedStep step;
     step.nodes = {head};
     step.kind = kind_of(graph, head, step.reference_reason);
@@ -249,22 +268,25 @@ Result<std::vector<PlannedStep>> plan_steps(const Graph& graph, const PlanOption
           v = bn.outputs[0];
         }
       }
-      // A residual Add (clean inference plans only: the fused order of additions is cuDNN's), when its other
-      // operand is already computed: a graph input, or the output of a step emitted before this one.
+      // A residual Add (clean inference plans only: the fused order of additions is cuDNN's) of a non-constant
+      // operand of the output's shape: a graph input, or a value some step computes.
       next = grouper.fusable_consumer(v);
       if (!options.propagate_nan && next != kNoNode && !taken[static_cast<size_t>(next)] &&
           graph.node(next).op == OpKind::kAdd && graph.node(next).inputs.size() == 2) {
         const Node& add = graph.node(next);
         const ValueId other = add.inputs[0] == v ? add.inputs[1] : add.inputs[0];
-        const bool ready = other != v && !grouper.is_const(other) &&
-                           (graph.value(other).producer == kNoNode ||
-                            taken[static_cast<size_t>(graph.value(other).producer)]);
-        if (ready && is_float32(graph, other) && shape_of(graph, other) == shape_of(graph, add.outputs[0]) &&
+        if (other != v && !grouper.is_const(other) && is_float32(graph, other) &&
+            shape_of(graph, other) == shape_of(graph, add.outputs[0]) &&
             shape_of(graph, v) == shape_of(graph, add.outputs[0])) {
-          step.residual_add = next;
-          step.residual = other;
-          step.nodes.push_back(next);
-          v = add.outputs[0];
+          const NodeId producer = graph.value(other).producer;
+          const bool ready = producer == kNoNode || taken[static_cast<size_t>(producer)];
+          if (!ready && may_wait && !from_fusable_conv(other)) return std::nullopt;  // not yet
+          if (ready) {
+            step.residual_add = next;
+            step.residual = other;
+            step.nodes.push_back(next);
+            v = add.outputs[0];
+          }
         }
       }
       next = grouper.fusable_consumer(v);
@@ -275,9 +297,54 @@ Result<std::vector<PlannedStep>> plan_steps(const Graph& graph, const PlanOption
         step.cudnn_bias_activation = !options.propagate_nan && graph.node(next).op == OpKind::kRelu;
       }
     }
+    // BatchNormalization or Add/Sub/Mul/Div, then an activation: one kernel, the activation applied to the
+    // rounded result as its own kernel would (every plan: the same bytes, NaN kept).
+    if ((step.kind == StepKind::kAffine && node.op == OpKind::kBatchNormalization) || step.kind == StepKind::kBinary) {
+      const NodeId next = grouper.fusable_consumer(node.outputs[0]);
+      if (next != kNoNode && !taken[static_cast<size_t>(next)] && is_unary_activation(graph.node(next).op) &&
+          all_float32(graph, graph.node(next)) && activation_of(graph.node(next)).is_ok()) {
+        step.activation = next;
+        step.nodes.push_back(next);
+      }
+    }
+    return step;
+  };
+  std::vector<NodeId> waiting;  // nodes planned once what they wait for is computed
+  auto emit = [&](PlannedStep step) {
     for (NodeId n : step.nodes) taken[static_cast<size_t>(n)] = true;
     steps.push_back(std::move(step));
+  };
+  // Plans the waiting nodes that can go now, in order, until none can (may_wait false: a conv stops waiting
+  // for its residual, and its Add runs as a step of its own).
+  auto plan_waiting = [&](bool may_wait) {
+    for (bool planned = true; planned;) {
+      planned = false;
+      // (a node that waited for a conv may have joined its step)
+      std::erase_if(waiting, [&](NodeId n) { return taken[static_cast<size_t>(n)]; });
+      for (size_t i = 0; i < waiting.size() && !planned; ++i) {
+        if (std::optional<PlannedStep> ready = plan_head(waiting[i], may_wait)) {
+          waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+          emit(std::move(*ready));
+          planned = true;
+        }
+      }
+    }
+  };
+  for (NodeId head : order) {
+    if (taken[static_cast<size_t>(head)] ||
+        std::find(waiting.begin(), waiting.end(), head) != waiting.end())
+      continue;
+    std::optional<PlannedStep> step = plan_head(head, true);
+    if (!step) {
+      waiting.push_back(head);
+      continue;
+    }
+    emit(std::move(*step));
+    plan_waiting(true);  // a conv whose residual is now computed, and what waited for it
   }
+  plan_waiting(false);
+  if (!waiting.empty())
+    return internal_error("cuda backend: cannot order " + graph.describe(waiting.front()) + " after its inputs");
   return steps;
 }
 

@@ -46,7 +46,9 @@ struct PlannedStep {
   std::vector<NodeId> nodes;  // in execution order; nodes[0] is the step's own op
   StepKind kind = StepKind::kReference;
   NodeId batch_norm = kNoNode;  // kConv: a BatchNormalization folded into the weights
-  NodeId activation = kNoNode;  // kConv: the activation run as the epilogue
+  // kConv: the activation run as the epilogue; kAffine (a BatchNormalization) and kBinary: the activation
+  // applied in the same kernel.
+  NodeId activation = kNoNode;
   bool cudnn_bias_activation = false;  // kConv: cudnnConvolutionBiasActivationForward (ReLU, no propagate_nan)
   // kConv without propagate_nan: an Add of the conv's (BN's) output and `residual`, a value computed by an
   // earlier step with the output's shape (a residual block's shortcut), run before the activation: cuDNN's z

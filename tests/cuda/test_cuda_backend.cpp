@@ -308,6 +308,8 @@ TEST(CudaOps, NaNPropagatesWithPropagateNan) {
   b.output(b.node(OpKind::kSoftmax, {x}, SoftmaxAttrs{1, false}));
   b.output(b.node(OpKind::kAdd, {x, x}));
   b.output(b.node(OpKind::kRelu, {random_conv(b, x, 16, 16, conv3x3(), true, 5)}));  // conv + bias + NaN-preserving ReLU
+  b.output(b.node(OpKind::kRelu, {b.node(OpKind::kSub, {x, b.constant("half", random_tensor({16, 1, 1}, 6))})}));
+  b.output(b.node(OpKind::kRelu, {random_batch_norm(b, x, 16, 7)}));  // BN + ReLU in one kernel
   const Graph graph = b.build_with_shapes();
   Tensor input = random_tensor({1, 16, 4, 4}, 3);
   for (int i : {0, 5, 17, 40, 63, 64, 130, 255}) input.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <limits>
 
+#include "engine/specialize.h"
+#include "frontends/load_model.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_index_maps.h"
 #include "kernels/cuda/cuda_plan.h"
@@ -318,23 +320,124 @@ TEST(CudaPlanSteps, ResidualAddFusesIntoTheConvOnlyInCleanPlans) {
   for (const auto& step : *nan_plan) EXPECT_EQ(step.residual_add, kNoNode);
 }
 
+TEST(CudaPlanSteps, AConvWaitsForAResidualComputedAfterIt) {
+  // ResNet20's option-A shortcut (Slice, Pad) comes after the block's second conv in node order: the conv
+  // (and its BN) wait, then run as one step with the Add and the ReLU right after the shortcut's last step.
+  testing::GraphBuilder b;
+  const ValueId x = b.input("x", {2, 4, 6, 6});
+  const ValueId h = b.node(OpKind::kRelu, {testing::random_conv(b, x, 4, 8, testing::conv3x3(), true, 1)});
+  const ValueId main = testing::random_batch_norm(b, testing::random_conv(b, h, 8, 8, testing::conv3x3(), false, 2, "main"), 8, 3);
+  const ValueId shortcut = b.node(OpKind::kSigmoid, {h}, {}, "shortcut");
+  b.output(b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {main, shortcut})}));
+  const Graph graph = b.build_with_shapes();
+  auto plan = cuda_plan::plan_steps(graph, {});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  ASSERT_EQ(plan->size(), 3u);
+  EXPECT_EQ(graph.node((*plan)[1].nodes[0]).name, "shortcut");
+  const auto& fused = (*plan)[2];
+  EXPECT_EQ(fused.kind, StepKind::kConv);
+  EXPECT_EQ(fused.nodes.size(), 4u) << "conv, BN, Add, ReLU";
+  EXPECT_EQ(fused.residual, shortcut);
+  std::vector<bool> seen(graph.nodes().size(), false);  // every node once, each after its inputs' producers
+  for (const auto& step : *plan)
+    for (NodeId n : step.nodes) {
+      EXPECT_FALSE(seen[static_cast<size_t>(n)]);
+      for (ValueId v : graph.node(n).inputs) {
+        const NodeId producer = v == kNoValue ? kNoNode : graph.value(v).producer;
+        if (producer != kNoNode && std::find(step.nodes.begin(), step.nodes.end(), producer) == step.nodes.end())
+          EXPECT_TRUE(seen[static_cast<size_t>(producer)]) << graph.describe(n);
+      }
+      seen[static_cast<size_t>(n)] = true;
+    }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), static_cast<long>(graph.nodes().size()));
+}
+
+TEST(CudaPlanSteps, TwoConvsIntoOneAddFuseItIntoTheLaterOne) {
+  // A bottleneck's main path and its downsample both end in a conv + BN feeding one Add: neither waits for
+  // the other (that would never end); the later one fuses the Add and the ReLU.
+  testing::GraphBuilder b;
+  const ValueId x = b.input("x", {2, 4, 6, 6});
+  const ValueId main = testing::random_batch_norm(
+      b, testing::random_conv(b, x, 4, 8, testing::conv3x3(), false, 1, "main"), 8, 2);
+  const ValueId down = testing::random_batch_norm(
+      b, testing::random_conv(b, x, 4, 8, testing::conv3x3(), false, 3, "down"), 8, 4);
+  b.output(b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {main, down})}));
+  const Graph graph = b.build_with_shapes();
+  auto plan = cuda_plan::plan_steps(graph, {});
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ((*plan)[0].residual_add, kNoNode);
+  EXPECT_EQ((*plan)[0].nodes.size(), 2u) << "conv, BN";
+  EXPECT_EQ((*plan)[1].nodes.size(), 4u) << "conv, BN, Add, ReLU";
+  EXPECT_EQ((*plan)[1].residual, graph.node((*plan)[0].nodes.back()).outputs[0]);
+}
+
+// Every node of every real test model lands in exactly one step, after the steps that compute its inputs,
+// in clean plans (residual Adds fused, convs waiting for their shortcut) and fault plans.
+TEST(CudaPlanSteps, RealModelsPlanEveryNodeOnceAfterItsInputs) {
+  for (const char* file : {"models/resnet20.onnx", "models/resnet20_bn.onnx", "models/googlenet_small.onnx",
+                           "models/densenet_small.onnx", "models/bottleneck_1x1.onnx",
+                           "keras/mlperf_tiny_ic_pretrainedResnet.h5", "keras/resnet8.keras",
+                           "keras/synthetic_branches.h5", "keras/acetone_concat.h5"}) {
+    auto model = load_model(testing::test_data(file));
+    ASSERT_TRUE(model.is_ok()) << file << ": " << model.status().message();
+    SpecializeOptions specializing;
+    specializing.batch = 2;
+    auto graph = specialize(**model, specializing);
+    ASSERT_TRUE(graph.is_ok()) << file << ": " << graph.status().message();
+    for (bool nan : {false, true}) {
+      PlanOptions options;
+      options.propagate_nan = nan;
+      auto plan = cuda_plan::plan_steps(*graph, options);
+      ASSERT_TRUE(plan.is_ok()) << file << ": " << plan.status().message();
+      std::vector<bool> done(graph->nodes().size(), false);
+      int fused_adds = 0;
+      for (const auto& step : *plan) {
+        fused_adds += step.residual_add != kNoNode ? 1 : 0;
+        for (NodeId n : step.nodes) {
+          EXPECT_FALSE(done[static_cast<size_t>(n)]) << file << ": " << graph->describe(n) << " planned twice";
+          for (ValueId v : graph->node(n).inputs) {
+            const NodeId producer = v == kNoValue ? kNoNode : graph->value(v).producer;
+            const bool in_step = std::find(step.nodes.begin(), step.nodes.end(), producer) != step.nodes.end();
+            if (producer != kNoNode && !in_step)
+              EXPECT_TRUE(done[static_cast<size_t>(producer)]) << file << ": " << graph->describe(n) << " before its input";
+          }
+          done[static_cast<size_t>(n)] = true;
+        }
+      }
+      EXPECT_EQ(std::count(done.begin(), done.end(), true), static_cast<long>(graph->nodes().size())) << file;
+      if (nan) EXPECT_EQ(fused_adds, 0) << file;
+    }
+  }
+}
+
 TEST(CudaPlanSteps, FaultSitesAreBarriers) {
   const ConvBnRelu m = conv_bn_relu();
   PlanOptions activation_site;
   activation_site.observable = {m.conv};  // the conv output must exist: no BN folding, no epilogue fusion
   auto plan = cuda_plan::plan_steps(m.graph, activation_site);
   ASSERT_TRUE(plan.is_ok());
-  ASSERT_EQ(plan->size(), 3u);  // conv alone, then BN and ReLU as their own kernels
+  ASSERT_EQ(plan->size(), 2u);  // conv alone, then BN and ReLU in one affine kernel
   EXPECT_EQ((*plan)[0].kind, StepKind::kConv);
   EXPECT_EQ((*plan)[0].nodes.size(), 1u);
   EXPECT_EQ((*plan)[1].kind, StepKind::kAffine);
-  EXPECT_EQ((*plan)[2].kind, StepKind::kAffine);
+  EXPECT_EQ((*plan)[1].nodes.size(), 2u);
+  EXPECT_NE((*plan)[1].activation, kNoNode);
 
   PlanOptions weight_site;
   weight_site.observable = {m.weight};  // the conv reads a faulted weight as the model has it: no folding
+  weight_site.propagate_nan = true;
   auto weight_plan = cuda_plan::plan_steps(m.graph, weight_site);
   ASSERT_TRUE(weight_plan.is_ok());
-  EXPECT_EQ(weight_plan->size(), 3u);
+  ASSERT_EQ(weight_plan->size(), 2u);
+  EXPECT_EQ((*weight_plan)[0].nodes.size(), 1u);
+  EXPECT_EQ((*weight_plan)[1].nodes.size(), 2u) << "BN + ReLU";
+
+  PlanOptions bn_site;  // the BN's output is a fault site: the ReLU runs on its own
+  bn_site.observable = {m.bn};
+  auto bn_plan = cuda_plan::plan_steps(m.graph, bn_site);
+  ASSERT_TRUE(bn_plan.is_ok());
+  EXPECT_EQ(bn_plan->size(), 3u);
 }
 
 TEST(CudaPlanSteps, UnsupportedNodesFallBackNamingWhy) {
