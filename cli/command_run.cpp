@@ -274,10 +274,10 @@ Status command_run(int argc, char** argv) {
   if (!args.flag("quiet") && result.replay.passes > 0) {
     const ReplayStats& r = result.replay;
     std::printf("incremental passes: %.1f %% of the steps recomputed, %.1f %% of the passes stopped early (all "
-                "golden); golden values kept: %.0f MB\n",
+                "golden); golden values kept: %.0f MB%s\n",
                 100.0 * static_cast<double>(r.steps_run) / static_cast<double>(std::max<int64_t>(r.steps_total, 1)),
                 100.0 * static_cast<double>(r.stopped_early) / static_cast<double>(r.passes),
-                static_cast<double>(r.golden_bytes) / 1e6);
+                static_cast<double>(r.golden_bytes) / 1e6, r.golden_on_device ? " of device memory" : "");
     if (r.window_steps > 0) {
       const double run = static_cast<double>(std::max<int64_t>(r.steps_run, 1));
       std::printf("partial re-execution: %.1f %% of the recomputed steps ran on part of their output only, a window of "

@@ -229,6 +229,7 @@ void FaultReplayer::keep_values_within(size_t slot_bytes) {
   incremental_ = stats_.incremental = true;
   batch_major_ = stats_.batch_major = !every_slot || (replay_options_.prefer_batch_major && slots > 1 && mostly_grouped());
   stats_.golden_bytes = batch_major_ ? slot_bytes : slot_bytes * static_cast<size_t>(slots);
+  stats_.golden_on_device = session_->compiled().kept_device() != nullptr;
   stats_.full_passes_reason.clear();
 }
 

@@ -90,6 +90,7 @@ struct ReplayStats {
   int64_t wave_faults = 0;      // single-image faults run in shared waves (run_group), and the waves they took
   int64_t waves = 0;
   size_t golden_bytes = 0;      // memory the kept golden values take (every batch's, or one in batch-major)
+  bool golden_on_device = false;  // ... in device memory (CompiledModel::kept_device: the cuda backend)
   // Passes on fewer images (ReplayOptions::golden_budget_bytes): the images per pass when one batch's kept
   // values do not fit but those of pass_batch images do (0: the batch), or why that was not done.
   int64_t pass_batch = 0;

@@ -100,6 +100,7 @@ const bool kRegistered = (register_backend("host_as_device",
 
 void expect_everything_on_the_device(const ReplayStats& stats) {
   EXPECT_TRUE(stats.incremental);
+  EXPECT_TRUE(stats.golden_on_device);
   EXPECT_LT(stats.steps_run, stats.steps_total) << "the passes recompute only what the faults reach";
   EXPECT_GT(counts.allocations, 0) << "golden slots are the device's";
   EXPECT_GT(counts.copies, 0);

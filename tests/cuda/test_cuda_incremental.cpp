@@ -22,6 +22,7 @@ TEST(CudaIncremental, ResNet20WeightFaultsMatchFullPasses) {
                                    Persistence::kPermanent, 16);
   const ReplayStats stats = expect_identical(c, "cuda", 6);  // batches of 6, 6 and 4 images: two plans
   EXPECT_TRUE(stats.incremental);
+  EXPECT_TRUE(stats.golden_on_device);
   EXPECT_LT(stats.steps_run, stats.steps_total / 2) << "weight faults sit mostly in layer3: most steps are skipped";
   EXPECT_GT(stats.stopped_early, 0);
 }
