@@ -4,6 +4,9 @@
 //   build/benchmarks/bench_injection_overhead [MODEL.onnx] [--rounds R] [--iterations I] [--batch B]
 //       [--threads T] [--reference-images M] [--reference-iterations J] [--backends onednn,reference]
 //
+// --backends also takes cuda in a build with the CUDA backend (on a GPU: benchmarks/gpu_compare.sh runs
+// `--backends cuda --batch 1000`).
+//
 // Every variant runs one batch of images, the same N(0, 1) images (benchmarks/bench_support.h):
 //   a   the clean plan, execute() with no observer (the engine as plain inference runs it);
 //   b   the clean plan with a FaultInjector that has no fault armed (hooks compiled in and called, no fault);
@@ -48,6 +51,9 @@
 #include "faults/fault_replay.h"
 #include "faults/fault_targets.h"
 #include "frontends/load_model.h"
+#ifdef FAULTLINE_BENCH_CUDA
+#include "kernels/cuda/cuda_backend.h"  // --backends cuda
+#endif
 
 namespace {
 
@@ -257,6 +263,9 @@ void run_backend(const std::shared_ptr<const faultline::Graph>& model,
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef FAULTLINE_BENCH_CUDA
+  faultline::register_cuda_backend();
+#endif
   const std::string path = argc > 1 && argv[1][0] != '-'
                                ? argv[1]
                                : faultline::bench::find_bundled_model("resnet20.onnx", "FAULTLINE_RESNET20");

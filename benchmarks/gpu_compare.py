@@ -444,7 +444,9 @@ def part_campaign(fl, args, device, size, res, model):
                        note="wall time of the whole `faultline run`: loading, planning, golden pass, campaign",
                        one_fault_seconds=fl_one_seconds,
                        faults_seconds=fl_seconds - fl_one_seconds,
-                       faults_fault_images_per_s=(count - 1) * images / max(fl_seconds - fl_one_seconds, 1e-9),
+                       # (none when the difference is within timing noise: --dry-run's tiny campaign)
+                       faults_fault_images_per_s=(count - 1) * images / (fl_seconds - fl_one_seconds)
+                       if fl_seconds - fl_one_seconds > 0.05 else None,
                        critical_fault_images=sum(int(r["critical"]) for r in rows),
                        due_fault_images=sum(int(r["due"]) for r in rows)),
         same_outcomes=same, differing=differing[:20],
@@ -496,8 +498,9 @@ def table(res):
                   f"| faultline run (whole command) | {f['seconds']:.2f} | {f['fault_images_per_s']:,.0f} | "
                   f"{f['fault_images_per_s'] / p['fault_images_per_s']:.2f}x |",
                   f"| faultline run, less its one-fault run ({f['one_fault_seconds']:.2f} s: start-up, planning, "
-                  f"golden pass) | {f['faults_seconds']:.2f} | {f['faults_fault_images_per_s']:,.0f} | "
-                  f"{f['faults_fault_images_per_s'] / p['fault_images_per_s']:.2f}x |", "",
+                  f"golden pass) | {f['faults_seconds']:.2f} | "
+                  + (f"{f['faults_fault_images_per_s']:,.0f} | {f['faults_fault_images_per_s'] / p['fault_images_per_s']:.2f}x |"
+                     if f['faults_fault_images_per_s'] else "- | - |"), "",
                   f"Same per-fault top-1 outcomes: {'yes' if c['same_outcomes'] else 'NO'} "
                   f"(PyTorch: {p['sdc_fault_images']} changed fault-images, {p['nonfinite_fault_images']} with NaN/Inf; "
                   f"faultline: {f['critical_fault_images']} critical, {f['due_fault_images']} due)."]

@@ -12,8 +12,10 @@
 #                 run.log            the benchmark's output (its table at the end)
 #                 gpu_compare.json   every figure, the settings, versions and commands
 #                 gpu_compare.md     the tables and the commands
+#                 injection_overhead.txt  build/benchmarks/bench_injection_overhead --backends cuda --batch 1000:
+#                                    what the fault hooks cost per batch on ResNet20 (issue #7)
 # --build       build folder (default build-gpu; configured Release, FAULTLINE_CUDA=ON, only the targets needed:
-#               faultline and the tests of tests/cuda, for the GPU's own architecture)
+#               faultline, bench_injection_overhead and the tests of tests/cuda, for the GPU's own architecture)
 # --python      interpreter with torch (default: python3 when it imports torch, else /usr/bin/python3)
 # --skip-build  use the faultline of --build as it is;  --skip-tests  no ctest
 # --parts       resnet50,resnet20,campaign (default all; see benchmarks/gpu_compare.py)
@@ -164,10 +166,11 @@ if [[ $skip_build -eq 0 ]]; then
   [[ -z "$cuda_arch" ]] || cmake_args+=("-DCMAKE_CUDA_ARCHITECTURES=$cuda_arch")
   : > "$out/build.log"
   "${build_env[@]}" cmake -S "$repo_root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFAULTLINE_CUDA=ON \
-      -DFAULTLINE_TESTS=ON -DFAULTLINE_BENCHMARKS=OFF "${cmake_args[@]}" >>"$out/build.log" 2>&1 \
+      -DFAULTLINE_TESTS=ON -DFAULTLINE_BENCHMARKS=ON "${cmake_args[@]}" >>"$out/build.log" 2>&1 \
     || die "configure failed: $(grep -m1 -A2 'CMake Error' "$out/build.log" | tr -s ' \n' ' ' | cut -c1-300) (full log: $out/build.log; missing libraries: see benchmarks/gpu_deps.sh)"
-  step "building faultline ${cuda_tests[*]} (-j$(nproc))"
-  "${build_env[@]}" cmake --build "$build_dir" -j"$(nproc)" --target faultline "${cuda_tests[@]}" >>"$out/build.log" 2>&1 \
+  step "building faultline bench_injection_overhead ${cuda_tests[*]} (-j$(nproc))"
+  "${build_env[@]}" cmake --build "$build_dir" -j"$(nproc)" --target faultline bench_injection_overhead "${cuda_tests[@]}" \
+      >>"$out/build.log" 2>&1 \
     || die "build failed: $(grep -m1 -E 'error|Error' "$out/build.log" | cut -c1-300) (full log: $out/build.log)"
 fi
 [[ -x "$faultline" ]] || die "no faultline command at '$faultline' (build it, or drop --skip-build)"
@@ -197,5 +200,16 @@ PYTHONUNBUFFERED=1 "$python" -W ignore "$repo_root/benchmarks/gpu_compare.py" "$
 status=${PIPESTATUS[0]}
 set -e
 [[ $status -eq 0 ]] || die "the benchmark failed: $(grep -m1 'gpu_compare.py:' "$out/run.log" || tail -1 "$out/run.log") (see $out/run.log)"
+
+# --- injection overhead (issue #7): clean, hooks armed with no fault, one weight / activation fault -------
+overhead="$build_dir/benchmarks/bench_injection_overhead"
+if [[ -x "$overhead" ]]; then
+  overhead_args=(--backends cuda --batch 1000)
+  [[ $dry_run -eq 0 ]] || overhead_args=(--backends onednn --batch 10 --rounds 1 --iterations 1)
+  step "injection overhead: bench_injection_overhead ${overhead_args[*]}"
+  "$overhead" "$repo_root/tests/data/models/resnet20.onnx" "${overhead_args[@]}" >"$out/injection_overhead.txt" 2>&1 \
+    || echo "   bench_injection_overhead failed: $(tail -1 "$out/injection_overhead.txt")"
+  sed -n '/^backend /,$p' "$out/injection_overhead.txt"
+fi
 step "done: results in $out"
 [[ $tests_failed -eq 0 ]] || { echo "gpu_compare.sh: benchmarks done, but GPU tests failed (see $out/ctest_cuda.log)" >&2; exit 2; }
