@@ -288,12 +288,12 @@ Status command_run(int argc, char** argv) {
       std::printf("channel re-execution: %lld faulted convolutions recomputed the output channels their faulty "
                   "weights reach\n", static_cast<long long>(r.channel_steps));
     if (r.pass_batch > 0)
-      std::printf("smaller passes: one batch's golden values take %.0f MB, more than golden_budget_mb or the 512 "
+      std::printf("smaller passes: one batch's golden values take %.0f MB, more than golden_budget_mb or the %.0f "
                   "MB a pass keeps at most (larger ones ran slower); every value is kept for %lld images at a time "
                   "instead and passes run on %lld images (the same bytes: the first batch's clean outputs are "
                   "equal at both sizes)\n",
-                  static_cast<double>(r.all_values_bytes) / 1e6, static_cast<long long>(r.pass_batch),
-                  static_cast<long long>(r.pass_batch));
+                  static_cast<double>(r.all_values_bytes) / 1e6, static_cast<double>(r.pass_batch_cap) / (1 << 20),
+                  static_cast<long long>(r.pass_batch), static_cast<long long>(r.pass_batch));
     if (r.checkpoints > 0)
       std::printf("checkpoints: one batch's golden values take %.0f MB, more than golden_budget_mb; the values "
                   "crossing %lld of the %lld step boundaries are kept instead and each fault re-runs from the last "

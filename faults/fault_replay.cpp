@@ -102,7 +102,15 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
                                                              const Tensor& input, InjectorOptions injector_options,
                                                              ReplayOptions replay_options) {
   std::unique_ptr<FaultReplayer> replayer(new FaultReplayer());
+  if (const char* cap = std::getenv("FAULTLINE_PASS_BATCH_MB"); cap != nullptr && *cap != '\0') {
+    char* end = nullptr;
+    const unsigned long long megabytes = std::strtoull(cap, &end, 10);
+    if (*end != '\0' || megabytes == 0)
+      return invalid_argument("FAULTLINE_PASS_BATCH_MB must be a positive number of MB, got '" + std::string(cap) + "'");
+    replay_options.pass_batch_bytes = static_cast<size_t>(megabytes) << 20;
+  }
   replayer->replay_options_ = replay_options;
+  replayer->stats_.pass_batch_cap = replay_options.pass_batch_bytes;
   replayer->list_ = &list;
   replayer->faults_ = faults;
   replayer->input_ = &input;

@@ -58,13 +58,19 @@ struct ReplayOptions {
   // the graph inputs and one more boundary fit.
   size_t golden_budget_bytes = size_t{4} << 30;
   // One pass batch's golden values at most, when a batch's values fit the budget but are larger than this:
-  // passes then run on fewer images as above (when the images are independent and the bytes the same). On
-  // torchvision's ResNet-50 (224x224, batch 20: 1.7 GB a batch) passes of 4 images took 14.1 s instead of
-  // 22.1 s on 12 activation faults x 40 images, and 8.6 instead of 13.3 s on weight faults (full passes 18.8
-  // and 17.7 s; benchmarks/imagenet_budget.sh): restoring and comparing values that fit the caches. ResNet20 at
+  // passes then run on fewer images as above (when the images are independent and the bytes the same):
+  // restoring and comparing values that fit the caches. benchmarks/imagenet_budget.sh (12 faults x 40 images,
+  // batch 20, 2 threads; activation / weight faults; full passes, then caps of 512, 256 and 128 MB), session 12:
+  //   ResNet-50 (1.7 GB a batch):    17.1 / 16.4 s;  13.5 / 9.2;  11.7 / 8.6;  12.3 / 10.7
+  //   MobileNetV2 (2.4 GB a batch):   3.1 / 2.5 s;   3.5-3.9 / 3.1-3.8 (slower than full passes);  3.1 / 2.2;
+  //                                   2.3 / 1.9
+  //   VGG-11:                        30.4 / 64.9 s; 20.1 / 112.5;  18.7 / 126.3
+  // (every value of the batch kept instead: ResNet-50 22.1 / 13.3 s, MobileNetV2 7.3 / 3.8 s). ResNet20 at
   // batch 100 (162 MB) is below it. Host memory only: a backend keeping values in device memory
   // (CompiledModel::kept_device, the cuda backend) keeps whole batches within golden_budget_bytes.
-  size_t pass_batch_bytes = size_t{512} << 20;
+  // The environment variable FAULTLINE_PASS_BATCH_MB replaces it (for A/B runs:
+  // benchmarks/imagenet_budget.sh --pass-batch-mb).
+  size_t pass_batch_bytes = size_t{256} << 20;
   // For callers that run faults through FaultReplayer::run_group (run_campaign does): go batch-major even
   // when every batch's values would fit, if more than one batch runs and at least half of the faults are
   // permanent or share passes one per image (shares_image_passes). One slot's memory is then written over and
@@ -94,6 +100,7 @@ struct ReplayStats {
   // Passes on fewer images (ReplayOptions::golden_budget_bytes): the images per pass when one batch's kept
   // values do not fit but those of pass_batch images do (0: the batch), or why that was not done.
   int64_t pass_batch = 0;
+  size_t pass_batch_cap = 0;  // ReplayOptions::pass_batch_bytes as the replay ran (FAULTLINE_PASS_BATCH_MB)
   std::string pass_batch_refused;
   // Checkpointed passes (ReplayOptions::golden_budget_bytes): the step boundaries kept besides the graph
   // inputs, of `boundaries` in the plan, and what one batch's values would have taken.
