@@ -1,6 +1,7 @@
 #include "faults/fault_replay.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -105,7 +106,7 @@ Result<std::unique_ptr<FaultReplayer>> FaultReplayer::create(std::shared_ptr<con
   if (const char* cap = std::getenv("FAULTLINE_PASS_BATCH_MB"); cap != nullptr && *cap != '\0') {
     char* end = nullptr;
     const unsigned long long megabytes = std::strtoull(cap, &end, 10);
-    if (*end != '\0' || megabytes == 0)
+    if (!std::isdigit(static_cast<unsigned char>(*cap)) || *end != '\0' || megabytes == 0)
       return invalid_argument("FAULTLINE_PASS_BATCH_MB must be a positive number of MB, got '" + std::string(cap) + "'");
     replay_options.pass_batch_bytes = static_cast<size_t>(megabytes) << 20;
   }

@@ -6,6 +6,7 @@
 // when a backend's kernels at k images round otherwise.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -76,6 +77,31 @@ TEST(PassBatchReplay, LargeBatchesRunInSmallerPassesWithinTheBudget) {
   ReplayOptions roomy;
   roomy.pass_batch_bytes = budget_for(c, "reference", 4, 1.0).golden_budget_bytes;
   EXPECT_EQ(expect_identical(c, "reference", 4, roomy).pass_batch, 0) << "a batch within the cap keeps its size";
+}
+
+// FAULTLINE_PASS_BATCH_MB replaces the cap (for A/B runs); anything but a positive number of MB is refused.
+TEST(PassBatchReplay, TheCapCanBeSetFromTheEnvironment) {
+  const Campaign c = make_campaign("models/resnet20_bn.onnx", "models/resnet20_input.npy", SiteTarget::kWeight, 2, 58,
+                                   Persistence::kPermanent, 4);
+  auto create = [&]() {
+    return FaultReplayer::create(c.model, replay_session_options("reference", 2), c.list, c.resolved, c.targets,
+                                 c.input);
+  };
+  ASSERT_EQ(setenv("FAULTLINE_PASS_BATCH_MB", "3", 1), 0);
+  auto three = create();
+  ASSERT_TRUE(three.is_ok()) << three.status().message();
+  EXPECT_EQ((*three)->stats().pass_batch_cap, size_t{3} << 20);
+  for (const char* bad : {"0", "12x", "-5"}) {
+    ASSERT_EQ(setenv("FAULTLINE_PASS_BATCH_MB", bad, 1), 0);
+    auto refused = create();
+    ASSERT_FALSE(refused.is_ok()) << bad;
+    EXPECT_NE(refused.status().message().find("FAULTLINE_PASS_BATCH_MB"), std::string::npos)
+        << refused.status().message();
+  }
+  ASSERT_EQ(unsetenv("FAULTLINE_PASS_BATCH_MB"), 0);
+  auto unset = create();
+  ASSERT_TRUE(unset.is_ok());
+  EXPECT_EQ((*unset)->stats().pass_batch_cap, ReplayOptions{}.pass_batch_bytes);
 }
 
 // A batch fault still hits every image of its executed batch (4 images), not only those of its pass (2).
