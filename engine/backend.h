@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -57,6 +59,13 @@ struct WordPatch {
   uint64_t set = 0;
   uint64_t flip = 0;
 };
+// Applies `patch` to the `word_bytes`-byte word (1, 2, 4 or 8) at `word` in host memory.
+inline void apply_word_patch(std::byte* word, size_t word_bytes, const WordPatch& patch) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, word, word_bytes);  // little-endian: the word's low bytes
+  bits = ((bits & patch.keep) | patch.set) ^ patch.flip;
+  std::memcpy(word, &bits, word_bytes);
+}
 
 // The device memory of a backend that keeps values off the host (CompiledModel::kept_device): what the
 // incremental executor does with kept bytes, done on the device, ordered with the model's steps.
@@ -101,10 +110,12 @@ class CompiledModel {
   // logical shape, stored there as one word of the value's dtype; nullopt when value_storage(id) is empty
   // (or the backend cannot say).
   virtual std::optional<size_t> value_element_offset(ValueId id, int64_t index) { return std::nullopt; }
-  // Rewrites words of value `id` where it lives (a GPU's memory), after the steps run so far and before the
-  // next: each patch turns the word of its element (row-major in the value's logical shape; distinct elements)
-  // into ((word & keep) | set) ^ flip (faults/bit_ops.h WordMasks). For backends whose value_storage() is
-  // empty; false, having done nothing, when the backend cannot (the caller then reads and writes the value).
+  // Rewrites words of value `id` where it lives, after the steps run so far and before the next: each patch
+  // turns the word of its element (row-major in the value's logical shape, in its stored dtype; distinct
+  // elements) into ((word & keep) | set) ^ flip (faults/bit_ops.h WordMasks). For a value in a GPU's memory, and
+  // for a constant (a weight fault: only the faulted words are rewritten, then the copies prepared from the
+  // constant re-derived, instead of writing the whole weight); false, having done nothing, when the backend
+  // cannot (the caller then reads and writes the value, or writes the whole constant).
   virtual Result<bool> patch_value_words(ValueId id, std::span<const WordPatch> patches) { return false; }
   // With PlanOptions::keep_values: the bytes that hold value `id`, at an address fixed for the model's life,
   // where the value stays until the next pass overwrites it: value_storage(id) on a backend whose values live

@@ -7,9 +7,35 @@
 #include <deque>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <random>
 
 namespace faultline {
+
+namespace {
+
+// Word faults of one value as in-place patches: the faults of one element composed in list order.
+class PatchSet {
+ public:
+  Status add(DType dtype, int64_t element, const WordFault& fault) {
+    FL_RETURN_IF_ERROR(validate_word_fault(dtype, fault));
+    const WordMasks m = word_masks(dtype, fault);
+    auto [it, first] = masks_.emplace(element, m);
+    if (!first) it->second = compose_word_masks(it->second, m);
+    return Status::ok();
+  }
+  std::vector<WordPatch> patches() const {
+    std::vector<WordPatch> patches;
+    patches.reserve(masks_.size());
+    for (const auto& [element, m] : masks_) patches.push_back({element, m.keep, m.set, m.flip});
+    return patches;
+  }
+
+ private:
+  std::map<int64_t, WordMasks> masks_;
+};
+
+}  // namespace
 
 namespace {
 
@@ -265,6 +291,30 @@ Result<Tensor> FaultInjector::patched_weight(const CompiledModel& model, ValueId
   return patched;
 }
 
+Result<std::optional<std::vector<WordPatch>>> FaultInjector::weight_patches(const CompiledModel& model, ValueId id,
+                                                                            const Group& group,
+                                                                            std::vector<WordPatch>& restores) const {
+  const Tensor& original = model.graph().value(id).constant;
+  PatchSet patches;
+  for (size_t f : group.faults) {
+    const Armed& armed = faults_[f];
+    if (armed.source.fault->model == FaultModel::kBitErrorRate) return std::optional<std::vector<WordPatch>>();
+    const Status added = patches.add(original.dtype(), armed.offset, armed.word);
+    if (!added.is_ok()) return added.with_context(fault_context(*armed.source.fault));
+  }
+  std::vector<WordPatch> result = patches.patches();
+  restores.clear();
+  const size_t word = dtype_size(original.dtype());
+  for (const WordPatch& p : result) {
+    if (p.element < 0 || p.element >= original.numel())
+      return out_of_range("weight '" + group.value + "': element " + std::to_string(p.element) + " is outside it");
+    uint64_t bits = 0;
+    std::memcpy(&bits, static_cast<const std::byte*>(original.raw()) + static_cast<size_t>(p.element) * word, word);
+    restores.push_back({p.element, 0, bits, 0});
+  }
+  return std::optional<std::vector<WordPatch>>(std::move(result));
+}
+
 FaultInjector::ApplyWord FaultInjector::on_host_words(DType dtype,
                                                        std::function<Result<std::byte*>(int64_t element)> word_at) {
   return [dtype, word_at = std::move(word_at)](int64_t element, const WordFault& fault) -> Status {
@@ -317,22 +367,12 @@ Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, con
   const int64_t images = numel(value.shape) / per_image;
   const auto no_ber = [](int64_t, int64_t) { return std::span<std::byte>(); };  // (checked above)
   if (bytes.empty() || !model.value_element_offset(id, 0)) {
-    // Device memory: the words' masks, the faults of one element composed in list order, patched at once.
-    std::map<int64_t, WordMasks> masks;
+    // Device memory: the words' masks, patched at once.
+    PatchSet patches;
     FL_RETURN_IF_ERROR(apply_faults(
         group, value.dtype, images,
-        [&](int64_t element, const WordFault& fault) -> Status {
-          FL_RETURN_IF_ERROR(validate_word_fault(value.dtype, fault));
-          const WordMasks m = word_masks(value.dtype, fault);
-          auto [it, first] = masks.emplace(element, m);
-          if (!first) it->second = compose_word_masks(it->second, m);
-          return Status::ok();
-        },
-        no_ber));
-    std::vector<WordPatch> patches;
-    patches.reserve(masks.size());
-    for (const auto& [element, m] : masks) patches.push_back({element, m.keep, m.set, m.flip});
-    Result<bool> patched = model.patch_value_words(id, patches);
+        [&](int64_t element, const WordFault& fault) { return patches.add(value.dtype, element, fault); }, no_ber));
+    Result<bool> patched = model.patch_value_words(id, patches.patches());
     if (!patched.is_ok()) return patched.status().with_context("activation '" + group.value + "'");
     return *patched;
   }
@@ -352,8 +392,16 @@ Result<bool> FaultInjector::apply_in_place(CompiledModel& model, ValueId id, con
 }
 
 Status FaultInjector::write_originals(CompiledModel& model, ModelState& state) {
+  state.weight_restores.resize(weight_groups_.size());
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     const ValueId id = state.weight_ids[g];
+    std::vector<WordPatch>& restores = state.weight_restores[g];
+    if (!restores.empty()) {  // only the faulted words were patched: their original bits back
+      Result<bool> restored = model.patch_value_words(id, restores);
+      restores.clear();
+      if (!restored.is_ok()) return restored.status().with_context("restoring '" + weight_groups_[g].value + "'");
+      if (*restored) continue;
+    }
     Status status = model.write_value(id, model.graph().value(id).constant);
     if (!status.is_ok()) return status.with_context("restoring '" + weight_groups_[g].value + "'");
   }
@@ -367,8 +415,24 @@ Status FaultInjector::begin_pass(CompiledModel& model) {
   next_image_ += state->batch_images;
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     const ValueId id = state->weight_ids[g];
-    // Patched anew each pass (a copy of the weight, cheaper than writing it into the model): an injector
-    // holds no weight's copy between passes, so a group of thousands of them stays small.
+    // Only the faulted words, where the backend patches a constant in place (oneDNN): no copy of the weight
+    // in or out, which for a large weight (VGG's 411 MB classifier) cost more than the pass.
+    state->weight_restores.resize(weight_groups_.size());
+    std::vector<WordPatch> restores;
+    FL_ASSIGN_OR_RETURN(const std::optional<std::vector<WordPatch>> patches,
+                        weight_patches(model, id, weight_groups_[g], restores));
+    if (patches) {
+      Result<bool> patched = model.patch_value_words(id, *patches);
+      if (!patched.is_ok())
+        return patched.status().with_context("writing the faulted '" + weight_groups_[g].value + "'");
+      if (*patched) {
+        state->weights_patched = true;
+        state->weight_restores[g] = std::move(restores);
+        continue;
+      }
+    }
+    // Otherwise patched anew each pass (a copy of the weight, cheaper than writing it into the model): an
+    // injector holds no weight's copy between passes, so a group of thousands of them stays small.
     FL_ASSIGN_OR_RETURN(const Tensor patched, patched_weight(model, id, weight_groups_[g]));
     state->weights_patched = true;
     Status status = model.write_value(id, patched);

@@ -161,11 +161,20 @@ class FaultInjector final : public StepObserver {
     std::vector<std::vector<size_t>> readers;    // per step: the input groups whose consumer it runs
     int64_t batch_images = 1;
     bool weights_patched = false;
+    // Per weight group: the patches that restore its original words, when the pass patched the faulted words
+    // in place (CompiledModel::patch_value_words); empty when it wrote the whole faulted weight.
+    std::vector<std::vector<WordPatch>> weight_restores;
   };
 
   FaultInjector() = default;
   Result<ModelState*> state_for(CompiledModel& model);
   Result<Tensor> patched_weight(const CompiledModel& model, ValueId id, const Group& group) const;
+  // The group's word faults on weight `id` as patches (the faults of one element composed in list order),
+  // and in `restores` the patches that give the touched words their original bits back; nullopt when the
+  // group has a ber fault (which is not a word fault).
+  Result<std::optional<std::vector<WordPatch>>> weight_patches(const CompiledModel& model, ValueId id,
+                                                               const Group& group,
+                                                               std::vector<WordPatch>& restores) const;
   Result<InputSite> find_input_site(const CompiledModel& model, const Group& group) const;
   // The group's faults on `images` images of a value of `dtype`, in list order: a word fault is
   // apply_word(element, fault) (element: its row-major offset in the value), ber acts on

@@ -476,6 +476,9 @@ class OnednnModel final : public CompiledModel {
 
   Status write_value(ValueId id, const Tensor& src) override;
   Status read_value(ValueId id, Tensor& dst) override;
+  // A weight fault on a constant: the faulted words of the logical copy, then the prepared copies re-derived
+  // (no copy of the whole weight in and out, which dominated VGG's 411 MB classifier weight).
+  Result<bool> patch_value_words(ValueId id, std::span<const WordPatch> patches) override;
   std::span<std::byte> value_storage(ValueId id) override {
     if (id < 0 || static_cast<size_t>(id) >= values_.size()) return {};
     const ValueState& state = values_[static_cast<size_t>(id)];
@@ -1910,6 +1913,28 @@ Status OnednnModel::read_value(ValueId id, Tensor& dst) {
   state.to_plain.execute(stream_, {{DNNL_ARG_FROM, state.mem}, {DNNL_ARG_TO, dst_mem}});
   stream_.wait();
   return Status::ok();
+}
+
+Result<bool> OnednnModel::patch_value_words(ValueId id, std::span<const WordPatch> patches) {
+  if (id < 0 || static_cast<size_t>(id) >= values_.size())
+    return out_of_range("onednn backend: no value with id " + std::to_string(id));
+  if (values_[static_cast<size_t>(id)].kind != ValueKind::kConstant) return false;  // buffers: value_storage
+  ConstState& c = consts_[static_cast<size_t>(id)];
+  const int64_t count = c.current.numel();
+  for (const WordPatch& p : patches)
+    if (p.element < 0 || p.element >= count)
+      return out_of_range("onednn backend: element " + std::to_string(p.element) + " is outside " + value_name(id) +
+                          " " + shape_to_string(c.current.shape()));
+  if (!c.owned) {  // (shares the graph's bytes until written)
+    c.current = c.current.clone();
+    c.owned = true;
+  }
+  const size_t word = dtype_size(c.current.dtype());
+  auto* bytes = static_cast<std::byte*>(c.current.raw());
+  for (const WordPatch& p : patches) apply_word_patch(bytes + static_cast<size_t>(p.element) * word, word, p);
+  apply_threads(threads_);
+  for (auto& prepare : c.prepare) prepare();
+  return true;
 }
 
 Status OnednnModel::write_value(ValueId id, const Tensor& src) {
