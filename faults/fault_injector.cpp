@@ -35,10 +35,6 @@ class PatchSet {
   std::map<int64_t, WordMasks> masks_;
 };
 
-}  // namespace
-
-namespace {
-
 std::string fault_context(const Fault& fault) {
   return "fault '" + describe(fault) + "'";
 }
@@ -413,11 +409,11 @@ Status FaultInjector::begin_pass(CompiledModel& model) {
   FL_ASSIGN_OR_RETURN(ModelState * state, state_for(model));
   batch_first_image_ = next_image_;
   next_image_ += state->batch_images;
+  state->weight_restores.resize(weight_groups_.size());
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     const ValueId id = state->weight_ids[g];
     // Only the faulted words, where the backend patches a constant in place (oneDNN): no copy of the weight
     // in or out, which for a large weight (VGG's 411 MB classifier) cost more than the pass.
-    state->weight_restores.resize(weight_groups_.size());
     std::vector<WordPatch> restores;
     FL_ASSIGN_OR_RETURN(const std::optional<std::vector<WordPatch>> patches,
                         weight_patches(model, id, weight_groups_[g], restores));
