@@ -304,8 +304,8 @@ Result<std::optional<std::vector<WordPatch>>> FaultInjector::weight_patches(cons
   for (const WordPatch& p : result) {
     if (p.element < 0 || p.element >= original.numel())
       return out_of_range("weight '" + group.value + "': element " + std::to_string(p.element) + " is outside it");
-    uint64_t bits = 0;
-    std::memcpy(&bits, static_cast<const std::byte*>(original.raw()) + static_cast<size_t>(p.element) * word, word);
+    const uint64_t bits = read_word_bits(
+        original.dtype(), static_cast<const std::byte*>(original.raw()) + static_cast<size_t>(p.element) * word);
     restores.push_back({p.element, 0, bits, 0});
   }
   return std::optional<std::vector<WordPatch>>(std::move(result));
@@ -470,10 +470,23 @@ Result<std::vector<std::vector<int64_t>>> FaultInjector::faulted_weight_elements
   state->changed_known.resize(weight_groups_.size(), 0);
   for (size_t g = 0; g < weight_groups_.size(); ++g) {
     if (state->changed_known[g]) continue;
-    FL_ASSIGN_OR_RETURN(const Tensor patched, patched_weight(model, state->weight_ids[g], weight_groups_[g]));
     state->changed_known[g] = 1;
     std::vector<int64_t>& changed = state->changed[g];
     const Tensor& original = model.graph().value(state->weight_ids[g]).constant;
+    // Word faults: the patched elements whose word changes (no copy of the weight); ber: the whole weight.
+    std::vector<WordPatch> restores;
+    FL_ASSIGN_OR_RETURN(const std::optional<std::vector<WordPatch>> patches,
+                        weight_patches(model, state->weight_ids[g], weight_groups_[g], restores));
+    if (patches) {
+      const size_t word = dtype_size(original.dtype());
+      for (size_t i = 0; i < patches->size(); ++i) {
+        uint64_t faulted = restores[i].set;  // the original bits
+        apply_word_patch(reinterpret_cast<std::byte*>(&faulted), word, (*patches)[i]);
+        if (faulted != restores[i].set) changed.push_back((*patches)[i].element);
+      }
+      continue;
+    }
+    FL_ASSIGN_OR_RETURN(const Tensor patched, patched_weight(model, state->weight_ids[g], weight_groups_[g]));
     const size_t word = dtype_size(patched.dtype());
     const auto* a = static_cast<const std::byte*>(original.raw());
     const auto* b = static_cast<const std::byte*>(patched.raw());
