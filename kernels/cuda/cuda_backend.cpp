@@ -128,12 +128,12 @@ class CudaKeptDevice final : public KeptDevice {
     if (host_flag_ != nullptr) cudaFreeHost(host_flag_);
   }
   std::byte* allocate(size_t bytes) override {
-    void* p = nullptr;
-    if (cudaMalloc(&p, std::max<size_t>(bytes, kArenaAlignment)) != cudaSuccess) {
+    Result<DeviceBuffer> slot = device_alloc(bytes, "a golden slot");
+    if (!slot.is_ok()) {
       cudaGetLastError();  // an allocation failure is not sticky: clear it
       return nullptr;
     }
-    return static_cast<std::byte*>(p);
+    return static_cast<std::byte*>(slot->release());
   }
   void release(std::byte* memory) override { cudaFree(memory); }
   void copy(std::byte* to, const std::byte* from, size_t bytes) override {
@@ -1025,15 +1025,11 @@ Result<bool> CudaModel::patch_value_words(ValueId id, std::span<const WordPatch>
   if (kind_[static_cast<size_t>(id)] != ValueKind::kBuffer) return false;  // a constant: write_value
   const Value& value = graph_.value(id);
   const int64_t count = numel(value.shape);
-  std::vector<DeviceWordPatch> device_patches;
-  device_patches.reserve(patches.size());
-  for (const WordPatch& p : patches) {
+  for (const WordPatch& p : patches)
     if (p.element < 0 || p.element >= count)
       return out_of_range("cuda backend: element " + std::to_string(p.element) + " is outside " + value_name(id) +
                           " " + shape_to_string(value.shape));
-    device_patches.push_back({p.element, WordMasks{p.keep, p.set, p.flip}});
-  }
-  FL_RETURN_IF_ERROR(patch_device_words(buffer(id), static_cast<int>(dtype_size(value.dtype)), device_patches, stream_)
+  FL_RETURN_IF_ERROR(patch_device_words(buffer(id), static_cast<int>(dtype_size(value.dtype)), patches, stream_)
                          .with_context("cuda backend: patching " + value_name(id)));
   return true;
 }

@@ -30,12 +30,13 @@ TEST(CudaWordPatch, EveryModelAndWidthMatchesTheHost) {
     std::vector<uint8_t> host(static_cast<size_t>(n * bytes));
     for (auto& b : host) b = static_cast<uint8_t>(rng());
     std::vector<uint8_t> expected = host;
-    std::vector<DeviceWordPatch> patches;
+    std::vector<WordPatch> patches;
     for (size_t f = 0; f < faults.size(); ++f) {
       const int64_t element = static_cast<int64_t>(f * 31 + 5);
       void* word = expected.data() + element * bytes;
       write_word_bits(w.dtype, word, faulted_word_bits(w.dtype, read_word_bits(w.dtype, word), faults[f]));
-      patches.push_back({element, word_masks(w.dtype, faults[f])});
+      const WordMasks masks = word_masks(w.dtype, faults[f]);
+      patches.push_back({element, masks.keep, masks.set, masks.flip});
     }
     void* device = nullptr;
     ASSERT_EQ(cudaMalloc(&device, host.size()), cudaSuccess);
